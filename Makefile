@@ -1,0 +1,82 @@
+# evcast front door. `make run` and `make check` do all set-up on a fresh Debian 12
+# machine (installing missing packages when run as root), then build and run.
+#
+#   make run          build, then evcastd in the foreground on etc/evcast.conf.xml
+#   make check        every test (unit + integration), normal build then ASan+UBSan build
+#   make check-unit   unit tests only (normal build)      make check-integration  integration only
+#   make check-asan   every test under ASan+UBSan         make fuzz  every fuzz target, FUZZ_SECONDS each
+#   make fuzz-ci      every fuzz target ~30 s on the committed corpus (what .ci/run does)
+#   make install      [PREFIX=/usr/local] [DESTDIR=...]   make clean
+# CMake underneath; build trees: build/ (normal), build-asan/, build-fuzz/ (clang).
+BUILD      ?= build
+BUILD_ASAN ?= build-asan
+BUILD_FUZZ ?= build-fuzz
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+CONFIG     ?= etc/evcast.conf.xml
+FUZZ_SECONDS ?= 60
+FUZZ_CI_SECONDS ?= 30
+PREFIX     ?=
+CTEST      = ctest --output-on-failure -j $(JOBS)
+SAN_ENV    = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1 \
+             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+.PHONY: all deps build build-asan build-fuzz run check check-normal check-unit check-integration \
+        check-asan fuzz fuzz-ci bench clean install
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+# ---- normal build
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	$(BUILD)/evcastd --config $(CONFIG) --foreground
+
+check-normal: build
+	cd $(BUILD) && $(CTEST)
+
+check-unit: build
+	cd $(BUILD) && $(CTEST) -L unit
+
+check-integration: build
+	cd $(BUILD) && $(CTEST) -L integration
+
+# ---- ASan + UBSan build: the same tests, daemons and CLI instrumented too
+$(BUILD_ASAN)/CMakeCache.txt:
+	cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DEVCAST_SANITIZE=ON
+
+build-asan: deps $(BUILD_ASAN)/CMakeCache.txt
+	cmake --build $(BUILD_ASAN) -j $(JOBS)
+
+check-asan: build-asan
+	cd $(BUILD_ASAN) && $(SAN_ENV) $(CTEST)
+
+# Sequential on purpose (even under make -j): one ctest at a time on 2 cores.
+check:
+	@$(MAKE) --no-print-directory check-normal
+	@$(MAKE) --no-print-directory check-asan
+
+# ---- libFuzzer (clang)
+$(BUILD_FUZZ)/CMakeCache.txt:
+	CC=clang cmake -S . -B $(BUILD_FUZZ) -DCMAKE_BUILD_TYPE=Debug -DEVCAST_FUZZ=ON -DEVCAST_TESTS=OFF
+
+build-fuzz: deps $(BUILD_FUZZ)/CMakeCache.txt
+	cmake --build $(BUILD_FUZZ) -j $(JOBS)
+
+fuzz: build-fuzz
+	scripts/fuzz.sh $(BUILD_FUZZ) $(FUZZ_SECONDS)
+
+fuzz-ci: build-fuzz
+	scripts/fuzz.sh $(BUILD_FUZZ) $(FUZZ_CI_SECONDS)
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)
+
+install: build
+	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the Debian packages evcast needs, only those missing, only when root.
+# Non-root: lists what is missing and carries on (the build then says what fails).
+# jq, python3 and iproute2 are for the integration tests (JSON checks, raw UDP, netns).
+set -euo pipefail
+PKGS=(cmake make gcc clang pkg-config libuv1-dev libsodium-dev nettle-dev libexpat1-dev
+      libcjson-dev libsqlite3-dev libcmocka-dev liblua5.4-dev libnats-dev libclang-rt-14-dev
+      iproute2 jq python3 lua-sql-sqlite3 nats-server)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -eq 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "deps: missing packages (run as root to install): ${missing[*]}" >&2
+fi

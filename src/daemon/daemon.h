@@ -1,0 +1,65 @@
+/*
+ * daemon.h -- the evcastd process context shared by the daemon's modules.
+ *
+ * One evcd_t per process, created in main.c and passed explicitly (no hidden
+ * globals). Modules: main.c (startup, signals, reload, logging), control.c
+ * (event-socket server on the Unix control socket, later TCP), api.c (the api
+ * command table), lua.c (Lua consumers). Each module has init/start/stop/close.
+ */
+#ifndef EVCAST_DAEMON_H
+#define EVCAST_DAEMON_H
+
+#include "evcast/evcast.h"
+
+typedef struct evcd_control evcd_control_t;
+typedef struct evcd_lua evcd_lua_t;
+
+typedef struct evcd {
+	uv_loop_t *loop;
+	evcast_node_t *node;
+	evcast_config_t *cfg;   /* the configuration in force (owned) */
+	char *config_path;
+	int log_level;
+	bool foreground;
+	bool log_events;        /* log a line per delivered event (make run) */
+	uint64_t start_ms;
+	evcd_control_t *control;
+	evcd_lua_t *lua;
+} evcd_t;
+
+/* Log through the daemon's sink (stderr with time and level). */
+void evcd_log(void *ud, int level, const char *msg);
+void evcd_logf(evcd_t *d, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* ---- main.c: reload (what SIGHUP does; also the api commands reloadxml/evcast_reload) ---- */
+/* Re-reads d->config_path and applies it. Returns 0 when applied, 1 when the
+ * file is unchanged, negative when the new file was rejected (the old
+ * configuration stays in force). msg (may be NULL) gets a one-line description. */
+int evcd_reload(evcd_t *d, char *msg, size_t msglen);
+
+/* ---- api.c: the api command table, shared by the control socket, ESL and Lua ---- */
+/* Runs "cmd args" (args may be NULL). *out is a NUL-terminated text the caller
+ * frees with evcast_free. Returns 0, or EVCAST_ENOENT for an unknown command
+ * (then *out holds "-ERR <cmd> Command not found!\n"). */
+int evcd_api_execute(evcd_t *d, const char *cmd, const char *args, char **out);
+
+/* ---- control.c: event-socket server ---- */
+int evcd_control_start(evcd_t *d, const char *socket_path);
+void evcd_control_stop(evcd_t *d);
+typedef struct evcd_control_stats {
+	uint64_t connections;      /* open now */
+	uint64_t accepted;         /* since start */
+	uint64_t refused;          /* over the connection limit */
+	uint64_t commands;         /* commands handled */
+	uint64_t events_queued;    /* events queued to clients */
+	uint64_t events_dropped;   /* oldest events dropped from full client queues */
+	uint64_t protocol_errors;  /* connections closed on a framing error or limit */
+} evcd_control_stats_t;
+/* Zeroes *out when the control server is not running. */
+void evcd_control_stats(const evcd_t *d, evcd_control_stats_t *out);
+
+/* ---- lua.c: Lua consumers (optional section lua.conf) ---- */
+int evcd_lua_start(evcd_t *d);
+void evcd_lua_stop(evcd_t *d);
+
+#endif

@@ -1,0 +1,116 @@
+/*
+ * internal.h -- what the library's modules share and nobody else sees.
+ *
+ * Owns: the replaceable allocator (evc__malloc...), logging helpers with a
+ * rate limiter, the clock, and the internal interfaces between modules:
+ * peers (peers.c), UDP transport (udp.c), config copy (config.c).
+ * Internal non-static names start with evc__ (libuv's uv__).
+ */
+#ifndef EVCAST_INTERNAL_H
+#define EVCAST_INTERNAL_H
+
+#include "evcast/evcast.h"
+#include <stdarg.h>
+
+#define EVC_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* SQLite's ALWAYS/NEVER: assert in debug builds, tolerate in release. */
+#ifdef NDEBUG
+#define ALWAYS(x) (x)
+#define NEVER(x) (x)
+#else
+#include <assert.h>
+#define ALWAYS(x) ((x) ? 1 : (assert(0), 0))
+#define NEVER(x) ((x) ? (assert(0), 1) : 0)
+#endif
+
+/* ---- allocator (alloc.c) ---- */
+void *evc__malloc(size_t n);
+void *evc__calloc(size_t count, size_t n);
+void *evc__realloc(void *p, size_t n);
+void evc__free(void *p);
+char *evc__strdup(const char *s);
+char *evc__strndup(const char *s, size_t n);
+
+/* ---- logging (log.c) ---- */
+typedef struct evc__logger {
+	evcast_log_cb cb;
+	void *ud;
+	int level; /* messages above this level are not formatted */
+} evc__logger_t;
+
+void evc__log(const evc__logger_t *lg, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void evc__vlog(const evc__logger_t *lg, int level, const char *fmt, va_list ap);
+
+/* Token bucket: at most `burst` messages, refilled at `per_sec`. */
+typedef struct evc__ratelimit {
+	uint64_t last_ms;
+	double tokens;
+	unsigned burst;
+	unsigned per_sec;
+	uint64_t suppressed; /* messages not logged since the last one that was */
+} evc__ratelimit_t;
+
+void evc__ratelimit_init(evc__ratelimit_t *rl, unsigned burst, unsigned per_sec);
+/* True when a message may be logged now; counts the suppressed ones otherwise. */
+bool evc__ratelimit_allow(evc__ratelimit_t *rl, uint64_t now_ms);
+
+/* ---- clock (log.c) ---- */
+uint64_t evc__wall_ms(void);  /* CLOCK_REALTIME, ms since the epoch */
+uint64_t evc__wall_us(void);  /* CLOCK_REALTIME, us since the epoch */
+
+/* Format a sockaddr as "1.2.3.4:port" or "[v6]:port". */
+void evc__addr_str(const struct sockaddr *sa, char *buf, size_t cap);
+
+/* ---- config (config.c) ---- */
+/* Deep copy of a parsed configuration; NULL when out of memory. */
+evcast_config_t *evc__config_dup(const evcast_config_t *cfg);
+
+/* ---- peers (peers.c): the peer table, pure (time is passed in) ---- */
+typedef struct evc__peer {
+	char *name;
+	bool up;
+	uint64_t last_seen_ms; /* 0 = never */
+	char addr[64];
+	uint64_t events_rx;
+} evc__peer_t;
+
+typedef struct evc__peers {
+	evc__peer_t *v; /* sorted by name */
+	size_t n, cap;
+	size_t max;     /* bound on the table; beyond it new peers are refused */
+	uint64_t refused;
+} evc__peers_t;
+
+void evc__peers_init(evc__peers_t *t, size_t max);
+void evc__peers_free(evc__peers_t *t);
+evc__peer_t *evc__peers_find(evc__peers_t *t, const char *name);
+/* A HEARTBEAT from name at now_ms. Returns 1 when the peer came up (new or was
+ * down): *prev_ms gets the previous sighting (0 = never). 0 when it was already
+ * up, negative on error (EVCAST_E2BIG when the table is full). */
+int evc__peers_heartbeat(evc__peers_t *t, const char *name, const char *addr, uint64_t now_ms,
+			 uint64_t *prev_ms);
+/* Marks down every up peer not seen for more than timeout_ms; calls down() for each. */
+void evc__peers_sweep(evc__peers_t *t, uint64_t now_ms, uint64_t timeout_ms,
+		      void (*down)(void *ud, const evc__peer_t *p), void *ud);
+
+/* ---- UDP transport (udp.c) ---- */
+typedef struct evc__udp evc__udp_t;
+/* buf and from are borrowed until the callback returns. */
+typedef void (*evc__udp_recv_cb)(void *ud, const uint8_t *buf, size_t len, const struct sockaddr *from);
+
+int evc__udp_new(uv_loop_t *loop, const evcast_config_t *cfg, const evc__logger_t *lg, evcast_stats_t *stats,
+		 evc__udp_recv_cb cb, void *ud, evc__udp_t **out);
+int evc__udp_start(evc__udp_t *u);
+/* Sends buf to every configured destination; errors are counted and logged at a
+ * limited rate. Returns the number of destinations that took it. */
+int evc__udp_send(evc__udp_t *u, const uint8_t *buf, size_t len);
+/* Stops (pause=true) or resumes receiving; used while a reload re-binds. */
+void evc__udp_pause(evc__udp_t *u, bool pause);
+/* Closes every handle; cb runs from the loop once all are closed, then u is freed. */
+void evc__udp_close(evc__udp_t *u, void (*cb)(void *ud), void *ud);
+/* True when the two configs need different sockets (addresses, port, ttl,
+ * loopback, interface, source addresses). */
+bool evc__udp_config_differs(const evcast_config_t *a, const evcast_config_t *b);
+
+#endif

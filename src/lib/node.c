@@ -1,0 +1,594 @@
+/*
+ * node.c -- the running bus: one node on a libuv loop.
+ *
+ * Owns the node's configuration copy, bindings, legacy key, UDP transport,
+ * heartbeat and peer-sweep timers, the peer table and the local consumers.
+ * Data flows one way: datagram -> legacy decode -> peer accounting ->
+ * multicast::event -> local consumers; and local event -> standard headers ->
+ * consumers -> bindings -> encode -> UDP. It never re-sends what it received
+ * (loop prevention), never blocks, and never frees a handle whose callback may
+ * still run (close is asynchronous). Reports (peers text/JSON, stats JSON) live
+ * in node_report.c. Sections: standard headers, dispatch, fire, receive,
+ * timers, lifecycle (new/start/reload/close), accessors.
+ */
+#include "node_internal.h"
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NODE_MAX_PEERS 4096
+#define NODE_MAX_FIRE_DEPTH 8
+#define NODE_TXBUF (EVCAST_LEGACY_MAX_DGRAM + 1024)
+
+/* ------------------------------------------------------- standard headers */
+
+static void local_addresses(evcast_node_t *n)
+{
+	struct ifaddrs *ifs, *i;
+	snprintf(n->ipv4, sizeof(n->ipv4), "127.0.0.1");
+	snprintf(n->ipv6, sizeof(n->ipv6), "::1");
+	if (getifaddrs(&ifs) != 0)
+		return;
+	bool have4 = false, have6 = false;
+	for (i = ifs; i; i = i->ifa_next) {
+		if (!i->ifa_addr || !(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK))
+			continue;
+		if (i->ifa_addr->sa_family == AF_INET && !have4) {
+			inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, n->ipv4, sizeof(n->ipv4));
+			have4 = true;
+		} else if (i->ifa_addr->sa_family == AF_INET6 && !have6) {
+			const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)i->ifa_addr;
+			if (IN6_IS_ADDR_LINKLOCAL(&s6->sin6_addr))
+				continue;
+			inet_ntop(AF_INET6, &s6->sin6_addr, n->ipv6, sizeof(n->ipv6));
+			have6 = true;
+		}
+	}
+	freeifaddrs(ifs);
+}
+
+/* FreeSWITCH's switch_event_prep_for_delivery: appended, once, at fire time. */
+static int add_std_headers(evcast_node_t *n, evcast_event_t *ev)
+{
+	char local[32], gmt[48], ts[32], seq[32];
+	uint64_t us = evc__wall_us();
+	time_t secs = (time_t)(us / 1000000u);
+	struct tm tm;
+	int r = 0;
+
+	localtime_r(&secs, &tm);
+	strftime(local, sizeof(local), "%Y-%m-%d %H:%M:%S", &tm);
+	gmtime_r(&secs, &tm);
+	strftime(gmt, sizeof(gmt), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	snprintf(ts, sizeof(ts), "%llu", (unsigned long long)us);
+	snprintf(seq, sizeof(seq), "%llu", (unsigned long long)++n->sequence);
+	r |= evcast_event_add_header(ev, "Core-UUID", n->core_uuid);
+	r |= evcast_event_add_header(ev, "FreeSWITCH-Hostname", n->hostname);
+	r |= evcast_event_add_header(ev, "FreeSWITCH-Switchname", n->cfg->node_name);
+	r |= evcast_event_add_header(ev, "FreeSWITCH-IPv4", n->ipv4);
+	r |= evcast_event_add_header(ev, "FreeSWITCH-IPv6", n->ipv6);
+	r |= evcast_event_add_header(ev, "Event-Date-Local", local);
+	r |= evcast_event_add_header(ev, "Event-Date-GMT", gmt);
+	r |= evcast_event_add_header(ev, "Event-Date-Timestamp", ts);
+	r |= evcast_event_add_header(ev, "Event-Calling-File", "node.c");
+	r |= evcast_event_add_header(ev, "Event-Calling-Function", "evcast_node_fire");
+	r |= evcast_event_add_header(ev, "Event-Calling-Line-Number", "0");
+	r |= evcast_event_add_header(ev, "Event-Sequence", seq);
+	return r ? EVCAST_ENOMEM : 0;
+}
+
+/* --------------------------------------------------------------- dispatch */
+
+static void dispatch(evcast_node_t *n, const evcast_event_t *ev)
+{
+	n->dispatch_depth++;
+	for (size_t i = 0; i < n->nconsumers; i++)
+		if (n->consumers[i].cb)
+			n->consumers[i].cb(n->consumers[i].ud, ev);
+	if (--n->dispatch_depth == 0 && n->consumers_dirty) {
+		size_t j = 0;
+		for (size_t i = 0; i < n->nconsumers; i++)
+			if (n->consumers[i].cb)
+				n->consumers[j++] = n->consumers[i];
+		n->nconsumers = j;
+		n->consumers_dirty = false;
+	}
+}
+
+int evcast_node_subscribe(evcast_node_t *n, evcast_consumer_cb cb, void *ud)
+{
+	if (!cb)
+		return EVCAST_EINVAL;
+	if (n->nconsumers == n->cconsumers) {
+		size_t cap = n->cconsumers ? n->cconsumers * 2 : 8;
+		evc__consumer_t *v = evc__realloc(n->consumers, cap * sizeof(*v));
+		if (!v)
+			return EVCAST_ENOMEM;
+		n->consumers = v;
+		n->cconsumers = cap;
+	}
+	int id = ++n->next_consumer_id;
+	n->consumers[n->nconsumers++] = (evc__consumer_t){id, cb, ud};
+	return id;
+}
+
+void evcast_node_unsubscribe(evcast_node_t *n, int id)
+{
+	for (size_t i = 0; i < n->nconsumers; i++) {
+		if (n->consumers[i].id != id)
+			continue;
+		if (n->dispatch_depth > 0) { /* compacted when dispatch unwinds */
+			n->consumers[i].cb = NULL;
+			n->consumers_dirty = true;
+		} else {
+			memmove(&n->consumers[i], &n->consumers[i + 1], (n->nconsumers - i - 1) * sizeof(*n->consumers));
+			n->nconsumers--;
+		}
+		return;
+	}
+}
+
+/* ------------------------------------------------------------------- fire */
+
+/* Loop prevention and bindings: may this local event go to the group? */
+static bool should_send(evcast_node_t *n, const evcast_event_t *ev)
+{
+	const char *name = evcast_event_name(ev);
+	if (!name || strcasecmp(name, "LOG") == 0) {
+		n->stats.filtered++;
+		return false;
+	}
+	if (strcasecmp(name, "CUSTOM") == 0) {
+		const char *sub = evcast_event_subclass(ev);
+		if (sub && strncmp(sub, "multicast::", 11) == 0) {
+			n->stats.loop_prevented++;
+			return false;
+		}
+	}
+	if (!n->bindings || !evcast_bindings_match(n->bindings, ev)) {
+		n->stats.filtered++;
+		return false;
+	}
+	return true;
+}
+
+static void send_event(evcast_node_t *n, evcast_event_t *ev)
+{
+	if (evcast_event_set_header(ev, "Multicast-Sender", n->cfg->node_name) != 0) {
+		n->stats.tx_errors++;
+		return;
+	}
+	int len = evcast_legacy_encode(ev, n->key, NULL, n->txbuf, NODE_TXBUF);
+	if (len < 0 || len > EVCAST_LEGACY_MAX_DGRAM) {
+		n->stats.tx_oversize++;
+		if (evc__ratelimit_allow(&n->rl_tx, evc__wall_ms()))
+			evc__log(&n->lg, EVCAST_LOG_WARNING,
+				 "event %s not sent: it does not fit one legacy datagram (%s)",
+				 evcast_event_name(ev), len < 0 ? evcast_strerror(len) : "over 65507 bytes");
+		return;
+	}
+	if (evc__udp_send(n->udp, n->txbuf, (size_t)len) > 0) {
+		n->stats.tx_events++;
+		n->stats.tx_bytes += (uint64_t)len;
+	}
+}
+
+int evcast_node_fire(evcast_node_t *n, evcast_event_t *ev)
+{
+	if (!ev)
+		return EVCAST_EINVAL;
+	if (!evcast_event_name(ev)) {
+		evcast_event_free(ev);
+		return EVCAST_EINVAL;
+	}
+	if (n->state == EVC__NODE_CLOSING || n->fire_depth >= NODE_MAX_FIRE_DEPTH) {
+		if (n->fire_depth >= NODE_MAX_FIRE_DEPTH)
+			n->stats.fire_depth_exceeded++;
+		evcast_event_free(ev);
+		return EVCAST_ESTATE;
+	}
+	if (!evcast_event_get_header(ev, "Core-UUID") && add_std_headers(n, ev) != 0) {
+		evcast_event_free(ev);
+		return EVCAST_ENOMEM;
+	}
+	n->fire_depth++;
+	n->stats.local_events++;
+	dispatch(n, ev);
+	if (n->state == EVC__NODE_RUNNING && should_send(n, ev))
+		send_event(n, ev);
+	n->fire_depth--;
+	evcast_event_free(ev);
+	return 0;
+}
+
+/* Fire CUSTOM <subclass> with Peer and Lastseen (peerup/peerdown). */
+static void fire_peer_event(evcast_node_t *n, const char *subclass, const char *peer, uint64_t last_ms)
+{
+	char last[32];
+	evcast_event_t *ev = evcast_event_new_named("CUSTOM", subclass);
+	if (!ev)
+		return;
+	if (last_ms)
+		snprintf(last, sizeof(last), "%llu", (unsigned long long)(last_ms / 1000));
+	else
+		snprintf(last, sizeof(last), "Never");
+	if (evcast_event_add_header(ev, "Peer", peer) != 0 || evcast_event_add_header(ev, "Lastseen", last) != 0) {
+		evcast_event_free(ev);
+		return;
+	}
+	evc__log(&n->lg, EVCAST_LOG_NOTICE, "peer %s is %s (last seen %s)", peer,
+		 strcmp(subclass, "multicast::peerup") == 0 ? "UP" : "DOWN", last);
+	evcast_node_fire(n, ev);
+}
+
+/* ---------------------------------------------------------------- receive */
+
+static void count_drop(evcast_node_t *n, int err, const struct sockaddr *from)
+{
+	switch (err) {
+	case EVCAST_EEMPTY: n->stats.drop_empty++; break;
+	case EVCAST_ETRUNC: n->stats.drop_trunc++; break;
+	case EVCAST_ENOMAGIC: n->stats.drop_nomagic++; break;
+	case EVCAST_EPSK: n->stats.drop_psk++; break;
+	case EVCAST_EPLAIN: n->stats.drop_plain++; break;
+	case EVCAST_ENOMEM: n->stats.drop_nomem++; break;
+	case EVCAST_E2BIG: n->stats.drop_oversize++; break;
+	default: n->stats.drop_parse++; break;
+	}
+	if (evc__ratelimit_allow(&n->rl_rx, evc__wall_ms())) {
+		char a[80];
+		evc__addr_str(from, a, sizeof(a));
+		evc__log(&n->lg, EVCAST_LOG_WARNING, "dropped datagram from %s: %s%s", a, evcast_strerror(err),
+			 err == EVCAST_EPSK || err == EVCAST_EPLAIN ? " (is your PSK correctly configured?)" : "");
+	}
+}
+
+/* The legacy receiver's shape: CUSTOM multicast::event, Multicast: yes, Orig-*. */
+static evcast_event_t *wrap_received(const evcast_event_t *in)
+{
+	char name[256];
+	const char *hn, *hv;
+	evcast_event_t *ev = evcast_event_new_named("CUSTOM", "multicast::event");
+	if (!ev || evcast_event_add_header(ev, "Multicast", "yes") != 0)
+		goto oom;
+	memcpy(name, "Orig-", 5);
+	for (size_t i = 0; evcast_event_header_at(in, i, &hn, &hv) == 0; i++) {
+		size_t nl = strlen(hn);
+		if (nl > sizeof(name) - 6)
+			nl = sizeof(name) - 6;
+		memcpy(name + 5, hn, nl);
+		if (evcast_event_add_header_n(ev, name, nl + 5, hv, strlen(hv)) != 0)
+			goto oom;
+	}
+	size_t blen;
+	const char *body = evcast_event_get_body(in, &blen);
+	if (body && evcast_event_set_body(ev, body, blen) != 0)
+		goto oom;
+	return ev;
+oom:
+	evcast_event_free(ev);
+	return NULL;
+}
+
+static void on_datagram(void *ud, const uint8_t *buf, size_t len, const struct sockaddr *from)
+{
+	evcast_node_t *n = ud;
+	evcast_event_t *in = NULL;
+	n->stats.rx_datagrams++;
+	n->stats.rx_bytes += len;
+	int r = evcast_legacy_decode(buf, len, n->key, &in);
+	if (r != 0) {
+		count_drop(n, r, from);
+		return;
+	}
+	const char *sender = evcast_event_get_header(in, "Multicast-Sender");
+	if (sender && strcmp(sender, n->cfg->node_name) == 0) {
+		n->stats.rx_self++; /* our own datagram, looped back */
+		evcast_event_free(in);
+		return;
+	}
+	n->stats.rx_events++;
+	if (sender) {
+		const char *name = evcast_event_name(in);
+		uint64_t now = evc__wall_ms(), prev = 0;
+		if (name && strcmp(name, "HEARTBEAT") == 0) {
+			char a[80];
+			evc__addr_str(from, a, sizeof(a));
+			n->stats.heartbeats_rx++;
+			int up = evc__peers_heartbeat(&n->peers, sender, a, now, &prev);
+			if (up == 1) {
+				n->stats.peerups++;
+				fire_peer_event(n, "multicast::peerup", sender, prev);
+			}
+		}
+		evc__peer_t *p = evc__peers_find(&n->peers, sender);
+		if (p)
+			p->events_rx++;
+	}
+	evcast_event_t *ev = wrap_received(in);
+	evcast_event_free(in);
+	if (!ev) {
+		n->stats.drop_nomem++;
+		return;
+	}
+	evcast_node_fire(n, ev);
+}
+
+/* ----------------------------------------------------------------- timers */
+
+static void on_peer_down(void *ud, const evc__peer_t *p)
+{
+	evcast_node_t *n = ud;
+	n->stats.peerdowns++;
+	fire_peer_event(n, "multicast::peerdown", p->name, p->last_seen_ms);
+}
+
+static void sweep(evcast_node_t *n)
+{
+	evc__peers_sweep(&n->peers, evc__wall_ms(), (uint64_t)n->cfg->peer_timeout * 1000u, on_peer_down, n);
+	n->stats.peers_refused = n->peers.refused;
+}
+
+static void uptime_text(uint64_t us, char *out, size_t cap)
+{
+	uint64_t s = us / 1000000u;
+	snprintf(out, cap, "%llu years, %llu days, %llu hours, %llu minutes, %llu seconds, %llu milliseconds, %llu microseconds",
+		 (unsigned long long)(s / 31536000u), (unsigned long long)(s % 31536000u / 86400u),
+		 (unsigned long long)(s % 86400u / 3600u), (unsigned long long)(s % 3600u / 60u),
+		 (unsigned long long)(s % 60u), (unsigned long long)(us / 1000u % 1000u),
+		 (unsigned long long)(us % 1000u));
+}
+
+static void send_heartbeat(evcast_node_t *n)
+{
+	char up[160], ms[32];
+	uint64_t us = evc__wall_us() - n->start_us;
+	evcast_event_t *ev = evcast_event_new_named("HEARTBEAT", NULL);
+	if (!ev)
+		return;
+	uptime_text(us, up, sizeof(up));
+	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(us / 1000u));
+	/* standard headers first, then the heartbeat's own, as FreeSWITCH orders them */
+	if (add_std_headers(n, ev) != 0 || evcast_event_add_header(ev, "Event-Info", "System Ready") != 0 ||
+	    evcast_event_add_header(ev, "Up-Time", up) != 0 ||
+	    evcast_event_add_header(ev, "FreeSWITCH-Version", "evcast-" EVCAST_VERSION) != 0 ||
+	    evcast_event_add_header(ev, "Uptime-msec", ms) != 0 ||
+	    evcast_event_add_header(ev, "Session-Count", "0") != 0 ||
+	    evcast_event_add_header(ev, "Max-Sessions", "0") != 0 ||
+	    evcast_event_add_header(ev, "Session-Per-Sec", "0") != 0 ||
+	    evcast_event_add_header(ev, "Session-Since-Startup", "0") != 0 ||
+	    evcast_event_add_header(ev, "Idle-CPU", "100.000000") != 0) {
+		evcast_event_free(ev);
+		return;
+	}
+	n->stats.heartbeats_tx++;
+	evcast_node_fire(n, ev);
+}
+
+static void on_heartbeat(uv_timer_t *t)
+{
+	evcast_node_t *n = t->data;
+	send_heartbeat(n);
+	sweep(n); /* the legacy module checks its peers on each local heartbeat */
+}
+
+static void on_sweep(uv_timer_t *t) { sweep(t->data); }
+
+static uint64_t sweep_interval_ms(const evcast_config_t *cfg)
+{
+	uint64_t ms = (uint64_t)cfg->peer_timeout * 1000u / 4;
+	return ms < 100 ? 100 : ms > 1000 ? 1000 : ms;
+}
+
+static void start_timers(evcast_node_t *n)
+{
+	uint64_t hb = (uint64_t)n->cfg->heartbeat_interval * 1000u;
+	uv_timer_start(&n->hb_timer, on_heartbeat, hb, hb);
+	uv_timer_start(&n->sweep_timer, on_sweep, sweep_interval_ms(n->cfg), sweep_interval_ms(n->cfg));
+}
+
+/* -------------------------------------------------------------- lifecycle */
+
+/* Builds the parts of a node that come from a configuration. */
+static int prepare(evcast_node_t *n, const evcast_config_t *cfg, evcast_config_t **pcfg, evcast_bindings_t **pb,
+		   evcast_legacy_key_t **pkey)
+{
+	int r;
+	*pcfg = evc__config_dup(cfg);
+	if (!*pcfg)
+		return EVCAST_ENOMEM;
+	if ((r = evcast_bindings_new(cfg->bindings ? cfg->bindings : "", pb)) != 0) {
+		evc__log(&n->lg, EVCAST_LOG_ERR, "bindings \"%s\": %s", cfg->bindings, evcast_strerror(r));
+		goto fail;
+	}
+	if (cfg->psk && cfg->psk[0] && (r = evcast_legacy_key_new(cfg->psk, strlen(cfg->psk), pkey)) != 0)
+		goto fail;
+	return 0;
+fail:
+	evcast_config_free(*pcfg);
+	*pcfg = NULL;
+	evcast_bindings_free(*pb);
+	*pb = NULL;
+	return r;
+}
+
+int evcast_node_new(uv_loop_t *loop, const evcast_config_t *cfg, evcast_log_cb log, void *log_ud,
+		    evcast_node_t **out)
+{
+	if (!loop || !cfg || !out)
+		return EVCAST_EINVAL;
+	if (sodium_init() < 0)
+		return EVCAST_EIO;
+	evcast_node_t *n = evc__calloc(1, sizeof(*n));
+	if (!n)
+		return EVCAST_ENOMEM;
+	n->loop = loop;
+	n->lg = (evc__logger_t){log, log_ud, cfg->log_level};
+	n->txbuf = evc__malloc(NODE_TXBUF);
+	int r = n->txbuf ? prepare(n, cfg, &n->cfg, &n->bindings, &n->key) : EVCAST_ENOMEM;
+	if (r != 0) {
+		evc__free(n->txbuf);
+		evc__free(n);
+		return r;
+	}
+	evc__peers_init(&n->peers, NODE_MAX_PEERS);
+	evc__ratelimit_init(&n->rl_rx, 10, 1);
+	evc__ratelimit_init(&n->rl_tx, 5, 1);
+	uint8_t u[16];
+	randombytes_buf(u, sizeof(u));
+	u[6] = (uint8_t)((u[6] & 0x0f) | 0x40);
+	u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);
+	snprintf(n->core_uuid, sizeof(n->core_uuid),
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3], u[4],
+		 u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+	if (gethostname(n->hostname, sizeof(n->hostname) - 1) != 0)
+		snprintf(n->hostname, sizeof(n->hostname), "localhost");
+	local_addresses(n);
+	n->start_us = evc__wall_us();
+	uv_timer_init(loop, &n->hb_timer);
+	uv_timer_init(loop, &n->sweep_timer);
+	n->hb_timer.data = n;
+	n->sweep_timer.data = n;
+	n->state = EVC__NODE_NEW;
+	*out = n;
+	return 0;
+}
+
+int evcast_node_start(evcast_node_t *n)
+{
+	if (n->state != EVC__NODE_NEW)
+		return EVCAST_ESTATE;
+	int r = evc__udp_new(n->loop, n->cfg, &n->lg, &n->stats, on_datagram, n, &n->udp);
+	if (r == 0)
+		r = evc__udp_start(n->udp);
+	if (r != 0) {
+		if (n->udp)
+			evc__udp_close(n->udp, NULL, NULL);
+		n->udp = NULL;
+		return r;
+	}
+	n->state = EVC__NODE_RUNNING;
+	start_timers(n);
+	evc__log(&n->lg, EVCAST_LOG_NOTICE, "node %s started: %zu destination(s), port %u, %s, bindings \"%s\"",
+		 n->cfg->node_name, n->cfg->ndests, n->cfg->port, n->key ? "PSK (Blowfish)" : "plaintext",
+		 n->cfg->bindings ? n->cfg->bindings : "");
+	send_heartbeat(n); /* announce ourselves at once, as FreeSWITCH does at startup */
+	return 0;
+}
+
+int evcast_node_reload(evcast_node_t *n, const evcast_config_t *cfg)
+{
+	evcast_config_t *ncfg = NULL;
+	evcast_bindings_t *nb = NULL;
+	evcast_legacy_key_t *nkey = NULL;
+	evc__udp_t *nudp = NULL;
+	int r;
+
+	if (n->state != EVC__NODE_RUNNING)
+		return EVCAST_ESTATE;
+	if (memcmp(cfg->digest, n->cfg->digest, sizeof(cfg->digest)) == 0)
+		return 1;
+	if ((r = prepare(n, cfg, &ncfg, &nb, &nkey)) != 0)
+		goto fail;
+	if (evc__udp_config_differs(n->cfg, ncfg)) {
+		evc__udp_pause(n->udp, true);
+		r = evc__udp_new(n->loop, ncfg, &n->lg, &n->stats, on_datagram, n, &nudp);
+		if (r == 0)
+			r = evc__udp_start(nudp);
+		if (r != 0) {
+			if (nudp)
+				evc__udp_close(nudp, NULL, NULL);
+			evc__udp_pause(n->udp, false);
+			goto fail;
+		}
+		evc__udp_close(n->udp, NULL, NULL);
+		n->udp = nudp;
+		evc__log(&n->lg, EVCAST_LOG_NOTICE, "reload: sockets re-bound (%zu destination(s), port %u)", ncfg->ndests,
+			 ncfg->port);
+	}
+	evcast_config_free(n->cfg);
+	evcast_bindings_free(n->bindings);
+	evcast_legacy_key_free(n->key);
+	n->cfg = ncfg;
+	n->bindings = nb;
+	n->key = nkey;
+	n->lg.level = ncfg->log_level;
+	start_timers(n);
+	n->stats.reloads++;
+	evc__log(&n->lg, EVCAST_LOG_NOTICE, "reload: configuration applied (bindings \"%s\", %s)",
+		 ncfg->bindings ? ncfg->bindings : "", nkey ? "PSK" : "plaintext");
+	return 0;
+fail:
+	n->stats.reload_failures++;
+	evcast_config_free(ncfg);
+	evcast_bindings_free(nb);
+	evcast_legacy_key_free(nkey);
+	evc__log(&n->lg, EVCAST_LOG_ERR, "reload failed (%s): the previous configuration stays in force",
+		 evcast_strerror(r));
+	return r < 0 ? r : EVCAST_EINVAL;
+}
+
+static void node_finish(evcast_node_t *n)
+{
+	void (*cb)(void *) = n->close_cb;
+	void *ud = n->close_ud;
+	evc__peers_free(&n->peers);
+	evcast_config_free(n->cfg);
+	evcast_bindings_free(n->bindings);
+	evcast_legacy_key_free(n->key);
+	evc__free(n->consumers);
+	evc__free(n->txbuf);
+	evc__free(n);
+	if (cb)
+		cb(ud);
+}
+
+static void on_part_closed(void *ud)
+{
+	evcast_node_t *n = ud;
+	if (--n->closing == 0)
+		node_finish(n);
+}
+
+static void on_timer_closed(uv_handle_t *h) { on_part_closed(h->data); }
+
+void evcast_node_close(evcast_node_t *n, void (*cb)(void *ud), void *ud)
+{
+	if (!n || n->state == EVC__NODE_CLOSING)
+		return;
+	n->state = EVC__NODE_CLOSING;
+	n->close_cb = cb;
+	n->close_ud = ud;
+	n->closing = 2;
+	uv_close((uv_handle_t *)&n->hb_timer, on_timer_closed);
+	uv_close((uv_handle_t *)&n->sweep_timer, on_timer_closed);
+	if (n->udp) {
+		n->closing++;
+		evc__udp_close(n->udp, on_part_closed, n);
+		n->udp = NULL;
+	}
+}
+
+/* -------------------------------------------------------------- accessors */
+
+void evcast_node_stats(const evcast_node_t *n, evcast_stats_t *out) { *out = n->stats; }
+const evcast_config_t *evcast_node_config(const evcast_node_t *n) { return n->cfg; }
+const char *evcast_node_name(const evcast_node_t *n) { return n->cfg->node_name; }
+const char *evcast_node_core_uuid(const evcast_node_t *n) { return n->core_uuid; }
+
+void evcast_node_peers(const evcast_node_t *n, void (*fn)(void *ud, const evcast_peer_info_t *info), void *ud)
+{
+	for (size_t i = 0; i < n->peers.n; i++) {
+		const evc__peer_t *p = &n->peers.v[i];
+		evcast_peer_info_t info = {p->name, p->up, p->last_seen_ms, {0}, p->events_rx};
+		memcpy(info.addr, p->addr, sizeof(info.addr));
+		fn(ud, &info);
+	}
+}

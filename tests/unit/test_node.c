@@ -1,0 +1,323 @@
+/*
+ * test_node.c -- two real nodes on a private loop, talking unicast over
+ * 127.0.0.1 (loopback only): peerup from heartbeats, an event crossing with
+ * its Orig- headers, loop prevention, peerdown within the timeout, wrong-PSK
+ * drops, reload (unchanged, applied, re-bound, rejected), clean close with
+ * uv_loop_close() == 0. Every wait is bounded by a deadline.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "evcast/evcast.h"
+
+typedef struct seen {
+	int peerups, peerdowns, received, heartbeats_local;
+	char last_orig_subclass[64], last_orig_sender[64], last_orig_user[64], last_multicast[8];
+	char last_body[64];
+} seen_t;
+
+static void on_event(void *ud, const evcast_event_t *ev)
+{
+	seen_t *s = ud;
+	const char *sub = evcast_event_subclass(ev);
+	const char *name = evcast_event_name(ev);
+	if (name && strcmp(name, "HEARTBEAT") == 0)
+		s->heartbeats_local++;
+	if (!sub)
+		return;
+	if (strcmp(sub, "multicast::peerup") == 0)
+		s->peerups++;
+	else if (strcmp(sub, "multicast::peerdown") == 0)
+		s->peerdowns++;
+	else if (strcmp(sub, "multicast::event") == 0) {
+		const char *osub = evcast_event_get_header(ev, "Orig-Event-Subclass");
+		const char *oname = evcast_event_get_header(ev, "Orig-Event-Name");
+		if (oname && strcmp(oname, "HEARTBEAT") == 0)
+			return;
+		s->received++;
+		snprintf(s->last_orig_subclass, sizeof(s->last_orig_subclass), "%s", osub ? osub : "");
+		const char *v = evcast_event_get_header(ev, "Orig-Multicast-Sender");
+		snprintf(s->last_orig_sender, sizeof(s->last_orig_sender), "%s", v ? v : "");
+		v = evcast_event_get_header(ev, "Orig-from-user");
+		snprintf(s->last_orig_user, sizeof(s->last_orig_user), "%s", v ? v : "");
+		v = evcast_event_get_header(ev, "Multicast");
+		snprintf(s->last_multicast, sizeof(s->last_multicast), "%s", v ? v : "");
+		size_t bl;
+		v = evcast_event_get_body(ev, &bl);
+		snprintf(s->last_body, sizeof(s->last_body), "%.*s", v ? (int)bl : 0, v ? v : "");
+	}
+}
+
+static int base_port(void) { return 20000 + (int)(getpid() % 20000); }
+
+static evcast_config_t *make_cfg(const char *name, int port, int peer_port, const char *psk, const char *bindings,
+				 const char *extra)
+{
+	char xml[2048], err[512];
+	evcast_config_t *cfg = NULL;
+	snprintf(xml, sizeof(xml),
+		 "<!-- peer port %d -->\n<configuration name=\"event_multicast.conf\">\n<settings>\n"
+		 "<param name=\"address\" value=\"127.0.0.1\"/>\n"
+		 "<param name=\"port\" value=\"%d\"/>\n"
+		 "<param name=\"bindings\" value=\"%s\"/>\n"
+		 "<param name=\"node-name\" value=\"%s\"/>\n"
+		 "<param name=\"heartbeat-interval\" value=\"1\"/>\n"
+		 "<param name=\"peer-timeout\" value=\"1\"/>\n"
+		 "<param name=\"log-level\" value=\"err\"/>\n"
+		 "%s%s%s%s\n"
+		 "</settings>\n</configuration>\n",
+		 peer_port, port, bindings, name, psk ? "<param name=\"psk\" value=\"" : "", psk ? psk : "", psk ? "\"/>" : "",
+		 extra ? extra : "");
+	int r = evcast_config_parse(xml, strlen(xml), "test.xml", NULL, NULL, &cfg, err, sizeof(err));
+	if (r != 0)
+		fail_msg("config: %s", err);
+	/* the node sends to the peer's port: point the one destination there */
+	evcast_dest_parse("127.0.0.1", (uint16_t)peer_port, &cfg->dests[0]);
+	return cfg;
+}
+
+typedef struct pair {
+	uv_loop_t loop;
+	evcast_node_t *a, *b;
+	seen_t sa, sb;
+	int pa, pb;
+} pair_t;
+
+static void pair_start(pair_t *p, const char *psk_a, const char *psk_b, const char *bind_a)
+{
+	memset(p, 0, sizeof(*p));
+	assert_int_equal(uv_loop_init(&p->loop), 0);
+	p->pa = base_port();
+	p->pb = p->pa + 1;
+	evcast_config_t *ca = make_cfg("node-a", p->pa, p->pb, psk_a, bind_a, NULL);
+	evcast_config_t *cb = make_cfg("node-b", p->pb, p->pa, psk_b, "HEARTBEAT CUSTOM test::x", NULL);
+	assert_int_equal(evcast_node_new(&p->loop, ca, NULL, NULL, &p->a), 0);
+	assert_int_equal(evcast_node_new(&p->loop, cb, NULL, NULL, &p->b), 0);
+	evcast_config_free(ca);
+	evcast_config_free(cb);
+	assert_true(evcast_node_subscribe(p->a, on_event, &p->sa) > 0);
+	assert_true(evcast_node_subscribe(p->b, on_event, &p->sb) > 0);
+	assert_int_equal(evcast_node_start(p->a), 0);
+	assert_int_equal(evcast_node_start(p->b), 0);
+}
+
+/* Runs the loop until *flag >= want or ms elapse. Returns true when reached. */
+static bool run_until(uv_loop_t *loop, const int *flag, int want, int ms)
+{
+	uint64_t end = uv_now(loop) + (uint64_t)ms;
+	while (*flag < want && uv_now(loop) < end)
+		uv_run(loop, UV_RUN_ONCE);
+	return *flag >= want;
+}
+
+static void on_closed(void *ud) { (*(int *)ud)++; }
+
+static void pair_close(pair_t *p)
+{
+	int closed = 0;
+	if (p->a)
+		evcast_node_close(p->a, on_closed, &closed);
+	else
+		closed++;
+	if (p->b)
+		evcast_node_close(p->b, on_closed, &closed);
+	else
+		closed++;
+	assert_true(run_until(&p->loop, &closed, 2, 2000));
+	uv_run(&p->loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&p->loop), 0);
+}
+
+static void test_peerup_event_and_peerdown(void **state)
+{
+	(void)state;
+	pair_t p;
+	pair_start(&p, NULL, NULL, "HEARTBEAT CUSTOM test::x");
+	assert_true(run_until(&p.loop, &p.sb.peerups, 1, 3000));
+	assert_true(run_until(&p.loop, &p.sa.peerups, 1, 3000));
+
+	evcast_event_t *ev = evcast_event_new_named("CUSTOM", "test::x");
+	evcast_event_add_header(ev, "from-user", "1000");
+	evcast_event_set_body(ev, "hello: body", 11);
+	assert_int_equal(evcast_node_fire(p.a, ev), 0);
+	assert_true(run_until(&p.loop, &p.sb.received, 1, 3000));
+	assert_string_equal(p.sb.last_orig_subclass, "test::x");
+	assert_string_equal(p.sb.last_orig_sender, "node-a");
+	assert_string_equal(p.sb.last_orig_user, "1000");
+	assert_string_equal(p.sb.last_multicast, "yes");
+	assert_string_equal(p.sb.last_body, "hello: body");
+
+	/* not selected by the bindings: stays local */
+	evcast_stats_t st0, st1;
+	evcast_node_stats(p.a, &st0);
+	assert_int_equal(evcast_node_fire(p.a, evcast_event_new_named("CUSTOM", "test::other")), 0);
+	/* loop prevention: multicast::* never goes out */
+	assert_int_equal(evcast_node_fire(p.a, evcast_event_new_named("CUSTOM", "multicast::event")), 0);
+	evcast_node_stats(p.a, &st1);
+	assert_int_equal(st1.tx_events, st0.tx_events);
+	assert_int_equal(st1.filtered, st0.filtered + 1);
+	assert_int_equal(st1.loop_prevented, st0.loop_prevented + 1);
+
+	/* A goes away: B declares it down within timeout (1 s) + sweep period */
+	int closed = 0;
+	evcast_node_close(p.a, on_closed, &closed);
+	p.a = NULL;
+	uint64_t t0 = uv_now(&p.loop);
+	assert_true(run_until(&p.loop, &p.sb.peerdowns, 1, 4000));
+	uint64_t took = uv_now(&p.loop) - t0;
+	assert_true(took <= 2500);
+	char *text = evcast_node_peers_text(p.b);
+	assert_non_null(strstr(text, "Peer node-a DOWN; last seen"));
+	evcast_free(text);
+	pair_close(&p);
+}
+
+static void test_wrong_psk_is_dropped_and_counted(void **state)
+{
+	(void)state;
+	pair_t p;
+	pair_start(&p, "right-key", "wrong-key", "HEARTBEAT CUSTOM test::x");
+	evcast_stats_t st;
+	uint64_t end = uv_now(&p.loop) + 2500;
+	do {
+		uv_run(&p.loop, UV_RUN_ONCE);
+		evcast_node_stats(p.b, &st);
+	} while (st.drop_psk < 2 && uv_now(&p.loop) < end);
+	assert_true(st.drop_psk >= 2);
+	assert_int_equal(p.sb.peerups, 0);
+	assert_int_equal(st.rx_events, 0);
+	pair_close(&p);
+}
+
+static void test_plaintext_dropped_by_psk_node(void **state)
+{
+	(void)state;
+	pair_t p;
+	pair_start(&p, NULL, "key", "HEARTBEAT");
+	evcast_stats_t st;
+	uint64_t end = uv_now(&p.loop) + 2500;
+	do {
+		uv_run(&p.loop, UV_RUN_ONCE);
+		evcast_node_stats(p.b, &st);
+	} while (st.drop_plain < 1 && uv_now(&p.loop) < end);
+	assert_true(st.drop_plain >= 1);
+	assert_int_equal(p.sb.peerups, 0);
+	pair_close(&p);
+}
+
+static void test_psk_pair_works(void **state)
+{
+	(void)state;
+	pair_t p;
+	pair_start(&p, "shared", "shared", "HEARTBEAT CUSTOM test::x");
+	assert_true(run_until(&p.loop, &p.sb.peerups, 1, 3000));
+	pair_close(&p);
+}
+
+static void test_reload(void **state)
+{
+	(void)state;
+	pair_t p;
+	pair_start(&p, NULL, NULL, "HEARTBEAT");
+	assert_true(run_until(&p.loop, &p.sb.peerups, 1, 3000));
+
+	/* same text -> unchanged */
+	evcast_config_t *same = make_cfg("node-a", p.pa, p.pb, NULL, "HEARTBEAT", NULL);
+	assert_int_equal(evcast_node_reload(p.a, same), 1);
+	evcast_config_free(same);
+
+	/* test::x not bound yet: not sent */
+	evcast_node_fire(p.a, evcast_event_new_named("CUSTOM", "test::x"));
+	run_until(&p.loop, &p.sb.received, 1, 300);
+	assert_int_equal(p.sb.received, 0);
+
+	/* changed bindings -> applied, peers kept */
+	evcast_config_t *c2 = make_cfg("node-a", p.pa, p.pb, NULL, "HEARTBEAT CUSTOM test::x", NULL);
+	assert_int_equal(evcast_node_reload(p.a, c2), 0);
+	evcast_config_free(c2);
+	assert_string_equal(evcast_node_config(p.a)->bindings, "HEARTBEAT CUSTOM test::x");
+	evcast_node_fire(p.a, evcast_event_new_named("CUSTOM", "test::x"));
+	assert_true(run_until(&p.loop, &p.sb.received, 1, 3000));
+
+	/* changed port on B -> sockets re-bound; A must now send to the new port */
+	evcast_config_t *c3 = make_cfg("node-b", p.pb + 2, p.pa, NULL, "HEARTBEAT CUSTOM test::x", NULL);
+	assert_int_equal(evcast_node_reload(p.b, c3), 0);
+	evcast_config_free(c3);
+	evcast_config_t *c4 = make_cfg("node-a", p.pa, p.pb + 2, NULL, "HEARTBEAT CUSTOM test::x", NULL);
+	assert_int_equal(evcast_node_reload(p.a, c4), 0);
+	evcast_config_free(c4);
+	evcast_node_fire(p.a, evcast_event_new_named("CUSTOM", "test::x"));
+	assert_true(run_until(&p.loop, &p.sb.received, 2, 3000));
+
+	/* a configuration that cannot be applied (no such interface) -> rejected, old in force */
+	evcast_config_t *bad = make_cfg("node-b", p.pb + 4, p.pa, NULL, "HEARTBEAT",
+					"<param name=\"multicast-interface\" value=\"nosuchif0\"/>");
+	assert_true(evcast_node_reload(p.b, bad) < 0);
+	evcast_config_free(bad);
+	assert_int_equal(evcast_node_config(p.b)->port, p.pb + 2);
+	evcast_stats_t st;
+	evcast_node_stats(p.b, &st);
+	assert_int_equal(st.reload_failures, 1);
+	evcast_node_fire(p.a, evcast_event_new_named("CUSTOM", "test::x"));
+	assert_true(run_until(&p.loop, &p.sb.received, 3, 3000));
+	/* the peer table survived every reload */
+	char *json = evcast_node_peers_json(p.b);
+	assert_non_null(strstr(json, "\"name\":\"node-a\""));
+	evcast_free(json);
+	pair_close(&p);
+}
+
+static void test_bad_datagrams_counted(void **state)
+{
+	(void)state;
+	pair_t p;
+	pair_start(&p, NULL, NULL, "HEARTBEAT");
+	uv_udp_t s;
+	struct sockaddr_in to;
+	uv_ip4_addr("127.0.0.1", (uint16_t)p.pb, &to);
+	assert_int_equal(uv_udp_init(&p.loop, &s), 0);
+	static const char colon_magic[] = ":\xe2\x84\xb1\xc5\x98\xc6\x8e\xd3\xac\xc5\x9e\xd0\xa9\xd0\x87\xc5\xa6\xcf\x9a\xc4\xa6";
+	uv_buf_t bufs[] = {uv_buf_init((char *)"", 0), uv_buf_init((char *)colon_magic, sizeof(colon_magic) - 1),
+			   uv_buf_init((char *)"garbage without magic", 21)};
+	for (size_t i = 0; i < 3; i++)
+		assert_true(uv_udp_try_send(&s, &bufs[i], 1, (struct sockaddr *)&to) >= 0);
+	evcast_stats_t st;
+	uint64_t end = uv_now(&p.loop) + 2000;
+	do {
+		uv_run(&p.loop, UV_RUN_NOWAIT);
+		evcast_node_stats(p.b, &st);
+	} while (st.drop_empty + st.drop_parse + st.drop_nomagic < 3 && uv_now(&p.loop) < end);
+	assert_int_equal(st.drop_empty, 1);
+	assert_int_equal(st.drop_nomagic, 1);
+	assert_int_equal(st.drop_parse, 1);
+	/* and the receive loop is alive: heartbeats still arrive */
+	int before = p.sb.peerups;
+	(void)before;
+	uint64_t hb0 = st.heartbeats_rx;
+	end = uv_now(&p.loop) + 3000;
+	do {
+		uv_run(&p.loop, UV_RUN_ONCE);
+		evcast_node_stats(p.b, &st);
+	} while (st.heartbeats_rx <= hb0 && uv_now(&p.loop) < end);
+	assert_true(st.heartbeats_rx > hb0);
+	uv_close((uv_handle_t *)&s, NULL);
+	pair_close(&p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_peerup_event_and_peerdown),
+		cmocka_unit_test(test_wrong_psk_is_dropped_and_counted),
+		cmocka_unit_test(test_plaintext_dropped_by_psk_node),
+		cmocka_unit_test(test_psk_pair_works),
+		cmocka_unit_test(test_reload),
+		cmocka_unit_test(test_bad_datagrams_counted),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
