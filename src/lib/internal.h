@@ -113,4 +113,22 @@ void evc__udp_close(evc__udp_t *u, void (*cb)(void *ud), void *ud);
  * loopback, interface, source addresses). */
 bool evc__udp_config_differs(const evcast_config_t *a, const evcast_config_t *b);
 
+/* ---- events (event.c) ---- */
+/* Appends every header of src to ev, in order, each name prefixed with prefix
+ * (e.g. "Orig-"): one reservation, no per-header validation (src's names are
+ * valid). The receive path's fast way to build the legacy multicast::event. */
+int evc__event_add_prefixed(evcast_event_t *ev, const char *prefix, const evcast_event_t *src);
+/* Parses plain text (as evcast_event_from_plain) into ev, appending its
+ * headers with names prefixed by prefix (may be NULL) and setting the body.
+ * On error ev is left unchanged. */
+int evc__event_parse_plain(evcast_event_t *ev, const char *text, size_t len, const char *prefix);
+
+/* ---- legacy codec (legacy.c) ---- */
+/* As evcast_legacy_decode, but the received headers are appended to ev with
+ * names prefixed by prefix (the legacy receiver's "Orig-"), and its body set:
+ * the receive path builds CUSTOM multicast::event without a second event or
+ * a copy per header. On error ev is left unchanged. */
+int evc__legacy_decode_into(const uint8_t *buf, size_t len, const evcast_legacy_key_t *key, const char *prefix,
+			    evcast_event_t *ev);
+
 #endif

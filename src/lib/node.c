@@ -250,60 +250,40 @@ static void count_drop(evcast_node_t *n, int err, const struct sockaddr *from)
 	}
 }
 
-/* The legacy receiver's shape: CUSTOM multicast::event, Multicast: yes, Orig-*. */
-static evcast_event_t *wrap_received(const evcast_event_t *in)
-{
-	char name[256];
-	const char *hn, *hv;
-	evcast_event_t *ev = evcast_event_new_named("CUSTOM", "multicast::event");
-	if (!ev || evcast_event_add_header(ev, "Multicast", "yes") != 0)
-		goto oom;
-	memcpy(name, "Orig-", 5);
-	for (size_t i = 0; evcast_event_header_at(in, i, &hn, &hv) == 0; i++) {
-		size_t nl = strlen(hn);
-		if (nl > sizeof(name) - 6)
-			nl = sizeof(name) - 6;
-		memcpy(name + 5, hn, nl);
-		if (evcast_event_add_header_n(ev, name, nl + 5, hv, strlen(hv)) != 0)
-			goto oom;
-	}
-	size_t blen;
-	const char *body = evcast_event_get_body(in, &blen);
-	if (body && evcast_event_set_body(ev, body, blen) != 0)
-		goto oom;
-	return ev;
-oom:
-	evcast_event_free(ev);
-	return NULL;
-}
-
+/* The legacy receiver's shape: CUSTOM multicast::event, Multicast: yes, then
+ * every received header as Orig-<name>, decoded straight into that event. */
 static void on_datagram(void *ud, const uint8_t *buf, size_t len, const struct sockaddr *from)
 {
 	evcast_node_t *n = ud;
-	evcast_event_t *in = NULL;
 	n->stats.rx_datagrams++;
 	n->stats.rx_bytes += len;
-	int r = evcast_legacy_decode(buf, len, n->key, &in);
+	evcast_event_t *ev = evcast_event_new_named("CUSTOM", "multicast::event");
+	if (!ev || evcast_event_add_header(ev, "Multicast", "yes") != 0) {
+		evcast_event_free(ev);
+		n->stats.drop_nomem++;
+		return;
+	}
+	int r = evc__legacy_decode_into(buf, len, n->key, "Orig-", ev);
 	if (r != 0) {
+		evcast_event_free(ev);
 		count_drop(n, r, from);
 		return;
 	}
-	const char *sender = evcast_event_get_header(in, "Multicast-Sender");
+	const char *sender = evcast_event_get_header(ev, "Orig-Multicast-Sender");
 	if (sender && strcmp(sender, n->cfg->node_name) == 0) {
 		n->stats.rx_self++; /* our own datagram, looped back */
-		evcast_event_free(in);
+		evcast_event_free(ev);
 		return;
 	}
 	n->stats.rx_events++;
 	if (sender) {
-		const char *name = evcast_event_name(in);
-		uint64_t now = evc__wall_ms(), prev = 0;
+		const char *name = evcast_event_get_header(ev, "Orig-Event-Name");
 		if (name && strcmp(name, "HEARTBEAT") == 0) {
 			char a[80];
+			uint64_t prev = 0;
 			evc__addr_str(from, a, sizeof(a));
 			n->stats.heartbeats_rx++;
-			int up = evc__peers_heartbeat(&n->peers, sender, a, now, &prev);
-			if (up == 1) {
+			if (evc__peers_heartbeat(&n->peers, sender, a, evc__wall_ms(), &prev) == 1) {
 				n->stats.peerups++;
 				fire_peer_event(n, "multicast::peerup", sender, prev);
 			}
@@ -311,12 +291,6 @@ static void on_datagram(void *ud, const uint8_t *buf, size_t len, const struct s
 		evc__peer_t *p = evc__peers_find(&n->peers, sender);
 		if (p)
 			p->events_rx++;
-	}
-	evcast_event_t *ev = wrap_received(in);
-	evcast_event_free(in);
-	if (!ev) {
-		n->stats.drop_nomem++;
-		return;
 	}
 	evcast_node_fire(n, ev);
 }

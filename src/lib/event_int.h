@@ -1,0 +1,49 @@
+/*
+ * event_int.h -- the event's storage layout, shared by event.c (model,
+ * headers, body) and event_plain.c (URL encoding, plain text form). Nothing
+ * else may look inside an evcast_event_t.
+ */
+#ifndef EVCAST_EVENT_INT_H
+#define EVCAST_EVENT_INT_H
+
+#include "internal.h"
+#include <stdint.h>
+
+typedef struct hdr {
+	uint32_t name, nname;   /* offset and length in the arena */
+	uint32_t value, nvalue; /* NUL-terminated both */
+} hdr_t;
+
+struct evcast_event {
+	hdr_t *h;
+	size_t n, cap;
+	char *s;           /* the arena: "name\0value\0" per header */
+	size_t ns, caps;
+	size_t dead;       /* arena bytes no header refers to any more */
+	char *body;        /* NUL-terminated copy, or NULL */
+	size_t nbody;
+	bool h_inline, s_inline; /* storage allocated with the event itself */
+	/* inline storage follows: hdr_t[cap] then char[caps] */
+};
+
+#define ARENA_MAX ((size_t)UINT32_MAX - 1)
+
+static inline unsigned char lc(unsigned char c) { return (unsigned char)(c - 'A') < 26 ? c | 0x20 : c; }
+
+static inline bool evc__name_eq(const char *a, const char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (lc((unsigned char)a[i]) != lc((unsigned char)b[i]))
+			return false;
+	return true;
+}
+
+/* Storage helpers (event.c). */
+evcast_event_t *evc__event_alloc(size_t nh, size_t nbytes);
+int evc__event_hdr_grow(evcast_event_t *ev);
+/* Room for need more arena bytes (geometric growth, dead strings dropped). */
+int evc__event_str_reserve(evcast_event_t *ev, size_t need);
+/* A header name is non-empty and holds no ':', '\n' or NUL. */
+bool evc__name_ok(const char *name, size_t nname);
+
+#endif

@@ -1,0 +1,500 @@
+/*
+ * event_plain.c -- URL encoding and the plain text form of events.
+ *
+ * Owns FreeSWITCH's switch_url_encode rules (table-driven: uppercase %XX kept,
+ * `_undef_` for empty values), plain serialization ("Name: value\n" ...,
+ * Content-Length + body) and plain parsing, in place, 16 bytes at a time
+ * (SSE2; -DEVCAST_NO_SIMD builds the scalar twin). No I/O, no logging.
+ * Sections: URL encoding, plain serialization, plain parsing.
+ */
+#include "event_int.h"
+#include <string.h>
+#if defined(__SSE2__) && !defined(EVCAST_NO_SIMD)
+#include <emmintrin.h>
+#endif
+
+/* ----------------------------------------------------------- URL encoding */
+
+/* 1: written as %XX (below 0x20, above 0x7E, and \r\n #%&+:;<=>?@[\]^`{|}"). */
+static const uint8_t url_unsafe[256] = {
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 0, 1, 1, 0, 1, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1,
+	1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0,
+	1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
+/* Hex digit value (either case), 255 for anything else. */
+static const uint8_t hexval[256] = {
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 255, 255, 255, 255, 255, 255,
+	255, 10, 11, 12, 13, 14, 15, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 10, 11, 12, 13, 14, 15, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+};
+
+static const char hex_upper[16] = "0123456789ABCDEF";
+
+/* Uppercase hex digit: the only kind that makes a '%' an existing escape. */
+static inline bool is_uhex(unsigned char c) { return hexval[c] < 16 && c < 'a'; }
+
+/* True when in[i] (a byte to encode) is instead copied as is. */
+static inline bool kept_escape(const unsigned char *in, size_t i, size_t len)
+{
+	return in[i] == '%' && i + 2 < len && is_uhex(in[i + 1]) && is_uhex(in[i + 2]);
+}
+
+static size_t url_encoded_len(const unsigned char *in, size_t len)
+{
+	size_t n = len;
+	for (size_t i = 0; i < len; i++)
+		if (url_unsafe[in[i]] && !kept_escape(in, i, len))
+			n += 2;
+	return n;
+}
+
+/* out has room for 3 * len bytes. Returns the bytes written (no NUL). */
+static size_t url_encode_raw(const unsigned char *in, size_t len, char *out)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = in[i];
+		if (!url_unsafe[c] || kept_escape(in, i, len)) {
+			out[o++] = (char)c;
+		} else {
+			out[o++] = '%';
+			out[o++] = hex_upper[c >> 4];
+			out[o++] = hex_upper[c & 15];
+		}
+	}
+	return o;
+}
+
+size_t evcast_url_encode(const char *in, size_t len, char *out, size_t cap)
+{
+	const unsigned char *u = (const unsigned char *)in;
+	size_t need = url_encoded_len(u, len);
+	if (!out || cap == 0)
+		return need;
+	if (need < cap) {
+		out[url_encode_raw(u, len, out)] = '\0';
+		return need;
+	}
+	size_t o = 0; /* truncated: whole units only, like snprintf */
+	for (size_t i = 0; i < len; i++) {
+		bool esc = url_unsafe[u[i]] && !kept_escape(u, i, len);
+		if (o + (esc ? 3 : 1) > cap - 1)
+			break;
+		if (esc) {
+			out[o++] = '%';
+			out[o++] = hex_upper[u[i] >> 4];
+			out[o++] = hex_upper[u[i] & 15];
+		} else {
+			out[o++] = (char)u[i];
+		}
+	}
+	out[o] = '\0';
+	return need;
+}
+
+/* Decodes %XX (either case); out may equal in. */
+static size_t url_decode_raw(const char *in, size_t len, char *out)
+{
+	size_t i = 0, o = 0;
+	while (i < len) {
+		const char *pct = memchr(in + i, '%', len - i);
+		size_t run = pct ? (size_t)(pct - (in + i)) : len - i;
+		if (run && out + o != in + i)
+			memmove(out + o, in + i, run);
+		o += run;
+		i += run;
+		if (!pct)
+			break;
+		uint8_t hi = i + 2 < len ? hexval[(unsigned char)in[i + 1]] : 255;
+		uint8_t lo = hi < 16 ? hexval[(unsigned char)in[i + 2]] : 255;
+		if (lo < 16) {
+			out[o++] = (char)(hi << 4 | lo);
+			i += 3;
+		} else {
+			out[o++] = '%';
+			i++;
+		}
+	}
+	return o;
+}
+
+size_t evcast_url_decode(const char *in, size_t len, char *out)
+{
+	size_t n = url_decode_raw(in, len, out);
+	out[n] = '\0';
+	return n;
+}
+
+/* ---------------------------------------------------- plain serialization */
+
+#define UNDEF "_undef_"
+#define CLEN "Content-Length"
+
+/* The body's Content-Length is written from the body; a header of that name
+ * is never serialized (it would make the text ambiguous). */
+static bool is_clen(const evcast_event_t *ev, const hdr_t *h)
+{
+	return h->nname == sizeof(CLEN) - 1 && evc__name_eq(ev->s + h->name, CLEN, sizeof(CLEN) - 1);
+}
+
+static size_t utoa(size_t v, char *out)
+{
+	char t[24];
+	size_t n = 0;
+	do {
+		t[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (size_t i = 0; i < n; i++)
+		out[i] = t[n - 1 - i];
+	return n;
+}
+
+/* Upper bound of the plain length (values counted at 3 bytes a byte). */
+static size_t plain_bound(const evcast_event_t *ev)
+{
+	size_t n = 1 + sizeof(CLEN) + 24 + ev->nbody;
+	for (size_t i = 0; i < ev->n; i++)
+		n += ev->h[i].nname + 3 + (ev->h[i].nvalue ? 3 * (size_t)ev->h[i].nvalue : sizeof(UNDEF));
+	return n;
+}
+
+/* Writes the plain text into buf; returns its length or EVCAST_E2BIG. */
+static long write_plain(const evcast_event_t *ev, char *buf, size_t cap)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < ev->n; i++) {
+		const hdr_t *h = &ev->h[i];
+		if (is_clen(ev, h))
+			continue;
+		const unsigned char *v = (const unsigned char *)ev->s + h->value;
+		size_t vmax = h->nvalue ? 3 * (size_t)h->nvalue : sizeof(UNDEF) - 1;
+		if (cap - o < h->nname + 3 + vmax) {
+			size_t vlen = h->nvalue ? url_encoded_len(v, h->nvalue) : sizeof(UNDEF) - 1;
+			if (cap - o < h->nname + 3 + vlen)
+				return EVCAST_E2BIG;
+		}
+		memcpy(buf + o, ev->s + h->name, h->nname);
+		o += h->nname;
+		buf[o++] = ':';
+		buf[o++] = ' ';
+		if (h->nvalue) {
+			o += url_encode_raw(v, h->nvalue, buf + o);
+		} else {
+			memcpy(buf + o, UNDEF, sizeof(UNDEF) - 1);
+			o += sizeof(UNDEF) - 1;
+		}
+		buf[o++] = '\n';
+	}
+	if (ev->nbody) {
+		char num[24];
+		size_t nn = utoa(ev->nbody, num);
+		if (cap - o < sizeof(CLEN) + 1 + nn + 2 || cap - o - (sizeof(CLEN) + 1 + nn + 2) < ev->nbody)
+			return EVCAST_E2BIG;
+		memcpy(buf + o, CLEN ": ", sizeof(CLEN) + 1);
+		o += sizeof(CLEN) + 1;
+		memcpy(buf + o, num, nn);
+		o += nn;
+		buf[o++] = '\n';
+		buf[o++] = '\n';
+		memcpy(buf + o, ev->body, ev->nbody);
+		o += ev->nbody;
+	} else {
+		if (cap - o < 1)
+			return EVCAST_E2BIG;
+		buf[o++] = '\n';
+	}
+	return o > (size_t)INT32_MAX ? EVCAST_E2BIG : (long)o;
+}
+
+int evcast_event_write_plain(const evcast_event_t *ev, char *buf, size_t cap)
+{
+	if (!ev || (!buf && cap))
+		return EVCAST_EINVAL;
+	return (int)write_plain(ev, buf, cap);
+}
+
+char *evcast_event_to_plain(const evcast_event_t *ev, size_t *len)
+{
+	if (!ev)
+		return NULL;
+	size_t cap = plain_bound(ev);
+	char *buf = evc__malloc(cap + 1);
+	if (!buf)
+		return NULL;
+	long n = write_plain(ev, buf, cap);
+	if (n < 0) {
+		evc__free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	if (len)
+		*len = (size_t)n;
+	return buf;
+}
+
+/* ---------------------------------------------------------- plain parsing */
+
+/* Content-Length value: decimal digits only. */
+static int parse_clen(const char *p, const char *e, size_t *out)
+{
+	size_t v = 0;
+	if (p == e || e - p > 18)
+		return EVCAST_EPARSE;
+	for (; p < e; p++) {
+		if ((unsigned char)(*p - '0') > 9)
+			return EVCAST_EPARSE;
+		v = v * 10 + (size_t)(*p - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/* The first byte at or after p equal to x or y, 16 bytes at a time. The
+ * caller guarantees a hit (a sentinel) and 15 readable bytes after it. */
+static inline char *scan2(char *p, char x, char y)
+{
+#if defined(__SSE2__) && !defined(EVCAST_NO_SIMD)
+	const __m128i vx = _mm_set1_epi8(x), vy = _mm_set1_epi8(y);
+	for (;; p += 16) {
+		__m128i d = _mm_loadu_si128((const __m128i *)(const void *)p);
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(d, vx), _mm_cmpeq_epi8(d, vy)));
+		if (m)
+			return p + __builtin_ctz(m);
+	}
+#else
+	while (*p != x && *p != y)
+		p++;
+	return p;
+#endif
+}
+
+/* Number of '\n' in [p, p + n). */
+static size_t count_nl(const char *p, size_t n)
+{
+	size_t c = 0;
+#if defined(__SSE2__) && !defined(EVCAST_NO_SIMD)
+	const __m128i nl = _mm_set1_epi8('\n'), zero = _mm_setzero_si128();
+	while (n >= 16) {
+		__m128i acc = zero; /* per-byte counts, flushed before they can wrap */
+		for (int k = 0; k < 255 && n >= 16; k++, p += 16, n -= 16)
+			acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)p), nl));
+		__m128i sum = _mm_sad_epu8(acc, zero);
+		c += (size_t)_mm_cvtsi128_si32(sum) + (size_t)_mm_cvtsi128_si32(_mm_srli_si128(sum, 8));
+	}
+#endif
+	for (; n; p++, n--)
+		c += *p == '\n';
+	return c;
+}
+
+/* Decodes a value in place from its first '%' (at i) to the end of its
+ * line; *le gets the line's '\n'. Returns the end of the decoded value
+ * (without a final '\r'), which stops at a decoded NUL (values are C strings).
+ * i[1], i[2] are always readable: a sentinel and padding follow the text. */
+static char *decode_line(char *i, char **le)
+{
+	char *o = i, *cut = NULL;
+	for (;;) {
+		char c = *i;
+		if (c == '\n')
+			break;
+		if (c == '%') {
+			uint8_t hi = hexval[(unsigned char)i[1]], lo = hexval[(unsigned char)i[2]];
+			if ((hi | lo) < 16) { /* both hex digits (255 otherwise; '\n' is not one) */
+				c = (char)(hi << 4 | lo);
+				if (c == '\0' && !cut)
+					cut = o;
+				*o++ = c;
+				i += 3;
+				continue;
+			}
+		}
+		*o++ = c;
+		i++;
+	}
+	*le = i;
+	if (i[-1] == '\r')
+		o--; /* the line ends in "\r\n": that '\r' was copied last */
+	return cut ? cut : o;
+}
+
+/* Appends the headers of plain text to ev (names prefixed with prefix),
+ * then sets the body from Content-Length. The text is copied into the arena
+ * once, behind a '\n' sentinel, and parsed there in place: a name ends where
+ * its ':' becomes a NUL, a value is decoded where it lies. Without a prefix
+ * every header stays where it was parsed; with one, the text is staged
+ * (lines + 1) * prefix bytes further on, so each finished line moves left to
+ * its place and never overtakes what is still to be read. On error ev keeps
+ * its old headers. */
+static int parse_plain(evcast_event_t *ev, const char *text, size_t len, const char *prefix, size_t np)
+{
+	size_t gap = np ? np * (count_nl(text, len) + 1) : 0;
+	if (gap > ARENA_MAX - 17 || len > ARENA_MAX - 17 - gap)
+		return EVCAST_E2BIG;
+	int r = evc__event_str_reserve(ev, gap + len + 17);
+	if (r != 0)
+		return r;
+	char *a = ev->s, *o = a + ev->ns, *p = o + gap, *end = p + len;
+	memcpy(p, text, len);
+	memset(end, 0, 17);
+	*end = '\n'; /* the sentinel */
+	const char *nulp = memchr(text, '\0', len); /* a body may hold NULs, headers not */
+	char *nul = nulp ? p + (nulp - text) : end + 1, *stage = p;
+	size_t n0 = ev->n, clen = 0, live = 0;
+	hdr_t *h = ev->h + ev->n, *hend = ev->h + ev->cap;
+	bool blank = false;
+	while (p < end) {
+		char *colon = scan2(p, ':', '\n'), *le, *v, *ve;
+		if (*colon == '\n') { /* no ':' on this line */
+			if (colon == p || (colon == p + 1 && *p == '\r')) {
+				p = colon + 1; /* empty line: end of the headers */
+				blank = true;
+				break;
+			}
+			r = EVCAST_EPARSE;
+			goto fail;
+		}
+		if (colon == p) {
+			r = EVCAST_EPARSE; /* empty name */
+			goto fail;
+		}
+		for (v = colon + 1; *v == ' '; v++)
+			;
+		char *pct = scan2(v, '%', '\n');
+		if (*pct == '\n') {
+			le = pct;
+			ve = le > v && le[-1] == '\r' ? le - 1 : le;
+		} else {
+			ve = decode_line(pct, &le);
+		}
+		if (nul < le) {
+			r = EVCAST_EPARSE; /* a raw NUL byte: text, not binary */
+			goto fail;
+		}
+		size_t nname = (size_t)(colon - p), nv = (size_t)(ve - v);
+		if (nname == sizeof(CLEN) - 1 && evc__name_eq(p, CLEN, nname)) {
+			if (pct != le || (r = parse_clen(v, ve, &clen)) != 0) {
+				r = EVCAST_EPARSE;
+				goto fail;
+			}
+			p = le + 1;
+			continue;
+		}
+		if (h == hend) {
+			ev->n = (size_t)(h - ev->h);
+			if ((r = evc__event_hdr_grow(ev)) != 0)
+				goto fail;
+			h = ev->h + ev->n;
+			hend = ev->h + ev->cap;
+		}
+		*colon = '\0';
+		*ve = '\0';
+		if (np) { /* move "name\0...value\0" left, behind the prefix */
+			size_t blk = (size_t)(ve + 1 - p);
+			memcpy(o, prefix, np);
+			memmove(o + np, p, blk);
+			v = o + np + (v - p);
+			p = o;
+			o += np + blk;
+		} else {
+			o = ve + 1;
+		}
+		h->name = (uint32_t)(p - a);
+		h->nname = (uint32_t)(np + nname);
+		h->value = (uint32_t)(v - a);
+		h->nvalue = (uint32_t)nv;
+		h++;
+		live += np + nname + nv + 2;
+		p = le + 1;
+	}
+	if (p > end)
+		p = end; /* the last line ended at the sentinel */
+	size_t done = (size_t)(p - stage); /* bytes of text consumed */
+	if (!np && p > o)
+		o = p; /* in place: up to where parsing stopped */
+	ev->n = (size_t)(h - ev->h);
+	ev->dead += (size_t)(o - (a + ev->ns)) - live;
+	ev->ns = (size_t)(o - a);
+	const char *rest = text + done, *tend = text + len;
+	if (clen) {
+		if (!blank || (size_t)(tend - rest) < clen) {
+			r = EVCAST_ETRUNC;
+			goto fail;
+		}
+		rest += clen;
+	}
+	for (const char *t = rest; t < tend; t++) { /* only line ends may follow */
+		if (*t != '\n' && *t != '\r') {
+			r = EVCAST_EPARSE;
+			goto fail;
+		}
+	}
+	if (clen && (r = evcast_event_set_body(ev, rest - clen, clen)) != 0)
+		goto fail;
+	return 0;
+fail:
+	/* drop what was added (the arena did not move: ev->ns is still where
+	 * this parse began, or past it when only the body failed) */
+	ev->n = n0;
+	live = 0;
+	for (size_t i = 0; i < n0; i++)
+		live += ev->h[i].nname + ev->h[i].nvalue + 2;
+	ev->dead = ev->ns - live;
+	return r;
+}
+
+int evc__event_parse_plain(evcast_event_t *ev, const char *text, size_t len, const char *prefix)
+{
+	if (!ev || (!text && len))
+		return EVCAST_EINVAL;
+	size_t np = prefix ? strlen(prefix) : 0;
+	if (np && !evc__name_ok(prefix, np))
+		return EVCAST_EINVAL;
+	if (len > ARENA_MAX)
+		return EVCAST_E2BIG;
+	return parse_plain(ev, text, len, prefix, np);
+}
+
+/* Parsed in place: one allocation (event, headers, arena of len + 17 with
+ * the sentinel's padding) holds the whole event but its body. */
+int evcast_event_from_plain(const char *text, size_t len, evcast_event_t **out)
+{
+	if (!out || (!text && len))
+		return EVCAST_EINVAL;
+	*out = NULL;
+	if (len == 0)
+		return EVCAST_EEMPTY;
+	if (len > ARENA_MAX - 17)
+		return EVCAST_E2BIG;
+	size_t nh = len / 32 + 8;
+	evcast_event_t *ev = evc__event_alloc(nh > 256 ? 256 : nh, len + 17);
+	if (!ev)
+		return EVCAST_ENOMEM;
+	int r = parse_plain(ev, text, len, NULL, 0);
+	if (r != 0) {
+		evcast_event_free(ev);
+		return r;
+	}
+	*out = ev;
+	return 0;
+}
