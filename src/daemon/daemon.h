@@ -3,7 +3,7 @@
  *
  * One evcd_t per process, created in main.c and passed explicitly (no hidden
  * globals). Modules: main.c (startup, signals, reload, logging), control.c
- * (event-socket server on the Unix control socket, later TCP), api.c (the api
+ * (event-socket server on the Unix control socket and on TCP), api.c (the api
  * command table), lua.c (Lua consumers). Each module has init/start/stop/close.
  */
 #ifndef EVCAST_DAEMON_H
@@ -13,6 +13,7 @@
 
 typedef struct evcd_control evcd_control_t;
 typedef struct evcd_lua evcd_lua_t;
+typedef struct evcd_metrics evcd_metrics_t;
 
 typedef struct evcd {
 	uv_loop_t *loop;
@@ -25,6 +26,7 @@ typedef struct evcd {
 	uint64_t start_ms;
 	evcd_control_t *control;
 	evcd_lua_t *lua;
+	evcd_metrics_t *metrics; /* NULL unless metrics.conf enables it */
 } evcd_t;
 
 /* Log through the daemon's sink (stderr with time and level). */
@@ -54,6 +56,9 @@ typedef struct evcd_control_stats {
 	uint64_t events_queued;    /* events queued to clients */
 	uint64_t events_dropped;   /* oldest events dropped from full client queues */
 	uint64_t protocol_errors;  /* connections closed on a framing error or limit */
+	uint64_t auth_failures;    /* wrong password (event socket) */
+	uint64_t acl_rejected;     /* refused by apply-inbound-acl before auth */
+	uint64_t auth_timeouts;    /* closed for not authenticating in time */
 } evcd_control_stats_t;
 /* Zeroes *out when the control server is not running. */
 void evcd_control_stats(const evcd_t *d, evcd_control_stats_t *out);
@@ -61,5 +66,13 @@ void evcd_control_stats(const evcd_t *d, evcd_control_stats_t *out);
 /* ---- lua.c: Lua consumers (optional section lua.conf) ---- */
 int evcd_lua_start(evcd_t *d);
 void evcd_lua_stop(evcd_t *d);
+
+/* ---- metrics.c: Prometheus text endpoint (optional section metrics.conf) ---- */
+/* Starts the endpoint when metrics.conf says enabled=yes (0 and nothing started
+ * otherwise). Refuses a non-loopback listen-ip unless allow-remote=yes. Errors
+ * are logged; returns EVCAST_EINVAL (bad config), EVCAST_EIO (cannot listen). */
+int evcd_metrics_start(evcd_t *d);
+/* Closes the listener and every connection; safe when not started. */
+void evcd_metrics_stop(evcd_t *d);
 
 #endif

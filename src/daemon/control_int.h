@@ -1,0 +1,173 @@
+/*
+ * control_int.h -- what control.c (listeners, connections, output queues,
+ * event delivery) and control_cmd.c (the event-socket commands) share.
+ * Nothing else includes it.
+ *
+ * A conn_t is owned by control.c: created on accept, freed only from its
+ * uv_close callback. Command handlers write through evcd_conn_reply /
+ * evcd_conn_send / evcd_conn_enqueue (never to the stream directly) and close
+ * through evcd_conn_close_after_flush, so no handler ever frees a connection.
+ */
+#ifndef EVCAST_CONTROL_INT_H
+#define EVCAST_CONTROL_INT_H
+
+#include "acl.h"
+#include "daemon.h"
+#include "esl_conf.h"
+#include "internal.h"
+#include <regex.h>
+
+#define ESL_MAX_HEAD (64u * 1024u)        /* header block limit */
+#define ESL_MAX_BODY (1024u * 1024u)      /* body limit */
+#define QUEUE_MAX_BYTES (8u * 1024u * 1024u) /* per connection, pending output */
+#define QUEUE_MAX_EVENTS 20000u           /* per connection, pending messages */
+#define MAX_CONNECTIONS 256u              /* per listener */
+#define MAX_FILTERS 256u                  /* per connection */
+#define WRITE_BATCH 64                    /* messages handed to one uv_write */
+#define WRITE_BATCH_BYTES (1024u * 1024u)
+/* FreeSWITCH's goodbye, word for word; 67 bytes of body */
+#define DISCONNECT_NOTICE                                                                          \
+	"Content-Type: text/disconnect-notice\nContent-Length: 67\n\n"                              \
+	"Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n"
+_Static_assert(sizeof(DISCONNECT_NOTICE) - 1 == 57 + 67, "disconnect notice length");
+/* FreeSWITCH's answer to a client its ACL refuses (then the disconnect notice) */
+#define RUDE_REJECTION                                                                             \
+	"Content-Type: text/rude-rejection\nContent-Length: 24\n\nAccess Denied, go away.\n"
+_Static_assert(sizeof(RUDE_REJECTION) - 1 == 54 + 24, "rude rejection length");
+/* evcast's answer over the connection limit, in the same framing */
+#define BUSY_REJECTION                                                                             \
+	"Content-Type: text/rude-rejection\nContent-Length: 39\n\nToo many connections, try again later.\n"
+_Static_assert(sizeof(BUSY_REJECTION) - 1 == 54 + 39, "busy rejection length");
+
+typedef struct evcd_listener_opts {
+	bool require_password; /* false on the Unix socket: file permissions authenticate */
+	const char *password;
+	size_t queue_max_bytes, queue_max_events, max_connections;
+	unsigned auth_timeout_ms; /* 0: none */
+} evcd_listener_opts_t;
+
+typedef union stream_u {
+	uv_handle_t h;
+	uv_stream_t s;
+	uv_pipe_t pipe;
+	uv_tcp_t tcp;
+} stream_u;
+
+typedef struct listener {
+	stream_u u;
+	evcd_control_t *ctl;
+	struct listener *next;
+	evcd_listener_opts_t opts;
+	char *password, *path, *label;
+	evcd_acl_t acl; /* checked before auth/request; empty = everyone */
+	size_t nconns;
+	bool bound; /* the socket file is ours (removed at stop) */
+} listener_t;
+
+/* One serialization of an event shared by every connection that gets it in
+ * that format (freed with the last reference). */
+typedef struct shared_text {
+	unsigned refs;
+	size_t len;
+	char *text; /* from the library (evcast_free) */
+} shared_text_t;
+
+typedef struct out_msg {
+	struct out_msg *next;
+	bool event; /* droppable */
+	size_t hlen, plen;
+	char *payload; /* owned, or shared->text */
+	shared_text_t *shared; /* a reference, or NULL */
+	char hdr[64];
+} out_msg_t;
+
+typedef struct filter {
+	char *name, *value;
+	bool is_regex;
+	regex_t re;
+} filter_t;
+
+enum { FMT_PLAIN, FMT_JSON, FMT_XML };
+extern const char *const evcd_fmt_names[]; /* indexed by FMT_* */
+
+typedef struct conn {
+	stream_u u;
+	evcd_control_t *ctl;
+	listener_t *lis;
+	struct conn *prev, *next;
+	unsigned id;
+	char peer[64];      /* "ip:port" on TCP, "unix" on the control socket */
+	uint64_t accept_ms; /* wall clock of the accept, for the auth timeout */
+	evcast_esl_parser_t *parser;
+	bool authed, closing, close_after_flush, writing, paused;
+	int format;
+	evcast_bindings_t *bindings; /* non-NULL while listening for events */
+	bool listening;     /* counted in ctl->nlistening; gets events */
+	filter_t *filters;
+	size_t nfilters;
+	out_msg_t *qhead, *qtail;
+	size_t qbytes, qcount;
+	out_msg_t *inflight[WRITE_BATCH];
+	size_t ninflight;
+	uv_write_t wreq;
+	uint64_t dropped;
+	evc__ratelimit_t drop_rl;
+} conn_t;
+
+struct evcd_control {
+	evcd_t *d;
+	listener_t *listeners;
+	conn_t *conns;
+	unsigned next_id;
+	unsigned open_handles; /* listeners, connections and the timer not yet closed */
+	bool stopping;
+	int sub_id;            /* the node subscription shared by every connection */
+	size_t nlistening;     /* connections listening for events */
+	uv_timer_t sweep;      /* auth timeouts (started when a listener has one) */
+	bool sweep_on;
+	evcd_control_stats_t st;
+	char rbuf[64 * 1024]; /* read buffer shared by all connections (reads are sequential) */
+};
+
+/* ---- control.c ---- */
+/* uv_listen callback of every listener. */
+void evcd_control_on_connection(uv_stream_t *server, int status);
+/* A new listener with copies of opts (password included) and label; NULL when
+ * out of memory. The caller initialises lis->u, then calls
+ * evcd_listener_attach (from then on evcd_control_stop closes and frees it),
+ * or evcd_listener_free when the handle could not be initialised. */
+listener_t *evcd_listener_new(evcd_control_t *ctl, const evcd_listener_opts_t *opts, const char *label);
+void evcd_listener_attach(listener_t *lis);
+void evcd_listener_free(listener_t *lis);
+/* Payload ownership moves to the message (freed with it, also on failure). */
+out_msg_t *evcd_conn_msg_new(char *payload, size_t plen, bool event);
+/* Queues m (NULL = out of memory: the connection is closed) and starts writing. */
+void evcd_conn_enqueue(conn_t *c, out_msg_t *m);
+/* Queues a copy of text. */
+void evcd_conn_send(conn_t *c, const char *text, size_t len);
+/* Queues "Content-Type: command/reply\nReply-Text: <fmt...>\n\n". */
+void evcd_conn_reply(conn_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Stops reading, sends what is queued, then closes. */
+void evcd_conn_close_after_flush(conn_t *c);
+/* Node subscription of the connection (idempotent); unsubscribe also drops
+ * the bindings. */
+int evcd_conn_subscribe(conn_t *c);
+void evcd_conn_unsubscribe(conn_t *c);
+
+/* ---- control_tcp.c ---- */
+/* Reads event_socket.conf and opens the TCP listener (nothing without the
+ * block). EVCAST_EINVAL: bad config (logged with file:line); EVCAST_EIO:
+ * cannot listen. */
+int evcd_control_tcp_start(evcd_control_t *ctl);
+/* Closes connections that did not authenticate in time (timer callback). */
+void evcd_control_sweep(uv_timer_t *t);
+
+/* ---- control_cmd.c ---- */
+/* Handles one command block (header "_line" + headers + body). */
+void evcd_conn_command(conn_t *c, const evcast_event_t *msg);
+/* FreeSWITCH's filter rule over the connection's filters. */
+bool evcd_conn_filters_pass(const conn_t *c, const evcast_event_t *ev);
+/* Removes the filters of that name (and value, when non-NULL); name NULL: all. */
+void evcd_conn_filters_clear(conn_t *c, const char *name, const char *value);
+
+#endif

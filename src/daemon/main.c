@@ -1,0 +1,382 @@
+/*
+ * main.c -- evcastd: startup, daemonizing, signals, reload, logging.
+ *
+ * Owns the process: parses the command line, loads the configuration (an error
+ * is printed and the exit status is 1), then initialises the modules in
+ * dependency order -- loop, node, control socket, metrics, Lua -- and finalises them in
+ * reverse on SIGINT/SIGTERM until uv_loop_close succeeds. SIGHUP reloads the
+ * same file (evcd_reload; a broken file keeps the old configuration). Logs go
+ * to stderr as "YYYY-mm-dd HH:MM:SS.mmm [level] message"; at info and debug a
+ * line per delivered event. Without --foreground the process forks, the parent
+ * waits until the child is listening (or failed) and exits with that status.
+ * Sections: logging, event log consumer, reload, shutdown, startup, main.
+ */
+#include "daemon.h"
+#include "internal.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct daemon_state {
+	evcd_t d;
+	uv_loop_t loop;
+	uv_signal_t sig_hup, sig_int, sig_term;
+	int log_sub;          /* node consumer id of the event log */
+	int cli_log_level;    /* --log-level, or -1: the config decides */
+	bool stopping, signals_on;
+	int exit_code;
+} daemon_state_t;
+
+/* -------------------------------------------------------------- logging */
+
+void evcd_log(void *ud, int level, const char *msg)
+{
+	const evcd_t *d = ud;
+	char line[1400], stamp[32];
+	struct timeval tv;
+	struct tm tm;
+	int n;
+	if (d && level > d->log_level)
+		return;
+	gettimeofday(&tv, NULL);
+	localtime_r(&tv.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
+	n = snprintf(line, sizeof(line), "%s.%03ld [%s] %s\n", stamp, (long)(tv.tv_usec / 1000),
+		     evcast_log_level_name(level), msg);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line)) {
+		n = (int)sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	/* one write per line: lines from several threads (Lua) never interleave */
+	(void)!write(STDERR_FILENO, line, (size_t)n);
+}
+
+void evcd_logf(evcd_t *d, int level, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	if (d && level > d->log_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	evcd_log(d, level, msg);
+}
+
+/* ---------------------------------------------------- event log consumer */
+
+static const char *hdr(const evcast_event_t *ev, const char *name, const char *dflt)
+{
+	const char *v = evcast_event_get_header(ev, name);
+	return v && *v ? v : dflt;
+}
+
+/* One line per delivered event at info. Peer up/down are not repeated here:
+ * the node logs them itself, at notice. */
+static void on_event_log(void *ud, const evcast_event_t *ev)
+{
+	evcd_t *d = ud;
+	const char *name = hdr(ev, "Event-Name", "?"), *sub = evcast_event_subclass(ev);
+	if (sub && strcmp(name, "CUSTOM") == 0 &&
+	    (strcmp(sub, "multicast::peerup") == 0 || strcmp(sub, "multicast::peerdown") == 0))
+		return;
+	if (!d->log_events)
+		return;
+	if (sub && strcmp(sub, "multicast::event") == 0 && evcast_event_get_header(ev, "Orig-Event-Name")) {
+		/* received from the group: name the original event and its sender */
+		const char *osub = evcast_event_get_header(ev, "Orig-Event-Subclass");
+		evcd_logf(d, EVCAST_LOG_INFO, "event %s%s%s from %s", hdr(ev, "Orig-Event-Name", "?"), osub ? "/" : "",
+			  osub ? osub : "", hdr(ev, "Orig-Multicast-Sender", hdr(ev, "Multicast-Sender", "?")));
+		return;
+	}
+	evcd_logf(d, EVCAST_LOG_INFO, "event %s%s%s from %s", name, sub ? "/" : "", sub ? sub : "",
+		  hdr(ev, "Multicast-Sender", "local"));
+}
+
+/* ---------------------------------------------------------------- reload */
+
+int evcd_reload(evcd_t *d, char *msg, size_t msglen)
+{
+	daemon_state_t *st = (daemon_state_t *)d; /* d is the first member of the one daemon_state_t */
+	evcast_config_t *cfg = NULL;
+	char err[512] = "", dummy[1024]; /* the log line below quotes msg: keep room for it */
+	int rc;
+	if (!msg || !msglen) {
+		msg = dummy;
+		msglen = sizeof(dummy);
+	}
+	rc = evcast_config_load(d->config_path, evcd_log, d, &cfg, err, sizeof(err));
+	if (rc < 0) {
+		snprintf(msg, msglen, "%s rejected, keeping the running configuration: %s", d->config_path,
+			 err[0] ? err : evcast_strerror(rc));
+		evcd_logf(d, EVCAST_LOG_ERR, "reload: %s", msg);
+		return rc;
+	}
+	if (st->cli_log_level >= 0)
+		cfg->log_level = st->cli_log_level; /* the command line wins */
+	rc = d->node ? evcast_node_reload(d->node, cfg) : EVCAST_ESTATE;
+	if (rc < 0) {
+		snprintf(msg, msglen, "%s could not be applied (%s), keeping the running configuration",
+			 d->config_path, evcast_strerror(rc));
+		evcd_logf(d, EVCAST_LOG_ERR, "reload: %s", msg);
+		evcast_config_free(cfg);
+		return rc;
+	}
+	if (rc == 1) {
+		snprintf(msg, msglen, "configuration unchanged");
+		evcd_logf(d, EVCAST_LOG_NOTICE, "reload: configuration unchanged");
+		evcast_config_free(cfg);
+		return 1;
+	}
+	if (d->cfg && cfg->control_socket && d->cfg->control_socket &&
+	    strcmp(cfg->control_socket, d->cfg->control_socket) != 0)
+		evcd_logf(d, EVCAST_LOG_WARNING, "reload: control-socket change (%s) applies at the next start",
+			  cfg->control_socket);
+	evcast_config_free(d->cfg);
+	d->cfg = cfg;
+	d->log_level = cfg->log_level;
+	d->log_events = d->log_level >= EVCAST_LOG_INFO;
+	snprintf(msg, msglen, "configuration reloaded from %s", d->config_path);
+	evcd_logf(d, EVCAST_LOG_NOTICE, "reload: %s", msg);
+	return 0;
+}
+
+/* -------------------------------------------------------------- shutdown */
+
+static void on_node_closed(void *ud)
+{
+	daemon_state_t *st = ud;
+	st->d.node = NULL;
+}
+
+/* Stops every module in reverse order of start; the loop then runs out. */
+static void shutdown_all(daemon_state_t *st)
+{
+	evcd_t *d = &st->d;
+	if (st->stopping)
+		return;
+	st->stopping = true;
+	evcd_lua_stop(d);
+	evcd_metrics_stop(d);
+	evcd_control_stop(d);
+	if (d->node) {
+		if (st->log_sub > 0)
+			evcast_node_unsubscribe(d->node, st->log_sub);
+		st->log_sub = 0;
+		evcast_node_close(d->node, on_node_closed, st);
+	}
+	if (st->signals_on) {
+		st->signals_on = false;
+		uv_close((uv_handle_t *)&st->sig_hup, NULL);
+		uv_close((uv_handle_t *)&st->sig_int, NULL);
+		uv_close((uv_handle_t *)&st->sig_term, NULL);
+	}
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	daemon_state_t *st = h->data;
+	if (signum == SIGHUP) {
+		evcd_logf(&st->d, EVCAST_LOG_NOTICE, "SIGHUP: reloading %s", st->d.config_path);
+		evcd_reload(&st->d, NULL, 0);
+		return;
+	}
+	evcd_logf(&st->d, EVCAST_LOG_NOTICE, "%s: shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+	shutdown_all(st);
+}
+
+static void on_walk(uv_handle_t *h, void *ud)
+{
+	evcd_logf(ud, EVCAST_LOG_ERR, "handle left open at exit: %s%s", uv_handle_type_name(uv_handle_get_type(h)),
+		  uv_is_closing(h) ? " (closing)" : "");
+}
+
+/* --------------------------------------------------------------- startup */
+
+/* Forks; the parent waits for one byte from the child ("started") and exits 0,
+ * or exits 1 when the child dies first. Returns the pipe's write end in the child. */
+static int daemonize(void)
+{
+	int fds[2], devnull;
+	pid_t pid;
+	char c;
+	if (pipe(fds) < 0) {
+		fprintf(stderr, "evcastd: pipe: %s\n", strerror(errno));
+		exit(1);
+	}
+	pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "evcastd: fork: %s\n", strerror(errno));
+		exit(1);
+	}
+	if (pid > 0) {
+		ssize_t n;
+		close(fds[1]);
+		do
+			n = read(fds[0], &c, 1);
+		while (n < 0 && errno == EINTR);
+		_exit(n == 1 ? 0 : 1);
+	}
+	close(fds[0]);
+	setsid();
+	if ((devnull = open("/dev/null", O_RDWR)) >= 0) {
+		dup2(devnull, STDIN_FILENO);
+		dup2(devnull, STDOUT_FILENO);
+		if (devnull > STDERR_FILENO)
+			close(devnull);
+	}
+	return fds[1]; /* stderr stays: the log goes there */
+}
+
+static int start_all(daemon_state_t *st)
+{
+	evcd_t *d = &st->d;
+	int rc;
+	if ((rc = evcast_node_new(d->loop, d->cfg, evcd_log, d, &d->node)) < 0) {
+		evcd_logf(d, EVCAST_LOG_ERR, "cannot create the node: %s", evcast_strerror(rc));
+		return rc;
+	}
+	st->log_sub = evcast_node_subscribe(d->node, on_event_log, d);
+	if ((rc = evcast_node_start(d->node)) < 0) {
+		evcd_logf(d, EVCAST_LOG_ERR, "cannot start the node: %s", evcast_strerror(rc));
+		return rc;
+	}
+	if ((rc = evcd_control_start(d, d->cfg->control_socket ? d->cfg->control_socket
+							      : EVCAST_DEFAULT_CONTROL_SOCKET)) < 0) {
+		evcd_logf(d, EVCAST_LOG_ERR, "cannot start the control socket: %s", evcast_strerror(rc));
+		return rc;
+	}
+	if ((rc = evcd_metrics_start(d)) < 0) { /* nothing unless metrics.conf enables it */
+		evcd_logf(d, EVCAST_LOG_ERR, "cannot start the metrics endpoint: %s", evcast_strerror(rc));
+		return rc;
+	}
+	if ((rc = evcd_lua_start(d)) < 0) {
+		evcd_logf(d, EVCAST_LOG_ERR, "cannot start Lua: %s", evcast_strerror(rc));
+		return rc;
+	}
+	uv_signal_init(d->loop, &st->sig_hup);
+	uv_signal_init(d->loop, &st->sig_int);
+	uv_signal_init(d->loop, &st->sig_term);
+	st->sig_hup.data = st->sig_int.data = st->sig_term.data = st;
+	uv_signal_start(&st->sig_hup, on_signal, SIGHUP);
+	uv_signal_start(&st->sig_int, on_signal, SIGINT);
+	uv_signal_start(&st->sig_term, on_signal, SIGTERM);
+	st->signals_on = true;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ main */
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: evcastd --config FILE [--foreground] [--log-level LEVEL]\n"
+		   "       evcastd --help | --version\n"
+		   "\n"
+		   "  -c, --config FILE      event_multicast.conf XML (or an <evcast> root)\n"
+		   "  -f, --foreground       stay attached to the terminal (default: fork to the background)\n"
+		   "  -l, --log-level LEVEL  err, warning, notice, info or debug (overrides the config's log-level)\n"
+		   "  -h, --help             this text\n"
+		   "  -V, --version          print the version\n"
+		   "\n"
+		   "Signals: SIGHUP reloads the configuration, SIGINT/SIGTERM stop.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'}, {"foreground", no_argument, NULL, 'f'},
+		{"log-level", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0},
+	};
+	daemon_state_t st;
+	evcd_t *d = &st.d;
+	const char *config = NULL;
+	char err[512] = "";
+	int opt, rc, ready_fd = -1;
+	memset(&st, 0, sizeof(st));
+	st.cli_log_level = -1;
+	d->log_level = EVCAST_LOG_NOTICE;
+	while ((opt = getopt_long(argc, argv, "c:fl:hV", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': config = optarg; break;
+		case 'f': d->foreground = true; break;
+		case 'l':
+			if ((st.cli_log_level = evcast_log_level_parse(optarg)) < 0) {
+				fprintf(stderr, "evcastd: invalid log level \"%s\" (err, warning, notice, info, debug)\n",
+					optarg);
+				return 2;
+			}
+			d->log_level = st.cli_log_level;
+			break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("evcastd %s\n", EVCAST_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!config || optind != argc) {
+		if (optind != argc)
+			fprintf(stderr, "evcastd: unexpected argument \"%s\"\n", argv[optind]);
+		else
+			fprintf(stderr, "evcastd: --config FILE is required\n");
+		usage(stderr);
+		return 2;
+	}
+	d->config_path = realpath(config, NULL);
+	if (!d->config_path) {
+		fprintf(stderr, "evcastd: %s: %s\n", config, strerror(errno));
+		return 1;
+	}
+	if ((rc = evcast_config_load(d->config_path, evcd_log, d, &d->cfg, err, sizeof(err))) < 0) {
+		fprintf(stderr, "evcastd: %s\n", err[0] ? err : evcast_strerror(rc));
+		free(d->config_path);
+		return 1;
+	}
+	if (st.cli_log_level >= 0)
+		d->cfg->log_level = st.cli_log_level; /* the node logs at that level too */
+	d->log_level = d->cfg->log_level;
+	d->log_events = d->log_level >= EVCAST_LOG_INFO;
+	signal(SIGPIPE, SIG_IGN);
+	if (!d->foreground)
+		ready_fd = daemonize();
+
+	if ((rc = uv_loop_init(&st.loop)) < 0) {
+		evcd_logf(d, EVCAST_LOG_ERR, "uv_loop_init: %s", uv_strerror(rc));
+		return 1;
+	}
+	d->loop = &st.loop;
+	d->start_ms = evc__wall_ms();
+	evcd_logf(d, EVCAST_LOG_NOTICE, "evcastd %s starting with %s (pid %ld)", EVCAST_VERSION, d->config_path,
+		  (long)getpid());
+	rc = start_all(&st);
+	if (rc < 0) {
+		st.exit_code = 1;
+		shutdown_all(&st); /* ready_fd stays open: the parent exits 1 once we are gone */
+	} else {
+		evcd_logf(d, EVCAST_LOG_NOTICE, "node %s running", evcast_node_name(d->node));
+		if (ready_fd >= 0) {
+			(void)!chdir("/");
+			(void)!write(ready_fd, "1", 1);
+			close(ready_fd);
+		}
+	}
+	uv_run(&st.loop, UV_RUN_DEFAULT);
+	if ((rc = uv_loop_close(&st.loop)) != 0) {
+		evcd_logf(d, EVCAST_LOG_ERR, "uv_loop_close: %s", uv_strerror(rc));
+		uv_walk(&st.loop, on_walk, d);
+		st.exit_code = 1;
+	}
+	evcd_logf(d, EVCAST_LOG_NOTICE, "evcastd stopped");
+	evcast_config_free(d->cfg);
+	free(d->config_path);
+	return st.exit_code;
+}
