@@ -1,0 +1,706 @@
+/*
+ * lua.c -- Lua consumers: the lua.conf block, one OS thread per startup script,
+ * restarts with exponential backoff, and an orderly stop.
+ *
+ * Each script runs in its own thread and lua_State (allocator capped at
+ * max-memory), so pop(1) or a slow script never stalls the loop. A failure is
+ * logged with file:line and the script restarts after a doubling backoff; one
+ * that returns is done. At stop, waits are woken, a busy script is ended by a
+ * count hook, threads are joined. Sections: settings, globals, script threads,
+ * start/stop. Queues: lua_queue.c; the `freeswitch` table: lua_api.c.
+ */
+#include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <limits.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include "lua_int.h"
+
+#define MAX_SCRIPTS 64
+#define MAX_ARGS 32
+#define HOOK_COUNT 1000 /* instructions between two looks at the stop flag */
+
+/* ----------------------------------------------------------------- settings */
+
+typedef struct conf_ctx {
+	evcd_lua_t *l;
+	const char *file;
+	char *cfgdir;
+	bool have_dir;
+} conf_ctx_t;
+
+static int bad_value(conf_ctx_t *cx, const evcast_param_t *p, const char *why)
+{
+	evcd_logf(cx->l->d, EVCAST_LOG_ERR, "%s:%d: lua.conf param %s: invalid value \"%s\" (%s)", cx->file,
+		  p->line, p->name, p->value ? p->value : "", why);
+	return EVCAST_EINVAL;
+}
+
+static int parse_number(conf_ctx_t *cx, const evcast_param_t *p, double lo, double hi, double *out)
+{
+	char why[96];
+	char *end = NULL;
+	errno = 0;
+	double v = p->value ? strtod(p->value, &end) : NAN;
+	if (!p->value || end == p->value || *end != '\0' || errno != 0 || !(v >= lo && v <= hi)) {
+		snprintf(why, sizeof(why), "expected a number from %.*f to %.*f", lo == (double)(long long)lo ? 0 : 2, lo,
+			 hi == (double)(long long)hi ? 0 : 2, hi);
+		return bad_value(cx, p, why);
+	}
+	*out = v;
+	return 0;
+}
+
+/* "a" + ";" + "b" into *acc (reallocated). */
+static int append_path(char **acc, const char *item)
+{
+	size_t n = *acc ? strlen(*acc) : 0, m = strlen(item);
+	char *s = evc__realloc(*acc, n + m + 2);
+	if (!s)
+		return EVCAST_ENOMEM;
+	if (n > 0)
+		s[n++] = ';';
+	memcpy(s + n, item, m + 1);
+	*acc = s;
+	return 0;
+}
+
+/* dir + "/" + rel, or rel when it is absolute. */
+static char *join_path(const char *dir, const char *rel)
+{
+	if (rel[0] == '/' || !dir)
+		return evc__strdup(rel);
+	size_t n = strlen(dir) + strlen(rel) + 2;
+	char *s = evc__malloc(n);
+	if (s)
+		snprintf(s, n, "%s/%s", dir, rel);
+	return s;
+}
+
+static int add_dir_pattern(char **acc, const char *dir, const char *suffix)
+{
+	char buf[PATH_MAX + 16];
+	if (strchr(dir, '?'))
+		return append_path(acc, dir);
+	snprintf(buf, sizeof(buf), "%s/%s", dir, suffix);
+	return append_path(acc, buf);
+}
+
+static void script_free(evcd_lua_script_t *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < s->argc; i++)
+		evc__free(s->argv[i]);
+	evc__free(s->argv);
+	evc__free(s->spec);
+	evc__free(s->name);
+	evc__free(s->path);
+	evc__free(s->code);
+	uv_cond_destroy(&s->cond);
+	evc__free(s);
+}
+
+/* "file.lua arg1 arg2" or "~inline code" -> a script (path resolved later). */
+static int script_new(conf_ctx_t *cx, const evcast_param_t *p)
+{
+	evcd_lua_t *l = cx->l;
+	if (!p->value || !p->value[strspn(p->value, " \t")])
+		return bad_value(cx, p, "empty");
+	if (l->nscripts >= MAX_SCRIPTS)
+		return bad_value(cx, p, "too many startup scripts (at most 64)");
+	evcd_lua_script_t *s = evc__calloc(1, sizeof(*s));
+	if (!s || uv_cond_init(&s->cond) != 0) {
+		evc__free(s);
+		return EVCAST_ENOMEM;
+	}
+	s->l = l;
+	s->index = (int)l->nscripts + 1;
+	s->spec = evc__strdup(p->value);
+	s->argv = evc__calloc(MAX_ARGS + 1, sizeof(char *));
+	int rc = s->spec && s->argv ? 0 : EVCAST_ENOMEM;
+	const char *v = p->value + strspn(p->value, " \t");
+	if (rc == 0 && v[0] == '~') {
+		char label[32];
+		snprintf(label, sizeof(label), "inline#%d", s->index);
+		s->code = evc__strdup(v + 1);
+		s->name = evc__strdup(label);
+		s->argv[0] = evc__strdup(label);
+		s->argc = 1;
+		if (!s->code || !s->name || !s->argv[0])
+			rc = EVCAST_ENOMEM;
+	} else if (rc == 0) {
+		const char *q = v;
+		while (*q && s->argc < MAX_ARGS) {
+			size_t n = strcspn(q, " \t");
+			if (n > 0 && !(s->argv[s->argc++] = evc__strndup(q, n))) {
+				rc = EVCAST_ENOMEM;
+				break;
+			}
+			q += n;
+			q += strspn(q, " \t");
+		}
+		if (rc == 0 && *q)
+			rc = bad_value(cx, p, "too many arguments (at most 31)");
+		if (rc == 0) {
+			const char *base = strrchr(s->argv[0], '/');
+			s->name = evc__strdup(base ? base + 1 : s->argv[0]);
+			if (!s->name)
+				rc = EVCAST_ENOMEM;
+		}
+	}
+	if (rc != 0) {
+		script_free(s);
+		return rc;
+	}
+	l->scripts[l->nscripts++] = s;
+	return 0;
+}
+
+static int global_add(evcd_lua_t *l, const char *name, size_t nname, const char *value)
+{
+	for (size_t i = 0; i < l->nglobals; i++) {
+		if (strlen(l->globals[i].name) == nname && strncasecmp(l->globals[i].name, name, nname) == 0) {
+			char *v = evc__strdup(value);
+			if (!v)
+				return EVCAST_ENOMEM;
+			evc__free(l->globals[i].value);
+			l->globals[i].value = v;
+			return 0;
+		}
+	}
+	evcd_lua_global_t *g = evc__realloc(l->globals, (l->nglobals + 1) * sizeof(*g));
+	if (!g)
+		return EVCAST_ENOMEM;
+	l->globals = g;
+	g[l->nglobals].name = evc__strndup(name, nname);
+	g[l->nglobals].value = evc__strdup(value);
+	if (!g[l->nglobals].name || !g[l->nglobals].value) {
+		evc__free(g[l->nglobals].name);
+		evc__free(g[l->nglobals].value);
+		return EVCAST_ENOMEM;
+	}
+	l->nglobals++;
+	return 0;
+}
+
+static int parse_param(conf_ctx_t *cx, const evcast_param_t *p)
+{
+	evcd_lua_t *l = cx->l;
+	const char *n = p->name ? p->name : "";
+	const char *v = p->value ? p->value : "";
+	double x = 0;
+	int rc;
+	if (strcasecmp(n, "startup-script") == 0)
+		return script_new(cx, p);
+	if (strcasecmp(n, "script-directory") == 0 || strcasecmp(n, "module-directory") == 0) {
+		bool mod = n[0] == 'm' || n[0] == 'M';
+		if (!v[0])
+			return bad_value(cx, p, "empty");
+		char *dir = join_path(cx->cfgdir, v);
+		if (!dir)
+			return EVCAST_ENOMEM;
+		rc = mod ? add_dir_pattern(&l->pcpath, dir, "?.so") : add_dir_pattern(&l->ppath, dir, "?.lua");
+		if (rc == 0 && !mod && !strchr(dir, '?') && !cx->have_dir) {
+			evc__free(l->script_dir);
+			l->script_dir = dir;
+			cx->have_dir = true;
+			dir = NULL;
+		}
+		evc__free(dir);
+		return rc;
+	}
+	if (strcasecmp(n, "global-variable") == 0) {
+		const char *eq = strchr(v, '=');
+		if (!eq || eq == v)
+			return bad_value(cx, p, "expected name=value");
+		return global_add(l, v, (size_t)(eq - v), eq + 1);
+	}
+	struct {
+		const char *name;
+		double lo, hi, scale;
+		void *dst;
+		bool is_size;
+	} num[] = {
+		{"max-queue", 1, 1000000, 1, &l->max_queue, true},
+		{"max-consumers", 1, 10000, 1, &l->max_consumers, true},
+		{"request-queue", 1, 1000000, 1, &l->req_cap, true},
+		{"max-memory", 0, 1048576, 1024.0 * 1024.0, &l->max_memory, true},
+		{"restart-backoff-min", 0.01, 86400, 1000, &l->backoff_min_ms, false},
+		{"restart-backoff-max", 0.01, 86400, 1000, &l->backoff_max_ms, false},
+		{"stop-timeout", 0.1, 3600, 1000, &l->stop_timeout_ms, false},
+	};
+	for (size_t i = 0; i < EVC_ARRAY_SIZE(num); i++) {
+		if (strcasecmp(n, num[i].name) != 0)
+			continue;
+		if ((rc = parse_number(cx, p, num[i].lo, num[i].hi, &x)) != 0)
+			return rc;
+		if (num[i].is_size)
+			*(size_t *)num[i].dst = (size_t)(x * num[i].scale);
+		else
+			*(uint64_t *)num[i].dst = (uint64_t)(x * num[i].scale);
+		return 0;
+	}
+	evcd_logf(l->d, EVCAST_LOG_WARNING, "%s:%d: lua.conf: unknown param \"%s\" ignored", cx->file, p->line, n);
+	return 0;
+}
+
+static int parse_settings(evcd_lua_t *l, const evcast_section_t *sec)
+{
+	conf_ctx_t cx = {.l = l, .file = l->d->cfg->path ? l->d->cfg->path : "(config)"};
+	char buf[PATH_MAX];
+	const char *slash = l->d->cfg->path ? strrchr(l->d->cfg->path, '/') : NULL;
+	if (slash) {
+		snprintf(buf, sizeof(buf), "%.*s", (int)(slash - l->d->cfg->path), l->d->cfg->path);
+		if (!buf[0])
+			strcpy(buf, "/");
+	} else {
+		strcpy(buf, ".");
+	}
+	char real[PATH_MAX];
+	cx.cfgdir = evc__strdup(realpath(buf, real) ? real : buf);
+	l->scripts = evc__calloc(MAX_SCRIPTS, sizeof(*l->scripts));
+	if (!cx.cfgdir || !l->scripts) {
+		evc__free(cx.cfgdir);
+		return EVCAST_ENOMEM;
+	}
+	int rc = 0;
+	for (size_t i = 0; i < sec->nparams && rc == 0; i++)
+		rc = parse_param(&cx, &sec->params[i]);
+	if (rc == 0 && l->backoff_max_ms < l->backoff_min_ms) {
+		evcd_logf(l->d, EVCAST_LOG_WARNING, "%s: lua.conf: restart-backoff-max below restart-backoff-min; using %.2f s",
+			  cx.file, (double)l->backoff_min_ms / 1000.0);
+		l->backoff_max_ms = l->backoff_min_ms;
+	}
+	if (rc == 0 && !l->script_dir) {
+		l->script_dir = cx.cfgdir;
+		cx.cfgdir = NULL;
+		rc = add_dir_pattern(&l->ppath, l->script_dir, "?.lua");
+	}
+	for (size_t i = 0; i < l->nscripts && rc == 0; i++) {
+		evcd_lua_script_t *s = l->scripts[i];
+		if (s->code)
+			continue;
+		if (!(s->path = join_path(l->script_dir, s->argv[0])))
+			rc = EVCAST_ENOMEM;
+		else if (access(s->path, R_OK) != 0)
+			evcd_logf(l->d, EVCAST_LOG_WARNING, "%s: lua.conf: startup-script %s: %s (will keep retrying)",
+				  cx.file, s->path, strerror(errno));
+	}
+	evc__free(cx.cfgdir);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ globals */
+
+static void first_addr(int family, char *out, size_t cap, const char *fallback)
+{
+	struct ifaddrs *ifa = NULL;
+	snprintf(out, cap, "%s", fallback);
+	if (getifaddrs(&ifa) != 0)
+		return;
+	for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != family || !(i->ifa_flags & IFF_UP) ||
+		    (i->ifa_flags & IFF_LOOPBACK))
+			continue;
+		const void *a;
+		if (family == AF_INET) {
+			a = &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr;
+		} else {
+			const struct in6_addr *a6 = &((struct sockaddr_in6 *)(void *)i->ifa_addr)->sin6_addr;
+			if (IN6_IS_ADDR_LINKLOCAL(a6))
+				continue;
+			a = a6;
+		}
+		if (inet_ntop(family, a, out, (socklen_t)cap))
+			break;
+		snprintf(out, cap, "%s", fallback);
+	}
+	freeifaddrs(ifa);
+}
+
+/* Built-ins first; the global-variable params parsed earlier override them. */
+static int globals_init(evcd_lua_t *l)
+{
+	evcd_lua_global_t *user = l->globals;
+	size_t nuser = l->nglobals;
+	char host[256] = "localhost", v4[INET6_ADDRSTRLEN], v6[INET6_ADDRSTRLEN];
+	const char *node = evcast_node_name(l->d->node);
+	const char *uuid = evcast_node_core_uuid(l->d->node);
+	if (gethostname(host, sizeof(host) - 1) != 0)
+		strcpy(host, "localhost");
+	first_addr(AF_INET, v4, sizeof(v4), "127.0.0.1");
+	first_addr(AF_INET6, v6, sizeof(v6), "::1");
+	const char *conf_dir = l->d->cfg->path ? l->d->cfg->path : ".";
+	const char *slash = strrchr(conf_dir, '/');
+	char cdir[PATH_MAX];
+	snprintf(cdir, sizeof(cdir), "%.*s", slash ? (int)(slash - conf_dir) : 1, slash ? conf_dir : ".");
+	const char *builtin[][2] = {
+		{"hostname", host},          {"switchname", node ? node : host},
+		{"switch_name", node ? node : host}, {"node_name", node ? node : host},
+		{"core_uuid", uuid ? uuid : ""}, {"local_ip_v4", v4},
+		{"local_ip_v6", v6},         {"conf_dir", cdir},
+		{"script_dir", l->script_dir}, {"evcast_version", EVCAST_VERSION},
+	};
+	l->globals = NULL;
+	l->nglobals = 0;
+	int rc = 0;
+	for (size_t i = 0; i < EVC_ARRAY_SIZE(builtin) && rc == 0; i++)
+		rc = global_add(l, builtin[i][0], strlen(builtin[i][0]), builtin[i][1]);
+	for (size_t i = 0; i < nuser; i++) {
+		if (rc == 0)
+			rc = global_add(l, user[i].name, strlen(user[i].name), user[i].value);
+		evc__free(user[i].name);
+		evc__free(user[i].value);
+	}
+	evc__free(user);
+	return rc;
+}
+
+const char *evcd_lua_global(const evcd_lua_t *l, const char *name)
+{
+	for (size_t i = 0; i < l->nglobals; i++)
+		if (strcasecmp(l->globals[i].name, name) == 0)
+			return l->globals[i].value;
+	return NULL;
+}
+
+const char *evcd_lua_package_path(const evcd_lua_t *l) { return l->ppath ? l->ppath : ""; }
+const char *evcd_lua_package_cpath(const evcd_lua_t *l) { return l->pcpath ? l->pcpath : ""; }
+
+/* ----------------------------------------------------------- script threads */
+
+void evcd_lua_log(evcd_lua_script_t *s, int level, const char *msg)
+{
+	evcd_logf(s->l->d, level, "lua[%s]: %s", s->name, msg);
+}
+
+/* The lua_State allocator: evcast's allocator, capped at max-memory. */
+static void *script_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+	evcd_lua_script_t *s = ud;
+	size_t old = ptr ? osize : 0;
+	if (nsize == 0) {
+		evc__free(ptr);
+		s->mem -= old;
+		return NULL;
+	}
+	if (nsize > old && s->l->max_memory && s->mem - old + nsize > s->l->max_memory)
+		return NULL;
+	void *p = evc__realloc(ptr, nsize);
+	if (!p)
+		return NULL;
+	s->mem = s->mem - old + nsize;
+	if (s->mem > s->mem_peak)
+		s->mem_peak = s->mem;
+	return p;
+}
+
+/* Count hook: once stopping, raise an error at every instruction so that not
+ * even a pcall in a loop can keep the script alive. */
+static void on_hook(lua_State *L, lua_Debug *ar)
+{
+	(void)ar;
+	evcd_lua_script_t *s = evcd_lua_script_of(L);
+	if (evcd_lua_stopping(s->l)) {
+		lua_sethook(L, on_hook, LUA_MASKCOUNT, 1);
+		luaL_error(L, "evcast is stopping");
+	}
+}
+
+static void on_warn(void *ud, const char *msg, int tocont)
+{
+	evcd_lua_script_t *s = ud;
+	if (s->warnlen == 0 && !tocont && msg[0] == '@')
+		return; /* control message (@on / @off) */
+	size_t n = strlen(msg), room = sizeof(s->warnbuf) - 1 - s->warnlen;
+	memcpy(s->warnbuf + s->warnlen, msg, n < room ? n : room);
+	s->warnlen += n < room ? n : room;
+	s->warnbuf[s->warnlen] = '\0';
+	if (!tocont) {
+		evcd_logf(s->l->d, EVCAST_LOG_WARNING, "lua[%s]: warning: %s", s->name, s->warnbuf);
+		s->warnlen = 0;
+	}
+}
+
+/* Message handler: the error as text plus a traceback. */
+static int on_error(lua_State *L)
+{
+	const char *msg = lua_tostring(L, 1);
+	if (!msg) {
+		if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+			msg = lua_tostring(L, -1);
+		else
+			msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+	}
+	luaL_traceback(L, L, msg, 1);
+	return 1;
+}
+
+/* Protected main: libraries, the freeswitch table, the chunk, its run. */
+static int pmain(lua_State *L)
+{
+	evcd_lua_script_t *s = lua_touserdata(L, 1);
+	luaL_openlibs(L);
+	evcd_lua_api_open(L, s);
+	int rc = s->code ? luaL_loadbufferx(L, s->code, strlen(s->code), s->name, "t")
+			 : luaL_loadfilex(L, s->path, "t");
+	if (rc != LUA_OK)
+		return lua_error(L);
+	for (int i = 1; i < s->argc; i++)
+		lua_pushstring(L, s->argv[i]);
+	lua_call(L, s->argc - 1, 0);
+	return 0;
+}
+
+/* One run in a fresh state. Returns 0 when the script returned, else -1 with
+ * the error (first line, then the traceback) in err. */
+static int run_once(evcd_lua_script_t *s, char *err, size_t cap)
+{
+	s->mem = 0;
+	lua_State *L = lua_newstate(script_alloc, s);
+	if (!L) {
+		snprintf(err, cap, "cannot create a Lua state (out of memory)");
+		return -1;
+	}
+	*(evcd_lua_script_t **)lua_getextraspace(L) = s;
+	lua_setwarnf(L, on_warn, s);
+	lua_sethook(L, on_hook, LUA_MASKCOUNT, HOOK_COUNT);
+	lua_pushcfunction(L, on_error);
+	lua_pushcfunction(L, pmain);
+	lua_pushlightuserdata(L, s);
+	int rc = lua_pcall(L, 1, 0, 1);
+	if (rc != LUA_OK) {
+		const char *m = lua_tostring(L, -1);
+		if (rc == LUA_ERRMEM)
+			snprintf(err, cap, "%s (max-memory %zu MB)", m ? m : "not enough memory",
+				 s->l->max_memory >> 20);
+		else
+			snprintf(err, cap, "%s", m ? m : "(no message)");
+	}
+	lua_sethook(L, NULL, 0, 0);
+	lua_close(L); /* finalizers: consumers, events, luasql handles */
+	return rc == LUA_OK ? 0 : -1;
+}
+
+/* Logs the first line of err at ERR and the traceback, on one line, at INFO. */
+static void log_failure(evcd_lua_script_t *s, char *err, uint64_t backoff_ms)
+{
+	char *nl = strchr(err, '\n');
+	if (nl)
+		*nl = '\0';
+	evcd_logf(s->l->d, EVCAST_LOG_ERR, "lua[%s]: script error: %s (failure %u; restarting in %.2f s)", s->name,
+		  err, s->failures, (double)backoff_ms / 1000.0);
+	if (nl) {
+		for (char *p = nl + 1; *p; p++)
+			if (*p == '\n' || *p == '\t')
+				*p = ' ';
+		evcd_logf(s->l->d, EVCAST_LOG_INFO, "lua[%s]: %s", s->name, nl + 1);
+	}
+}
+
+static void script_main(void *arg)
+{
+	evcd_lua_script_t *s = arg;
+	evcd_lua_t *l = s->l;
+	uint64_t backoff = l->backoff_min_ms;
+	char err[2048];
+	while (!evcd_lua_stopping(l)) {
+		uint64_t t0 = uv_hrtime();
+		s->runs++;
+		if (s->runs > 1)
+			evcd_logf(l->d, EVCAST_LOG_NOTICE, "lua[%s]: starting (run %u)", s->name, s->runs);
+		int rc = run_once(s, err, sizeof(err));
+		if (evcd_lua_stopping(l)) {
+			evcd_logf(l->d, EVCAST_LOG_INFO, "lua[%s]: stopped", s->name);
+			break;
+		}
+		if (rc == 0) {
+			evcd_logf(l->d, EVCAST_LOG_NOTICE, "lua[%s]: script returned; not restarted", s->name);
+			break;
+		}
+		/* a run that lasted longer than the cap was healthy: start over small */
+		if ((uv_hrtime() - t0) / 1000000u > l->backoff_max_ms)
+			backoff = l->backoff_min_ms;
+		s->failures++;
+		log_failure(s, err, backoff);
+		if (evcd_lua_sleep(s, backoff) != 0)
+			break;
+		backoff = backoff * 2 > l->backoff_max_ms ? l->backoff_max_ms : backoff * 2;
+	}
+	uv_mutex_lock(&l->mu);
+	s->done = true;
+	uv_cond_broadcast(&l->done_cond);
+	uv_mutex_unlock(&l->mu);
+}
+
+/* --------------------------------------------------------------- start/stop */
+
+void evcd_lua_free(evcd_lua_t *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->nscripts; i++)
+		script_free(l->scripts[i]);
+	evc__free(l->scripts);
+	while (l->consumers) /* none once every thread ended; kept for safety */
+		evcd_lua_consumer_free(l->consumers);
+	for (size_t i = 0; i < l->nglobals; i++) {
+		evc__free(l->globals[i].name);
+		evc__free(l->globals[i].value);
+	}
+	evc__free(l->globals);
+	evc__free(l->script_dir);
+	evc__free(l->ppath);
+	evc__free(l->pcpath);
+	uv_cond_destroy(&l->req_space);
+	uv_cond_destroy(&l->done_cond);
+	uv_mutex_destroy(&l->mu);
+	evc__free(l);
+}
+
+static void free_handle(uv_handle_t *h) { evc__free(h); }
+
+int evcd_lua_start(evcd_t *d)
+{
+	const evcast_section_t *sec = d->cfg ? evcast_config_section(d->cfg, "lua.conf") : NULL;
+	if (!sec)
+		return 0;
+	if (d->lua || !d->node)
+		return EVCAST_ESTATE;
+	evcd_lua_t *l = evc__calloc(1, sizeof(*l));
+	if (!l)
+		return EVCAST_ENOMEM;
+	if (uv_mutex_init(&l->mu) != 0) {
+		evc__free(l);
+		return EVCAST_ENOMEM;
+	}
+	if (uv_cond_init(&l->req_space) != 0) {
+		uv_mutex_destroy(&l->mu);
+		evc__free(l);
+		return EVCAST_ENOMEM;
+	}
+	if (uv_cond_init(&l->done_cond) != 0) {
+		uv_cond_destroy(&l->req_space);
+		uv_mutex_destroy(&l->mu);
+		evc__free(l);
+		return EVCAST_ENOMEM;
+	}
+	l->d = d;
+	atomic_init(&l->stopping, false);
+	l->max_queue = 5000; /* FreeSWITCH's EventConsumer default */
+	l->max_consumers = 64;
+	l->req_cap = 10000;
+	l->max_memory = (size_t)256 << 20;
+	l->backoff_min_ms = 1000;
+	l->backoff_max_ms = 60000;
+	l->stop_timeout_ms = 5000;
+	evc__ratelimit_init(&l->fire_rl, 3, 1);
+	int rc = parse_settings(l, sec);
+	if (rc == 0)
+		rc = globals_init(l);
+	if (rc == 0 && l->nscripts == 0) {
+		evcd_logf(d, EVCAST_LOG_INFO, "lua: lua.conf lists no startup-script; nothing to run");
+		evcd_lua_free(l);
+		return 0;
+	}
+	if (rc == 0 && !(l->async = evc__calloc(1, sizeof(*l->async))))
+		rc = EVCAST_ENOMEM;
+	if (rc == 0 && uv_async_init(d->loop, l->async, evcd_lua_on_async) != 0) {
+		evc__free(l->async);
+		l->async = NULL;
+		rc = EVCAST_EIO;
+	}
+	if (rc != 0) { /* the cause is logged above, the failure by the caller */
+		evcd_lua_free(l);
+		return rc;
+	}
+	l->async->data = l;
+	l->sub_id = evcast_node_subscribe(d->node, evcd_lua_on_event, l);
+	if (l->sub_id < 0) {
+		rc = l->sub_id;
+		evcd_logf(d, EVCAST_LOG_ERR, "lua: cannot subscribe to the node: %s", evcast_strerror(rc));
+		uv_close((uv_handle_t *)l->async, free_handle);
+		evcd_lua_free(l);
+		return rc;
+	}
+	d->lua = l;
+	size_t started = 0;
+	for (size_t i = 0; i < l->nscripts; i++) {
+		evcd_lua_script_t *s = l->scripts[i];
+		int e = uv_thread_create(&s->tid, script_main, s);
+		if (e != 0) {
+			evcd_logf(d, EVCAST_LOG_ERR, "lua[%s]: cannot start its thread: %s", s->name, uv_strerror(e));
+			continue;
+		}
+		s->started = true;
+		started++;
+	}
+	evcd_logf(d, EVCAST_LOG_NOTICE, "lua: %zu of %zu startup scripts started from %s (max-queue %zu)", started,
+		  l->nscripts, l->script_dir, l->max_queue);
+	return 0;
+}
+
+void evcd_lua_stop(evcd_t *d)
+{
+	evcd_lua_t *l = d->lua;
+	if (!l)
+		return;
+	d->lua = NULL;
+	uv_mutex_lock(&l->mu);
+	atomic_store(&l->stopping, true); /* under mu: nobody enqueues after this */
+	evcd_lua_fail_requests(l);
+	for (evcd_lua_consumer_t *c = l->consumers; c; c = c->next)
+		uv_cond_broadcast(&c->cond);
+	for (size_t i = 0; i < l->nscripts; i++)
+		uv_cond_broadcast(&l->scripts[i]->cond);
+	uv_mutex_unlock(&l->mu);
+	if (l->sub_id > 0)
+		evcast_node_unsubscribe(d->node, l->sub_id);
+	l->sub_id = 0;
+
+	uint64_t deadline = uv_hrtime() + l->stop_timeout_ms * 1000000u;
+	size_t stuck = 0;
+	uv_mutex_lock(&l->mu);
+	for (;;) {
+		stuck = 0;
+		for (size_t i = 0; i < l->nscripts; i++)
+			stuck += l->scripts[i]->started && !l->scripts[i]->done;
+		uint64_t now = uv_hrtime();
+		if (stuck == 0 || now >= deadline)
+			break;
+		(void)uv_cond_timedwait(&l->done_cond, &l->mu, deadline - now);
+	}
+	uv_mutex_unlock(&l->mu);
+	for (size_t i = 0; i < l->nscripts; i++) {
+		evcd_lua_script_t *s = l->scripts[i];
+		if (s->started && s->done) {
+			uv_thread_join(&s->tid);
+			s->started = false;
+		}
+	}
+	uv_close((uv_handle_t *)l->async, free_handle);
+	l->async = NULL;
+	if (stuck > 0) {
+		/* a script blocked in a C call (os.execute, a socket...): its thread
+		 * still holds l, so l is deliberately leaked */
+		evcd_logf(d, EVCAST_LOG_ERR, "lua: %zu script(s) did not stop within %.1f s; left running", stuck,
+			  (double)l->stop_timeout_ms / 1000.0);
+		return;
+	}
+	evcd_logf(d, EVCAST_LOG_INFO, "lua: stopped (%llu events fired, %llu fires dropped, %llu api calls, "
+		  "%llu consumer drops)", (unsigned long long)l->fired, (unsigned long long)l->fire_dropped,
+		  (unsigned long long)l->api_calls, (unsigned long long)l->events_dropped);
+	if (l->in_cb)
+		l->free_pending = true; /* stop called from an api command: freed on the way out */
+	else
+		evcd_lua_free(l);
+}
