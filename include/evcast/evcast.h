@@ -197,8 +197,14 @@ typedef struct evcast_section {
 	size_t nparams;
 } evcast_section_t;
 
+enum evcast_protocol {
+	EVCAST_PROTO_LEGACY = 0, /* mod_event_multicast datagrams */
+	EVCAST_PROTO_V2 = 2,     /* evcast wire protocol v2 (docs/PROTOCOL.md) */
+};
+
 typedef struct evcast_dest {
 	char text[64];                /* as written in the config */
+	int protocol;                 /* EVCAST_PROTO_*: the format sent there */
 	struct sockaddr_storage addr; /* with the configured port */
 	socklen_t addrlen;
 	bool multicast;
@@ -277,6 +283,8 @@ typedef struct evcast_peer_info {
 
 typedef struct evcast_node evcast_node_t;
 
+#define EVCAST_V2_REASONS 32
+
 typedef struct evcast_stats {
 	uint64_t tx_events, tx_bytes, tx_errors;
 	uint64_t rx_datagrams, rx_bytes, rx_events, rx_self, rx_errors;
@@ -291,7 +299,17 @@ typedef struct evcast_stats {
 	uint64_t tx_oversize;        /* local events too large for one legacy datagram */
 	uint64_t fire_depth_exceeded; /* events fired from consumers nested too deep */
 	uint64_t peers_refused;      /* peers not tracked because the table is full */
+	uint64_t rx_legacy_shadow;   /* legacy copies of events a v2 peer also sent */
+	/* evcast wire protocol v2 */
+	uint64_t v2_tx_events, v2_tx_datagrams, v2_tx_fragments, v2_retransmits, v2_announces;
+	uint64_t v2_naks_tx, v2_naks_rx, v2_rx_datagrams, v2_rx_events;
+	uint64_t v2_lost, v2_recovered, v2_hold_overflow, v2_nomem, v2_drops_total;
+	uint64_t v2_drops[EVCAST_V2_REASONS]; /* per reject reason; names: evcast_v2_reason_name */
 } evcast_stats_t;
+
+/* Name of v2 reject reason i (0 <= i < EVCAST_V2_REASONS: "short", "auth",
+ * "replay", ...), or NULL past the last one. */
+const char *evcast_v2_reason_name(int i);
 
 /* The counters as a JSON object {"tx_events": N, ...}; freed with evcast_free. */
 char *evcast_stats_to_json(const evcast_stats_t *s);

@@ -51,8 +51,11 @@ int cmd_send(const cli_t *cli, int argc, char **argv);
 int cmd_listen(const cli_t *cli, int argc, char **argv);
 int cmd_encode(const cli_t *cli, int argc, char **argv);
 int cmd_decode(const cli_t *cli, int argc, char **argv);
+int cmd_keygen(const cli_t *cli, int argc, char **argv);  /* cmd_keygen.c */
 int cmd_api(const cli_t *cli, int argc, char **argv);
 int cmd_stats(const cli_t *cli, int argc, char **argv);
 int cmd_reload(const cli_t *cli, int argc, char **argv);
+int cmd_registrations(const cli_t *cli, int argc, char **argv); /* cmd_reg.c */
+int cmd_locate(const cli_t *cli, int argc, char **argv);        /* cmd_reg.c */
 
 #endif

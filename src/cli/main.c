@@ -22,9 +22,12 @@ static const struct command {
 	{"listen", cmd_listen, "stream the events the daemon delivers (plain, or --json)"},
 	{"encode", cmd_encode, "vector JSON on stdin -> legacy datagram on stdout"},
 	{"decode", cmd_decode, "legacy datagram on stdin -> vector JSON on stdout"},
+	{"keygen", cmd_keygen, "a new key for protocol v2 (ID:SECRET for v2-keys)"},
 	{"api", cmd_api, "run an api command and print its answer"},
 	{"stats", cmd_stats, "all counters as JSON"},
 	{"reload", cmd_reload, "make the daemon reload its configuration"},
+	{"registrations", cmd_registrations, "replicated registrations (table, or --json)"},
+	{"locate", cmd_locate, "where USER@REALM is registered: node, node IP, contact"},
 };
 
 static void usage(FILE *f)

@@ -12,6 +12,7 @@
  * entry points; copy and free.
  */
 #include "internal.h"
+#include "v2conf.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <expat.h>
@@ -580,6 +581,8 @@ static void apply_multicast(pstate_t *st, const evcast_section_t *sec)
 		for (k = 0; k < EVC_ARRAY_SIZE(known); k++)
 			if (strcasecmp(p->name, known[k].name) == 0)
 				break;
+		if (k == EVC_ARRAY_SIZE(known) && evc__v2_is_param(p->name))
+			continue; /* validated as a whole by v2conf.c below */
 		if (k == EVC_ARRAY_SIZE(known)) {
 			evc__log(&st->lg, EVCAST_LOG_WARNING, "%s:%d: unknown param \"%s\" in %s (ignored)", st->file,
 				 p->line, show(p->name, shown), CFG_MULTICAST);
@@ -707,6 +710,9 @@ int evcast_config_parse(const char *xml, size_t len, const char *path, evcast_lo
 			fail(&st, EVCAST_EPARSE, "%s: no <configuration name=\"%s\"> block", file, CFG_MULTICAST);
 		else
 			apply_multicast(&st, sec);
+		evc__v2_settings_t v2;
+		if (!st.rc && evc__v2_settings_parse(sec, st.cfg->port, file, &v2, err, errlen) != 0)
+			st.rc = EVCAST_EINVAL;
 	}
 	if (st.rc) {
 		evcast_config_free(st.cfg);

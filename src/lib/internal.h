@@ -70,6 +70,7 @@ evcast_config_t *evc__config_dup(const evcast_config_t *cfg);
 typedef struct evc__peer {
 	char *name;
 	bool up;
+	bool v2;               /* its HEARTBEATs come by protocol v2 */
 	uint64_t last_seen_ms; /* 0 = never */
 	char addr[64];
 	uint64_t events_rx;
@@ -94,6 +95,15 @@ int evc__peers_heartbeat(evc__peers_t *t, const char *name, const char *addr, ui
 void evc__peers_sweep(evc__peers_t *t, uint64_t now_ms, uint64_t timeout_ms,
 		      void (*down)(void *ud, const evc__peer_t *p), void *ud);
 
+/* ---- fault injection for tests (impair.c) ---- */
+typedef struct evc__impair evc__impair_t;
+/* From $EVCAST_IMPAIR ("loss=P,dup=P,reorder=P,seed=N"); *out NULL when unset. */
+int evc__impair_from_env(const evc__logger_t *lg, evc__impair_t **out);
+void evc__impair_free(evc__impair_t *im);
+/* Drops, duplicates or holds back buf, calling deliver for what passes. */
+void evc__impair_recv(evc__impair_t *im, const uint8_t *buf, size_t len, const struct sockaddr *from,
+		      void (*deliver)(void *ud, const uint8_t *buf, size_t len, const struct sockaddr *from), void *ud);
+
 /* ---- UDP transport (udp.c) ---- */
 typedef struct evc__udp evc__udp_t;
 /* buf and from are borrowed until the callback returns. */
@@ -102,9 +112,11 @@ typedef void (*evc__udp_recv_cb)(void *ud, const uint8_t *buf, size_t len, const
 int evc__udp_new(uv_loop_t *loop, const evcast_config_t *cfg, const evc__logger_t *lg, evcast_stats_t *stats,
 		 evc__udp_recv_cb cb, void *ud, evc__udp_t **out);
 int evc__udp_start(evc__udp_t *u);
-/* Sends buf to every configured destination; errors are counted and logged at a
+/* Sends buf to every configured destination of that protocol (EVCAST_PROTO_*); errors are counted and logged at a
  * limited rate. Returns the number of destinations that took it. */
-int evc__udp_send(evc__udp_t *u, const uint8_t *buf, size_t len);
+int evc__udp_send(evc__udp_t *u, const uint8_t *buf, size_t len, int protocol);
+/* Sends buf to one address (a v2 NAK to its sender). 0, or EVCAST_EIO (counted). */
+int evc__udp_send_to(evc__udp_t *u, const uint8_t *buf, size_t len, const struct sockaddr *to);
 /* Stops (pause=true) or resumes receiving; used while a reload re-binds. */
 void evc__udp_pause(evc__udp_t *u, bool pause);
 /* Closes every handle; cb runs from the loop once all are closed, then u is freed. */

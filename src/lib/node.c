@@ -161,6 +161,10 @@ static bool should_send(evcast_node_t *n, const evcast_event_t *ev)
 
 static void send_event(evcast_node_t *n, evcast_event_t *ev)
 {
+	if (n->ep && evc__node_v2_sends(n, EVCAST_PROTO_V2))
+		evc__node_v2_send(n, ev); /* v2 derives the sender from its header */
+	if (!evc__node_v2_sends(n, EVCAST_PROTO_LEGACY))
+		return;
 	if (evcast_event_set_header(ev, "Multicast-Sender", n->cfg->node_name) != 0) {
 		n->stats.tx_errors++;
 		return;
@@ -174,7 +178,7 @@ static void send_event(evcast_node_t *n, evcast_event_t *ev)
 				 evcast_event_name(ev), len < 0 ? evcast_strerror(len) : "over 65507 bytes");
 		return;
 	}
-	if (evc__udp_send(n->udp, n->txbuf, (size_t)len) > 0) {
+	if (evc__udp_send(n->udp, n->txbuf, (size_t)len, EVCAST_PROTO_LEGACY) > 0) {
 		n->stats.tx_events++;
 		n->stats.tx_bytes += (uint64_t)len;
 	}
@@ -250,13 +254,47 @@ static void count_drop(evcast_node_t *n, int err, const struct sockaddr *from)
 	}
 }
 
+/* Peer accounting for a received event (sender may be NULL), then it goes to
+ * the local consumers (never back to the group: it is multicast::event). */
+void evc__node_received(evcast_node_t *n, evcast_event_t *ev, const char *sender, const struct sockaddr *from,
+			bool v2)
+{
+	n->stats.rx_events++;
+	if (sender) {
+		const char *name = evcast_event_get_header(ev, "Orig-Event-Name");
+		if (name && strcmp(name, "HEARTBEAT") == 0) {
+			char a[80];
+			uint64_t prev = 0;
+			evc__addr_str(from, a, sizeof(a));
+			n->stats.heartbeats_rx++;
+			int up = evc__peers_heartbeat(&n->peers, sender, from ? a : NULL, evc__wall_ms(), &prev);
+			evc__peer_t *p = evc__peers_find(&n->peers, sender);
+			if (p)
+				p->v2 = v2;
+			if (up == 1) {
+				n->stats.peerups++;
+				fire_peer_event(n, "multicast::peerup", sender, prev);
+			}
+		}
+		evc__peer_t *p = evc__peers_find(&n->peers, sender);
+		if (p)
+			p->events_rx++;
+	}
+	evcast_node_fire(n, ev);
+}
+
 /* The legacy receiver's shape: CUSTOM multicast::event, Multicast: yes, then
- * every received header as Orig-<name>, decoded straight into that event. */
+ * every received header as Orig-<name>, decoded straight into that event.
+ * A v2 datagram (told apart by its magic) goes to the v2 endpoint. */
 static void on_datagram(void *ud, const uint8_t *buf, size_t len, const struct sockaddr *from)
 {
 	evcast_node_t *n = ud;
 	n->stats.rx_datagrams++;
 	n->stats.rx_bytes += len;
+	if (n->ep && evc__v2_is_v2(buf, len)) {
+		evc__node_v2_recv(n, buf, len, from);
+		return;
+	}
 	evcast_event_t *ev = evcast_event_new_named("CUSTOM", "multicast::event");
 	if (!ev || evcast_event_add_header(ev, "Multicast", "yes") != 0) {
 		evcast_event_free(ev);
@@ -275,24 +313,15 @@ static void on_datagram(void *ud, const uint8_t *buf, size_t len, const struct s
 		evcast_event_free(ev);
 		return;
 	}
-	n->stats.rx_events++;
-	if (sender) {
-		const char *name = evcast_event_get_header(ev, "Orig-Event-Name");
-		if (name && strcmp(name, "HEARTBEAT") == 0) {
-			char a[80];
-			uint64_t prev = 0;
-			evc__addr_str(from, a, sizeof(a));
-			n->stats.heartbeats_rx++;
-			if (evc__peers_heartbeat(&n->peers, sender, a, evc__wall_ms(), &prev) == 1) {
-				n->stats.peerups++;
-				fire_peer_event(n, "multicast::peerup", sender, prev);
-			}
-		}
+	if (sender) { /* a migrating peer sending both formats: keep its v2 copy only */
 		evc__peer_t *p = evc__peers_find(&n->peers, sender);
-		if (p)
-			p->events_rx++;
+		if (p && p->v2 && p->up) {
+			n->stats.rx_legacy_shadow++;
+			evcast_event_free(ev);
+			return;
+		}
 	}
-	evcast_node_fire(n, ev);
+	evc__node_received(n, ev, sender, from, false);
 }
 
 /* ----------------------------------------------------------------- timers */
@@ -371,25 +400,42 @@ static void start_timers(evcast_node_t *n)
 /* -------------------------------------------------------------- lifecycle */
 
 /* Builds the parts of a node that come from a configuration. */
-static int prepare(evcast_node_t *n, const evcast_config_t *cfg, evcast_config_t **pcfg, evcast_bindings_t **pb,
-		   evcast_legacy_key_t **pkey)
+typedef struct prepared {
+	evcast_config_t *cfg;
+	evcast_bindings_t *bindings;
+	evcast_legacy_key_t *key;
+	evc__v2_settings_t *v2s;
+	evc__v2_keyring_t *kr;
+} prepared_t;
+
+static void prepared_free(prepared_t *p)
+{
+	evcast_config_free(p->cfg);
+	evcast_bindings_free(p->bindings);
+	evcast_legacy_key_free(p->key);
+	evc__free(p->v2s);
+	evc__v2_keyring_free(p->kr);
+	memset(p, 0, sizeof(*p));
+}
+
+/* Builds the parts of a node that come from a configuration. */
+static int prepare(evcast_node_t *n, const evcast_config_t *cfg, prepared_t *out)
 {
 	int r;
-	*pcfg = evc__config_dup(cfg);
-	if (!*pcfg)
+	memset(out, 0, sizeof(*out));
+	if (!(out->cfg = evc__config_dup(cfg)))
 		return EVCAST_ENOMEM;
-	if ((r = evcast_bindings_new(cfg->bindings ? cfg->bindings : "", pb)) != 0) {
+	if ((r = evc__node_v2_prepare(n, out->cfg, &out->v2s, &out->kr)) != 0)
+		goto fail;
+	if ((r = evcast_bindings_new(cfg->bindings ? cfg->bindings : "", &out->bindings)) != 0) {
 		evc__log(&n->lg, EVCAST_LOG_ERR, "bindings \"%s\": %s", cfg->bindings, evcast_strerror(r));
 		goto fail;
 	}
-	if (cfg->psk && cfg->psk[0] && (r = evcast_legacy_key_new(cfg->psk, strlen(cfg->psk), pkey)) != 0)
+	if (cfg->psk && cfg->psk[0] && (r = evcast_legacy_key_new(cfg->psk, strlen(cfg->psk), &out->key)) != 0)
 		goto fail;
 	return 0;
 fail:
-	evcast_config_free(*pcfg);
-	*pcfg = NULL;
-	evcast_bindings_free(*pb);
-	*pb = NULL;
+	prepared_free(out);
 	return r;
 }
 
@@ -406,12 +452,20 @@ int evcast_node_new(uv_loop_t *loop, const evcast_config_t *cfg, evcast_log_cb l
 	n->loop = loop;
 	n->lg = (evc__logger_t){log, log_ud, cfg->log_level};
 	n->txbuf = evc__malloc(NODE_TXBUF);
-	int r = n->txbuf ? prepare(n, cfg, &n->cfg, &n->bindings, &n->key) : EVCAST_ENOMEM;
+	n->v2_txbuf = evc__malloc(EVC__V2_TXBUF);
+	prepared_t p;
+	int r = n->txbuf && n->v2_txbuf ? prepare(n, cfg, &p) : EVCAST_ENOMEM;
 	if (r != 0) {
 		evc__free(n->txbuf);
+		evc__free(n->v2_txbuf);
 		evc__free(n);
 		return r;
 	}
+	n->cfg = p.cfg;
+	n->bindings = p.bindings;
+	n->key = p.key;
+	n->v2s = p.v2s;
+	n->kr = p.kr;
 	evc__peers_init(&n->peers, NODE_MAX_PEERS);
 	evc__ratelimit_init(&n->rl_rx, 10, 1);
 	evc__ratelimit_init(&n->rl_tx, 5, 1);
@@ -428,8 +482,10 @@ int evcast_node_new(uv_loop_t *loop, const evcast_config_t *cfg, evcast_log_cb l
 	n->start_us = evc__wall_us();
 	uv_timer_init(loop, &n->hb_timer);
 	uv_timer_init(loop, &n->sweep_timer);
+	uv_timer_init(loop, &n->v2_timer);
 	n->hb_timer.data = n;
 	n->sweep_timer.data = n;
+	n->v2_timer.data = n;
 	n->state = EVC__NODE_NEW;
 	*out = n;
 	return 0;
@@ -439,7 +495,9 @@ int evcast_node_start(evcast_node_t *n)
 {
 	if (n->state != EVC__NODE_NEW)
 		return EVCAST_ESTATE;
-	int r = evc__udp_new(n->loop, n->cfg, &n->lg, &n->stats, on_datagram, n, &n->udp);
+	int r = evc__node_v2_start(n);
+	if (r == 0)
+		r = evc__udp_new(n->loop, n->cfg, &n->lg, &n->stats, on_datagram, n, &n->udp);
 	if (r == 0)
 		r = evc__udp_start(n->udp);
 	if (r != 0) {
@@ -450,18 +508,22 @@ int evcast_node_start(evcast_node_t *n)
 	}
 	n->state = EVC__NODE_RUNNING;
 	start_timers(n);
-	evc__log(&n->lg, EVCAST_LOG_NOTICE, "node %s started: %zu destination(s), port %u, %s, bindings \"%s\"",
-		 n->cfg->node_name, n->cfg->ndests, n->cfg->port, n->key ? "PSK (Blowfish)" : "plaintext",
-		 n->cfg->bindings ? n->cfg->bindings : "");
+	char hex[33];
+	evc__node_id_hex(n, hex);
+	evc__log(&n->lg, EVCAST_LOG_NOTICE,
+		 "node %s started: %zu destination(s), port %u, protocol %s (%s), node id %s, bindings \"%s\"",
+		 n->cfg->node_name, n->cfg->ndests, n->cfg->port,
+		 n->v2s->protocol == EVCAST_PROTO_V2 ? "v2" : "legacy",
+		 n->v2s->protocol == EVCAST_PROTO_V2 ? (n->kr ? "XChaCha20-Poly1305" : "v2 plaintext")
+						      : (n->key ? "PSK (Blowfish)" : "plaintext"),
+		 hex, n->cfg->bindings ? n->cfg->bindings : "");
 	send_heartbeat(n); /* announce ourselves at once, as FreeSWITCH does at startup */
 	return 0;
 }
 
 int evcast_node_reload(evcast_node_t *n, const evcast_config_t *cfg)
 {
-	evcast_config_t *ncfg = NULL;
-	evcast_bindings_t *nb = NULL;
-	evcast_legacy_key_t *nkey = NULL;
+	prepared_t p;
 	evc__udp_t *nudp = NULL;
 	int r;
 
@@ -469,8 +531,9 @@ int evcast_node_reload(evcast_node_t *n, const evcast_config_t *cfg)
 		return EVCAST_ESTATE;
 	if (memcmp(cfg->digest, n->cfg->digest, sizeof(cfg->digest)) == 0)
 		return 1;
-	if ((r = prepare(n, cfg, &ncfg, &nb, &nkey)) != 0)
+	if ((r = prepare(n, cfg, &p)) != 0)
 		goto fail;
+	evcast_config_t *ncfg = p.cfg;
 	if (evc__udp_config_differs(n->cfg, ncfg)) {
 		evc__udp_pause(n->udp, true);
 		r = evc__udp_new(n->loop, ncfg, &n->lg, &n->stats, on_datagram, n, &nudp);
@@ -490,20 +553,19 @@ int evcast_node_reload(evcast_node_t *n, const evcast_config_t *cfg)
 	evcast_config_free(n->cfg);
 	evcast_bindings_free(n->bindings);
 	evcast_legacy_key_free(n->key);
-	n->cfg = ncfg;
-	n->bindings = nb;
-	n->key = nkey;
+	n->cfg = p.cfg;
+	n->bindings = p.bindings;
+	n->key = p.key;
+	evc__node_v2_reload(n, p.v2s, p.kr);
 	n->lg.level = ncfg->log_level;
 	start_timers(n);
 	n->stats.reloads++;
 	evc__log(&n->lg, EVCAST_LOG_NOTICE, "reload: configuration applied (bindings \"%s\", %s)",
-		 ncfg->bindings ? ncfg->bindings : "", nkey ? "PSK" : "plaintext");
+		 ncfg->bindings ? ncfg->bindings : "", n->key || n->kr ? "keys set" : "plaintext");
 	return 0;
 fail:
 	n->stats.reload_failures++;
-	evcast_config_free(ncfg);
-	evcast_bindings_free(nb);
-	evcast_legacy_key_free(nkey);
+	prepared_free(&p);
 	evc__log(&n->lg, EVCAST_LOG_ERR, "reload failed (%s): the previous configuration stays in force",
 		 evcast_strerror(r));
 	return r < 0 ? r : EVCAST_EINVAL;
@@ -517,8 +579,10 @@ static void node_finish(evcast_node_t *n)
 	evcast_config_free(n->cfg);
 	evcast_bindings_free(n->bindings);
 	evcast_legacy_key_free(n->key);
+	evc__node_v2_free(n);
 	evc__free(n->consumers);
 	evc__free(n->txbuf);
+	evc__free(n->v2_txbuf);
 	evc__free(n);
 	if (cb)
 		cb(ud);
@@ -540,7 +604,8 @@ void evcast_node_close(evcast_node_t *n, void (*cb)(void *ud), void *ud)
 	n->state = EVC__NODE_CLOSING;
 	n->close_cb = cb;
 	n->close_ud = ud;
-	n->closing = 2;
+	n->closing = 3;
+	uv_close((uv_handle_t *)&n->v2_timer, on_timer_closed);
 	uv_close((uv_handle_t *)&n->hb_timer, on_timer_closed);
 	uv_close((uv_handle_t *)&n->sweep_timer, on_timer_closed);
 	if (n->udp) {
@@ -552,7 +617,11 @@ void evcast_node_close(evcast_node_t *n, void (*cb)(void *ud), void *ud)
 
 /* -------------------------------------------------------------- accessors */
 
-void evcast_node_stats(const evcast_node_t *n, evcast_stats_t *out) { *out = n->stats; }
+void evcast_node_stats(const evcast_node_t *n, evcast_stats_t *out)
+{
+	*out = n->stats;
+	evc__node_v2_stats(n, out);
+}
 const evcast_config_t *evcast_node_config(const evcast_node_t *n) { return n->cfg; }
 const char *evcast_node_name(const evcast_node_t *n) { return n->cfg->node_name; }
 const char *evcast_node_core_uuid(const evcast_node_t *n) { return n->core_uuid; }

@@ -6,6 +6,10 @@
 #define EVCAST_NODE_INTERNAL_H
 
 #include "internal.h"
+#include "v2conf.h"
+
+#define EVC__V2_NAMES 64
+#define EVC__V2_TXBUF (EVCAST_V2_MAX_EVENT + 64 * 1024)
 
 typedef enum evc__node_state {
 	EVC__NODE_NEW,
@@ -41,9 +45,40 @@ struct evcast_node {
 	char core_uuid[37];
 	char hostname[256];
 	char ipv4[64], ipv6[64];
+	/* protocol v2 (node_v2.c) */
+	evc__v2_settings_t *v2s;
+	evc__v2_keyring_t *kr; /* NULL: plaintext v2 */
+	evc__v2_ep_t *ep;
+	uv_timer_t v2_timer;
+	uint64_t v2_due_us;
+	uint8_t *v2_txbuf;
+	uint8_t node_id[EVC_V2_NODE_ID_LEN];
+	struct sockaddr_storage v2_from; /* source of the datagram being received */
+	bool v2_from_valid;
+	struct {
+		uint8_t id[EVC_V2_NODE_ID_LEN];
+		char name[64];
+		uint64_t used;
+	} v2_names[EVC__V2_NAMES];
+	uint64_t v2_name_clock;
 	int closing;
 	void (*close_cb)(void *ud);
 	void *close_ud;
 };
+
+/* node.c: a received event (legacy or v2) -- peer accounting, then fire. */
+void evc__node_received(evcast_node_t *n, evcast_event_t *ev, const char *sender, const struct sockaddr *from,
+			bool v2);
+
+/* node_v2.c */
+int evc__node_v2_prepare(evcast_node_t *n, evcast_config_t *cfg, evc__v2_settings_t **ps, evc__v2_keyring_t **pkr);
+int evc__node_v2_start(evcast_node_t *n);
+void evc__node_v2_reload(evcast_node_t *n, evc__v2_settings_t *s, evc__v2_keyring_t *kr);
+void evc__node_v2_free(evcast_node_t *n);
+void evc__node_v2_send(evcast_node_t *n, const evcast_event_t *ev);
+void evc__node_v2_recv(evcast_node_t *n, const uint8_t *buf, size_t len, const struct sockaddr *from);
+void evc__node_v2_stats(const evcast_node_t *n, evcast_stats_t *out);
+bool evc__node_v2_sends(const evcast_node_t *n, int protocol);
+void evc__node_id_hex(const evcast_node_t *n, char out[33]);
 
 #endif

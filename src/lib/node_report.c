@@ -6,6 +6,7 @@
  * the library allocator and freed by the caller with evcast_free.
  */
 #include "node_internal.h"
+#include "v2.h"
 #include <cjson/cJSON.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -57,16 +58,30 @@ static const char *state_name(const evcast_node_t *n)
 	}
 }
 
+static const char *protocol_name(const evcast_node_t *n)
+{
+	bool v2 = evc__node_v2_sends(n, EVCAST_PROTO_V2), legacy = evc__node_v2_sends(n, EVCAST_PROTO_LEGACY);
+	return v2 && legacy ? "mixed (v2 + legacy)" : v2 ? "v2" : "legacy";
+}
+
+static const char *security_name(const evcast_node_t *n)
+{
+	if (evc__node_v2_sends(n, EVCAST_PROTO_V2))
+		return n->kr ? "XChaCha20-Poly1305" : "v2 plaintext";
+	return n->key ? "PSK encrypted" : "plaintext";
+}
+
 char *evcast_node_peers_text(const evcast_node_t *n)
 {
 	strbuf_t b = {NULL, 0, 0, true};
 	uint64_t now = evc__wall_ms();
 	sb_printf(&b, "Module state: %s\n", state_name(n));
-	sb_printf(&b, "Node: %s (legacy format, %s)\n", n->cfg->node_name, n->key ? "PSK encrypted" : "plaintext");
+	sb_printf(&b, "Node: %s (%s format, %s)\n", n->cfg->node_name, protocol_name(n), security_name(n));
 	sb_printf(&b, "Bindings: %s\n", n->cfg->bindings ? n->cfg->bindings : "");
 	for (size_t i = 0; i < n->cfg->ndests; i++)
-		sb_printf(&b, "Destination: %s port %u (%s)\n", n->cfg->dests[i].text, n->cfg->port,
-			  n->cfg->dests[i].multicast ? "multicast" : "unicast");
+		sb_printf(&b, "Destination: %s port %u (%s, %s)\n", n->cfg->dests[i].text, n->cfg->port,
+			  n->cfg->dests[i].multicast ? "multicast" : "unicast",
+			  n->cfg->dests[i].protocol == EVCAST_PROTO_V2 ? "v2" : "legacy");
 	for (size_t i = 0; i < n->peers.n; i++) {
 		const evc__peer_t *p = &n->peers.v[i];
 		uint64_t ago = now > p->last_seen_ms ? (now - p->last_seen_ms) / 1000 : 0;
@@ -87,7 +102,9 @@ char *evcast_node_peers_text(const evcast_node_t *n)
 	X(rx_errors) X(drop_empty) X(drop_trunc) X(drop_nomagic) X(drop_psk) X(drop_plain) X(drop_parse)            \
 	X(drop_nomem) X(drop_oversize) X(drop_consumer_overflow) X(local_events) X(filtered) X(loop_prevented)      \
 	X(heartbeats_tx) X(heartbeats_rx) X(peerups) X(peerdowns) X(reloads) X(reload_failures)                    \
-	X(fire_depth_exceeded) X(peers_refused)
+	X(fire_depth_exceeded) X(peers_refused) X(rx_legacy_shadow) X(v2_tx_events) X(v2_tx_datagrams)            \
+	X(v2_tx_fragments) X(v2_retransmits) X(v2_announces) X(v2_naks_tx) X(v2_naks_rx) X(v2_rx_datagrams)         \
+	X(v2_rx_events) X(v2_lost) X(v2_recovered) X(v2_hold_overflow) X(v2_nomem) X(v2_drops_total)
 
 static cJSON *stats_object(const evcast_stats_t *s)
 {
@@ -101,6 +118,12 @@ static cJSON *stats_object(const evcast_stats_t *s)
 	}
 	STATS_FIELDS(ADD)
 #undef ADD
+	cJSON *drops = cJSON_AddObjectToObject(o, "v2_drops");
+	for (int i = 0; drops && evcast_v2_reason_name(i); i++)
+		if (!cJSON_AddNumberToObject(drops, evcast_v2_reason_name(i), (double)s->v2_drops[i])) {
+			cJSON_Delete(o);
+			return NULL;
+		}
 	return o;
 }
 
@@ -118,6 +141,13 @@ static char *print_json(cJSON *o)
 
 char *evcast_stats_to_json(const evcast_stats_t *s) { return print_json(stats_object(s)); }
 
+const char *evcast_v2_reason_name(int i)
+{
+	if (i < 0 || i >= EVC_V2_R_COUNT || i >= EVCAST_V2_REASONS)
+		return NULL;
+	return evc__v2_reason_name(EVC_V2_R_FIRST + i);
+}
+
 char *evcast_node_peers_json(const evcast_node_t *n)
 {
 	uint64_t now = evc__wall_ms();
@@ -127,8 +157,12 @@ char *evcast_node_peers_json(const evcast_node_t *n)
 	cJSON_AddStringToObject(o, "state", state_name(n));
 	cJSON_AddStringToObject(o, "node", n->cfg->node_name);
 	cJSON_AddStringToObject(o, "core_uuid", n->core_uuid);
-	cJSON_AddStringToObject(o, "protocol", "legacy");
-	cJSON_AddBoolToObject(o, "encrypted", n->key != NULL);
+	char hex[33];
+	evc__node_id_hex(n, hex);
+	cJSON_AddStringToObject(o, "node_id", hex);
+	cJSON_AddStringToObject(o, "protocol", protocol_name(n));
+	cJSON_AddStringToObject(o, "security", security_name(n));
+	cJSON_AddBoolToObject(o, "encrypted", n->key != NULL || n->kr != NULL);
 	cJSON_AddStringToObject(o, "bindings", n->cfg->bindings ? n->cfg->bindings : "");
 	cJSON_AddNumberToObject(o, "port", n->cfg->port);
 	dests = cJSON_AddArrayToObject(o, "destinations");
@@ -137,6 +171,7 @@ char *evcast_node_peers_json(const evcast_node_t *n)
 		cJSON_AddStringToObject(d, "address", n->cfg->dests[i].text);
 		cJSON_AddNumberToObject(d, "port", n->cfg->port);
 		cJSON_AddBoolToObject(d, "multicast", n->cfg->dests[i].multicast);
+		cJSON_AddStringToObject(d, "protocol", n->cfg->dests[i].protocol == EVCAST_PROTO_V2 ? "v2" : "legacy");
 		cJSON_AddItemToArray(dests, d);
 	}
 	peers = cJSON_AddArrayToObject(o, "peers");
@@ -149,6 +184,7 @@ char *evcast_node_peers_json(const evcast_node_t *n)
 		cJSON_AddNumberToObject(j, "last_seen_ago", now > p->last_seen_ms ? (double)((now - p->last_seen_ms) / 1000) : 0);
 		cJSON_AddStringToObject(j, "address", p->addr);
 		cJSON_AddNumberToObject(j, "events_rx", (double)p->events_rx);
+		cJSON_AddStringToObject(j, "protocol", p->v2 ? "v2" : "legacy");
 		cJSON_AddItemToArray(peers, j);
 	}
 	st = stats_object(&n->stats);

@@ -48,6 +48,7 @@ struct evc__udp {
 	char iface[128];
 	char src4[64], src6[64];
 	size_t queued_bytes;
+	evc__impair_t *impair; /* tests only: $EVCAST_IMPAIR */
 	evc__ratelimit_t rl;
 	int closing;
 	void (*close_cb)(void *ud);
@@ -135,7 +136,10 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
 	}
 	/* nread == 0 with an address is a real zero-length datagram: the node
 	 * counts it (the legacy module's receive loop died on these). */
-	u->cb(u->ud, (const uint8_t *)buf->base, (size_t)nread, addr);
+	if (u->impair)
+		evc__impair_recv(u->impair, (const uint8_t *)buf->base, (size_t)nread, addr, u->cb, u->ud);
+	else
+		u->cb(u->ud, (const uint8_t *)buf->base, (size_t)nread, addr);
 }
 
 /* ------------------------------------------------------------ open/start */
@@ -245,6 +249,10 @@ int evc__udp_new(uv_loop_t *loop, const evcast_config_t *cfg, const evc__logger_
 	copy_str(u->src4, sizeof(u->src4), cfg->source_address);
 	copy_str(u->src6, sizeof(u->src6), cfg->source_address_ipv6);
 	evc__ratelimit_init(&u->rl, 5, 1);
+	if (evc__impair_from_env(lg, &u->impair) != 0) {
+		evc__free(u);
+		return EVCAST_ENOMEM;
+	}
 	*out = u;
 	return 0;
 }
@@ -327,32 +335,49 @@ static int send_one(evc__udp_t *u, const evcast_dest_t *d, const uint8_t *buf, s
 	return EVCAST_EIO;
 }
 
-int evc__udp_send(evc__udp_t *u, const uint8_t *buf, size_t len)
+int evc__udp_send(evc__udp_t *u, const uint8_t *buf, size_t len, int protocol)
 {
 	int ok = 0;
 	if (u->closing)
 		return 0;
 	for (size_t i = 0; i < u->ndests; i++)
-		if (send_one(u, &u->dests[i], buf, len) == 0)
+		if (u->dests[i].protocol == protocol && send_one(u, &u->dests[i], buf, len) == 0)
 			ok++;
 	return ok;
 }
 
+int evc__udp_send_to(evc__udp_t *u, const uint8_t *buf, size_t len, const struct sockaddr *to)
+{
+	evcast_dest_t d;
+	if (u->closing || !to || (to->sa_family != AF_INET && to->sa_family != AF_INET6))
+		return EVCAST_EINVAL;
+	memset(&d, 0, sizeof(d));
+	d.addrlen = to->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	memcpy(&d.addr, to, d.addrlen);
+	evc__addr_str(to, d.text, sizeof(d.text));
+	return send_one(u, &d, buf, len);
+}
+
 /* ------------------------------------------------------------------ close */
+
+static void udp_free(evc__udp_t *u)
+{
+	void (*cb)(void *) = u->close_cb;
+	void *ud = u->close_ud;
+	evc__free(u->s4.rbuf);
+	evc__free(u->s6.rbuf);
+	evc__impair_free(u->impair);
+	evc__free(u);
+	if (cb)
+		cb(ud);
+}
 
 static void on_sock_closed(uv_handle_t *h)
 {
 	udp_sock_t *s = h->data;
 	evc__udp_t *u = s->owner;
-	if (--u->closing > 0)
-		return;
-	void (*cb)(void *) = u->close_cb;
-	void *ud = u->close_ud;
-	evc__free(u->s4.rbuf);
-	evc__free(u->s6.rbuf);
-	evc__free(u);
-	if (cb)
-		cb(ud);
+	if (--u->closing == 0)
+		udp_free(u);
 }
 
 void evc__udp_close(evc__udp_t *u, void (*cb)(void *ud), void *ud)
@@ -368,13 +393,8 @@ void evc__udp_close(evc__udp_t *u, void (*cb)(void *ud), void *ud)
 			uv_close((uv_handle_t *)&socks[i]->h, on_sock_closed);
 		}
 	}
-	if (--u->closing == 0) { /* nothing was open: finish now, but from here */
-		evc__free(u->s4.rbuf);
-		evc__free(u->s6.rbuf);
-		evc__free(u);
-		if (cb)
-			cb(ud);
-	}
+	if (--u->closing == 0) /* nothing was open: finish now, but from here */
+		udp_free(u);
 }
 
 /* --------------------------------------------------- config comparison */
@@ -394,6 +414,7 @@ bool evc__udp_config_differs(const evcast_config_t *a, const evcast_config_t *b)
 		return true;
 	for (size_t i = 0; i < a->ndests; i++)
 		if (strcmp(a->dests[i].text, b->dests[i].text) != 0 || a->dests[i].addrlen != b->dests[i].addrlen ||
+		    a->dests[i].protocol != b->dests[i].protocol ||
 		    memcmp(&a->dests[i].addr, &b->dests[i].addr, a->dests[i].addrlen) != 0)
 			return true;
 	return false;

@@ -76,8 +76,9 @@ static evcast_config_t *make_cfg(const char *name, int port, int peer_port, cons
 	int r = evcast_config_parse(xml, strlen(xml), "test.xml", NULL, NULL, &cfg, err, sizeof(err));
 	if (r != 0)
 		fail_msg("config: %s", err);
-	/* the node sends to the peer's port: point the one destination there */
-	evcast_dest_parse("127.0.0.1", (uint16_t)peer_port, &cfg->dests[0]);
+	/* the node sends to the peer's port: point the destinations there */
+	for (size_t i = 0; i < cfg->ndests; i++)
+		evcast_dest_parse("127.0.0.1", (uint16_t)peer_port, &cfg->dests[i]);
 	return cfg;
 }
 
@@ -88,14 +89,23 @@ typedef struct pair {
 	int pa, pb;
 } pair_t;
 
+static void pair_start_ex(pair_t *p, const char *psk_a, const char *psk_b, const char *bind_a, const char *extra_a,
+			  const char *extra_b);
+
 static void pair_start(pair_t *p, const char *psk_a, const char *psk_b, const char *bind_a)
+{
+	pair_start_ex(p, psk_a, psk_b, bind_a, NULL, NULL);
+}
+
+static void pair_start_ex(pair_t *p, const char *psk_a, const char *psk_b, const char *bind_a, const char *extra_a,
+			  const char *extra_b)
 {
 	memset(p, 0, sizeof(*p));
 	assert_int_equal(uv_loop_init(&p->loop), 0);
 	p->pa = base_port();
 	p->pb = p->pa + 1;
-	evcast_config_t *ca = make_cfg("node-a", p->pa, p->pb, psk_a, bind_a, NULL);
-	evcast_config_t *cb = make_cfg("node-b", p->pb, p->pa, psk_b, "HEARTBEAT CUSTOM test::x", NULL);
+	evcast_config_t *ca = make_cfg("node-a", p->pa, p->pb, psk_a, bind_a, extra_a);
+	evcast_config_t *cb = make_cfg("node-b", p->pb, p->pa, psk_b, "HEARTBEAT CUSTOM test::x", extra_b);
 	assert_int_equal(evcast_node_new(&p->loop, ca, NULL, NULL, &p->a), 0);
 	assert_int_equal(evcast_node_new(&p->loop, cb, NULL, NULL, &p->b), 0);
 	evcast_config_free(ca);
@@ -309,6 +319,86 @@ static void test_bad_datagrams_counted(void **state)
 	pair_close(&p);
 }
 
+
+#define V2 "<param name=\"protocol\" value=\"v2\"/>"
+#define KEY1 "1:c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTMyYg=="
+#define KEY2 "2:another passphrase long enough"
+
+static void test_v2_plaintext_and_fragmentation(void **state)
+{
+	(void)state;
+	pair_t p;
+	pair_start_ex(&p, NULL, NULL, "HEARTBEAT CUSTOM test::x", V2, V2);
+	assert_true(run_until(&p.loop, &p.sb.peerups, 1, 3000));
+	evcast_event_t *ev = evcast_event_new_named("CUSTOM", "test::x");
+	evcast_event_add_header(ev, "from-user", "2000");
+	size_t big = 300 * 1024;
+	char *body = malloc(big);
+	memset(body, 'x', big);
+	memcpy(body, "start", 5);
+	evcast_event_set_body(ev, body, big);
+	free(body);
+	assert_int_equal(evcast_node_fire(p.a, ev), 0);
+	assert_true(run_until(&p.loop, &p.sb.received, 1, 3000));
+	assert_string_equal(p.sb.last_orig_user, "2000");
+	assert_string_equal(p.sb.last_orig_sender, "node-a");
+	assert_int_equal(strncmp(p.sb.last_body, "startxxx", 8), 0);
+	evcast_stats_t st;
+	evcast_node_stats(p.a, &st);
+	assert_true(st.v2_tx_fragments >= 200); /* 300 KiB in ~1.3 KiB datagrams */
+	assert_int_equal(st.tx_events, 0);     /* nothing in the legacy format */
+	pair_close(&p);
+}
+
+static void test_v2_sealed_and_wrong_key(void **state)
+{
+	(void)state;
+	pair_t p;
+	pair_start_ex(&p, NULL, NULL, "HEARTBEAT CUSTOM test::x",
+		      V2 "<param name=\"v2-keys\" value=\"" KEY1 "\"/>",
+		      V2 "<param name=\"v2-keys\" value=\"" KEY2 ", " KEY1 "\"/>"
+			 "<param name=\"v2-primary-key\" value=\"2\"/>");
+	/* B seals with key 2, which A does not have: A rejects B; B accepts A's key 1 */
+	assert_true(run_until(&p.loop, &p.sb.peerups, 1, 3000));
+	evcast_stats_t st;
+	uint64_t end = uv_now(&p.loop) + 2500;
+	do {
+		uv_run(&p.loop, UV_RUN_ONCE);
+		evcast_node_stats(p.a, &st);
+	} while (st.v2_drops_total == 0 && uv_now(&p.loop) < end);
+	assert_true(st.v2_drops_total > 0);
+	assert_int_equal(p.sa.peerups, 0);
+	char *json = evcast_stats_to_json(&st);
+	assert_non_null(strstr(json, "\"keyid\"") ? json : strstr(json, "\"nokey\""));
+	evcast_free(json);
+	/* authenticated header on what B got */
+	evcast_node_fire(p.a, evcast_event_new_named("CUSTOM", "test::x"));
+	assert_true(run_until(&p.loop, &p.sb.received, 1, 3000));
+	pair_close(&p);
+}
+
+static void test_v2_with_legacy_shadow(void **state)
+{
+	(void)state;
+	pair_t p;
+	/* A sends both formats to B (a migrating node); B keeps the v2 copy only */
+	char extra[256];
+	snprintf(extra, sizeof(extra), V2 "<param name=\"legacy-address\" value=\"127.0.0.1:%d\"/>", base_port() + 1);
+	pair_start_ex(&p, NULL, NULL, "HEARTBEAT CUSTOM test::x", extra, NULL);
+	assert_true(run_until(&p.loop, &p.sb.peerups, 1, 3000));
+	evcast_node_fire(p.a, evcast_event_new_named("CUSTOM", "test::x"));
+	assert_true(run_until(&p.loop, &p.sb.received, 1, 3000));
+	evcast_stats_t st;
+	uint64_t end = uv_now(&p.loop) + 1500;
+	do {
+		uv_run(&p.loop, UV_RUN_ONCE);
+		evcast_node_stats(p.b, &st);
+	} while (st.rx_legacy_shadow < 1 && uv_now(&p.loop) < end);
+	assert_true(st.rx_legacy_shadow >= 1);
+	assert_int_equal(p.sb.received, 1);
+	pair_close(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -318,6 +408,9 @@ int main(void)
 		cmocka_unit_test(test_psk_pair_works),
 		cmocka_unit_test(test_reload),
 		cmocka_unit_test(test_bad_datagrams_counted),
+		cmocka_unit_test(test_v2_plaintext_and_fragmentation),
+		cmocka_unit_test(test_v2_sealed_and_wrong_key),
+		cmocka_unit_test(test_v2_with_legacy_shadow),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,320 @@
+/*
+ * node_v2.c -- the node's side of evcast wire protocol v2 (docs/PROTOCOL.md).
+ *
+ * Owns the glue between the node and the sans-I/O endpoint of v2proto.c: the
+ * node id (configured, or BLAKE2b-128 of machine-id and node name) and boot
+ * epoch, the keyring, the endpoint's timer (batch flush within 1 ms, ANNOUNCEs,
+ * NAKs, give-ups), sending an event's plain text, and turning each delivered
+ * text into the legacy-shaped CUSTOM multicast::event whose Multicast-Sender
+ * comes from the authenticated payload, never from an unauthenticated header.
+ * Losses the endpoint gives up on become a local CUSTOM multicast::loss.
+ * Sections: identity, endpoint callbacks, timer, send/receive, lifecycle.
+ */
+#include "node_internal.h"
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- identity */
+
+static void derive_node_id(const char *node_name, uint8_t out[EVC_V2_NODE_ID_LEN])
+{
+	char mid[128] = "";
+	FILE *f = fopen("/etc/machine-id", "r");
+	if (f) {
+		if (!fgets(mid, sizeof(mid), f))
+			mid[0] = '\0';
+		fclose(f);
+	}
+	crypto_generichash_state st;
+	crypto_generichash_init(&st, NULL, 0, EVC_V2_NODE_ID_LEN);
+	crypto_generichash_update(&st, (const unsigned char *)mid, strlen(mid));
+	crypto_generichash_update(&st, (const unsigned char *)node_name, strlen(node_name) + 1);
+	crypto_generichash_final(&st, out, EVC_V2_NODE_ID_LEN);
+	out[0] |= 1; /* never all-zero */
+}
+
+static void node_id_hex(const uint8_t id[EVC_V2_NODE_ID_LEN], char out[2 * EVC_V2_NODE_ID_LEN + 1])
+{
+	sodium_bin2hex(out, 2 * EVC_V2_NODE_ID_LEN + 1, id, EVC_V2_NODE_ID_LEN);
+}
+
+/* The last name a node id announced (its FreeSWITCH-Switchname), for loss
+ * reports; a small table, oldest entry replaced. */
+static void remember_name(evcast_node_t *n, const uint8_t id[EVC_V2_NODE_ID_LEN], const char *name)
+{
+	size_t slot = 0;
+	for (size_t i = 0; i < EVC__V2_NAMES; i++) {
+		if (memcmp(n->v2_names[i].id, id, EVC_V2_NODE_ID_LEN) == 0) {
+			slot = i;
+			break;
+		}
+		if (n->v2_names[i].used < n->v2_names[slot].used)
+			slot = i;
+	}
+	memcpy(n->v2_names[slot].id, id, EVC_V2_NODE_ID_LEN);
+	snprintf(n->v2_names[slot].name, sizeof(n->v2_names[slot].name), "%s", name);
+	n->v2_names[slot].used = ++n->v2_name_clock;
+}
+
+static const char *known_name(evcast_node_t *n, const uint8_t id[EVC_V2_NODE_ID_LEN], char hex[33])
+{
+	for (size_t i = 0; i < EVC__V2_NAMES; i++)
+		if (n->v2_names[i].used && memcmp(n->v2_names[i].id, id, EVC_V2_NODE_ID_LEN) == 0)
+			return n->v2_names[i].name;
+	node_id_hex(id, hex);
+	return hex;
+}
+
+/* ------------------------------------------------------ endpoint callbacks */
+
+static void cb_send_group(void *ud, const uint8_t *buf, size_t len)
+{
+	evcast_node_t *n = ud;
+	if (n->udp)
+		evc__udp_send(n->udp, buf, len, EVCAST_PROTO_V2);
+}
+
+static void cb_send_to(void *ud, const uint8_t *buf, size_t len, const struct sockaddr *peer)
+{
+	evcast_node_t *n = ud;
+	if (n->udp)
+		evc__udp_send_to(n->udp, buf, len, peer);
+}
+
+static void cb_deliver(void *ud, const uint8_t node_id[EVC_V2_NODE_ID_LEN], uint64_t epoch, bool authenticated,
+		       const uint8_t *text, size_t len)
+{
+	evcast_node_t *n = ud;
+	char hex[33], ep[32];
+	(void)epoch;
+	evcast_event_t *ev = evcast_event_new_named("CUSTOM", "multicast::event");
+	if (!ev || evcast_event_add_header(ev, "Multicast", "yes") != 0) {
+		evcast_event_free(ev);
+		n->stats.drop_nomem++;
+		return;
+	}
+	int r = evc__event_parse_plain(ev, (const char *)text, len, "Orig-");
+	if (r != 0) {
+		evcast_event_free(ev);
+		if (r == EVCAST_ENOMEM)
+			n->stats.drop_nomem++;
+		else
+			n->stats.drop_parse++;
+		return;
+	}
+	/* the sender's identity: its node id (authenticated with the payload when
+	 * sealed) and the switch name inside that payload */
+	const char *sw = evcast_event_get_header(ev, "Orig-FreeSWITCH-Switchname");
+	char sender[256];
+	if (sw && sw[0]) {
+		snprintf(sender, sizeof(sender), "%s", sw);
+		remember_name(n, node_id, sw);
+	} else {
+		snprintf(sender, sizeof(sender), "%s", known_name(n, node_id, hex));
+	}
+	node_id_hex(node_id, hex);
+	snprintf(ep, sizeof(ep), "%llu", (unsigned long long)epoch);
+	if (evcast_event_set_header(ev, "Orig-Multicast-Sender", sender) != 0 ||
+	    evcast_event_add_header(ev, "Multicast-Protocol", "v2") != 0 ||
+	    evcast_event_add_header(ev, "Multicast-Authenticated", authenticated ? "true" : "false") != 0 ||
+	    evcast_event_add_header(ev, "Multicast-Node-Id", hex) != 0 ||
+	    evcast_event_add_header(ev, "Multicast-Epoch", ep) != 0) {
+		evcast_event_free(ev);
+		n->stats.drop_nomem++;
+		return;
+	}
+	evc__node_received(n, ev, sender, n->v2_from_valid ? (const struct sockaddr *)&n->v2_from : NULL, true);
+}
+
+static void cb_loss(void *ud, const uint8_t node_id[EVC_V2_NODE_ID_LEN], uint64_t epoch, uint64_t first,
+		    uint64_t last)
+{
+	evcast_node_t *n = ud;
+	char hex[33], idhex[33], v[4][32];
+	evcast_event_t *ev = evcast_event_new_named("CUSTOM", "multicast::loss");
+	if (!ev)
+		return;
+	const char *peer = known_name(n, node_id, hex);
+	node_id_hex(node_id, idhex);
+	snprintf(v[0], sizeof(v[0]), "%llu", (unsigned long long)epoch);
+	snprintf(v[1], sizeof(v[1]), "%llu", (unsigned long long)first);
+	snprintf(v[2], sizeof(v[2]), "%llu", (unsigned long long)last);
+	snprintf(v[3], sizeof(v[3]), "%llu", (unsigned long long)(last - first + 1));
+	if (evcast_event_add_header(ev, "Peer", peer) != 0 || evcast_event_add_header(ev, "Node-Id", idhex) != 0 ||
+	    evcast_event_add_header(ev, "Epoch", v[0]) != 0 ||
+	    evcast_event_add_header(ev, "First-Sequence", v[1]) != 0 ||
+	    evcast_event_add_header(ev, "Last-Sequence", v[2]) != 0 ||
+	    evcast_event_add_header(ev, "Lost-Datagrams", v[3]) != 0) {
+		evcast_event_free(ev);
+		return;
+	}
+	if (evc__ratelimit_allow(&n->rl_rx, evc__wall_ms()))
+		evc__log(&n->lg, EVCAST_LOG_WARNING, "v2: %s lost datagrams %s..%s for good (epoch %s)", peer, v[1],
+			 v[2], v[0]);
+	evcast_node_fire(n, ev);
+}
+
+/* ------------------------------------------------------------------- timer */
+
+static void v2_arm(evcast_node_t *n, uint64_t due_us);
+
+static void on_v2_timer(uv_timer_t *t)
+{
+	evcast_node_t *n = t->data;
+	n->v2_due_us = UINT64_MAX;
+	if (n->ep)
+		v2_arm(n, evc__v2_ep_poll(n->ep, evc__wall_us()));
+}
+
+/* (Re)arms the endpoint's timer when due_us is earlier than what is armed. */
+static void v2_arm(evcast_node_t *n, uint64_t due_us)
+{
+	if (due_us == UINT64_MAX || due_us >= n->v2_due_us || n->state == EVC__NODE_CLOSING)
+		return;
+	uint64_t now = evc__wall_us();
+	uint64_t ms = due_us > now ? (due_us - now + 999) / 1000 : 0;
+	n->v2_due_us = due_us;
+	uv_timer_start(&n->v2_timer, on_v2_timer, ms, 0);
+}
+
+/* ------------------------------------------------------------ send/receive */
+
+void evc__node_v2_send(evcast_node_t *n, const evcast_event_t *ev)
+{
+	int len = evcast_event_write_plain(ev, (char *)n->v2_txbuf, EVC__V2_TXBUF);
+	if (len < 0) {
+		n->stats.tx_oversize++;
+		return;
+	}
+	uint64_t now = evc__wall_us();
+	int r = evc__v2_ep_send(n->ep, (const char *)n->v2_txbuf, (size_t)len, now);
+	if (r != 0) {
+		n->stats.tx_oversize += r == EVCAST_E2BIG;
+		n->stats.tx_errors += r != EVCAST_E2BIG;
+		return;
+	}
+	v2_arm(n, evc__v2_ep_poll(n->ep, now));
+}
+
+void evc__node_v2_recv(evcast_node_t *n, const uint8_t *buf, size_t len, const struct sockaddr *from)
+{
+	uint64_t now = evc__wall_us();
+	n->v2_from_valid = from != NULL;
+	if (from)
+		memcpy(&n->v2_from, from,
+		       from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+	int r = evc__v2_ep_recv(n->ep, buf, len, from, now);
+	n->v2_from_valid = false;
+	if (r == -EVC_V2_R_SELF)
+		n->stats.rx_self++; /* our own datagram, looped back */
+	else if (r != 0 && evc__ratelimit_allow(&n->rl_rx, evc__wall_ms())) {
+		char a[80];
+		evc__addr_str(from, a, sizeof(a));
+		evc__log(&n->lg, EVCAST_LOG_WARNING, "v2: dropped datagram from %s: %s", a, evc__v2_reason_name(r));
+	}
+	v2_arm(n, evc__v2_ep_poll(n->ep, now));
+}
+
+void evc__node_v2_stats(const evcast_node_t *n, evcast_stats_t *out)
+{
+	evc__v2_ep_stats_t s;
+	if (!n->ep)
+		return;
+	evc__v2_ep_stats(n->ep, &s);
+	out->v2_tx_events = s.tx_events;
+	out->v2_tx_datagrams = s.tx_datagrams;
+	out->v2_tx_fragments = s.tx_fragments;
+	out->v2_retransmits = s.tx_rtx;
+	out->v2_announces = s.tx_announces;
+	out->v2_naks_tx = s.tx_naks;
+	out->v2_naks_rx = s.rx_naks;
+	out->v2_rx_datagrams = s.rx_datagrams;
+	out->v2_rx_events = s.rx_events;
+	out->v2_lost = s.lost;
+	out->v2_recovered = s.recovered;
+	out->v2_hold_overflow = s.rx_hold_overflow;
+	out->v2_nomem = s.nomem;
+	out->v2_drops_total = 0;
+	for (size_t i = 0; i < EVC_V2_R_COUNT && i < EVCAST_V2_REASONS; i++) {
+		out->v2_drops[i] = s.drops[i];
+		out->v2_drops_total += s.drops[i];
+	}
+}
+
+/* --------------------------------------------------------------- lifecycle */
+
+int evc__node_v2_prepare(evcast_node_t *n, evcast_config_t *cfg, evc__v2_settings_t **ps, evc__v2_keyring_t **pkr)
+{
+	char err[512];
+	const evcast_section_t *sec = evcast_config_section(cfg, "event_multicast.conf");
+	evc__v2_settings_t *s = evc__calloc(1, sizeof(*s));
+	if (!s)
+		return EVCAST_ENOMEM;
+	int r = evc__v2_settings_parse(sec, cfg->port, cfg->path ? cfg->path : "(config)", s, err, sizeof(err));
+	if (r == 0)
+		r = evc__v2_settings_keyring(s, pkr, err, sizeof(err));
+	if (r != 0) {
+		evc__log(&n->lg, EVCAST_LOG_ERR, "%s", err);
+		evc__free(s);
+		return r;
+	}
+	/* the destinations as the node sends: every address in the chosen
+	 * protocol, then the legacy-address ones in the legacy format */
+	for (size_t i = 0; i < cfg->ndests; i++)
+		cfg->dests[i].protocol = s->protocol;
+	for (size_t i = 0; i < s->nlegacy && cfg->ndests < EVCAST_MAX_ADDRESSES; i++)
+		cfg->dests[cfg->ndests++] = s->legacy[i];
+	if (cfg->ndests < s->nlegacy)
+		evc__log(&n->lg, EVCAST_LOG_WARNING, "legacy-address: more than %d destinations in all; extra ones ignored",
+			 EVCAST_MAX_ADDRESSES);
+	*ps = s;
+	return 0;
+}
+
+int evc__node_v2_start(evcast_node_t *n)
+{
+	evc__v2_ep_cfg_t c = n->v2s->ep;
+	if (n->v2s->have_node_id)
+		memcpy(n->node_id, c.node_id, sizeof(n->node_id));
+	else
+		derive_node_id(n->cfg->node_name, n->node_id);
+	memcpy(c.node_id, n->node_id, sizeof(c.node_id));
+	c.epoch = n->start_us;
+	evc__v2_ep_cbs_t cbs = {cb_send_group, cb_send_to, cb_deliver, cb_loss, n};
+	int r = evc__v2_ep_new(&c, n->kr, &cbs, &n->ep);
+	if (r != 0)
+		return r;
+	n->v2_due_us = UINT64_MAX;
+	return 0;
+}
+
+void evc__node_v2_reload(evcast_node_t *n, evc__v2_settings_t *s, evc__v2_keyring_t *kr)
+{
+	/* keys rotate without a restart; tuning and node id apply at the next start */
+	evc__v2_ep_set_keyring(n->ep, kr);
+	evc__v2_keyring_free(n->kr);
+	evc__free(n->v2s);
+	n->kr = kr;
+	n->v2s = s;
+}
+
+void evc__node_v2_free(evcast_node_t *n)
+{
+	evc__v2_ep_free(n->ep);
+	n->ep = NULL;
+	evc__v2_keyring_free(n->kr);
+	n->kr = NULL;
+	evc__free(n->v2s);
+	n->v2s = NULL;
+}
+
+bool evc__node_v2_sends(const evcast_node_t *n, int protocol)
+{
+	for (size_t i = 0; i < n->cfg->ndests; i++)
+		if (n->cfg->dests[i].protocol == protocol)
+			return true;
+	return false;
+}
+
+void evc__node_id_hex(const evcast_node_t *n, char out[33]) { node_id_hex(n->node_id, out); }

@@ -1,0 +1,576 @@
+/*
+ * v2proto.c -- evcast wire protocol v2: one endpoint (docs/PROTOCOL.md 6-9, 12).
+ *
+ * Owns the composition of frame/seal/replay/reasm/retrans into the two
+ * pipelines. Send: events -> batch (flushed when full or after flush_us) or
+ * fragments -> seal -> send_group + retransmit ring; idle ANNOUNCEs; answers
+ * NAKs from the ring. Receive: decode -> self -> replay check -> open ->
+ * payload check -> replay commit -> by type (DATA: gap tracking, in-order
+ * hold-back, reassembly, batch -> deliver; ANNOUNCE: tail gaps; NAK:
+ * retransmit). Per-sender state is bounded (max_senders, hold_bytes).
+ * Must not: do I/O or read a clock (callbacks and now_us do that).
+ */
+#include "v2.h"
+#include <string.h>
+
+typedef struct held {
+	evc__v2_hdr_t h;
+	bool authenticated;
+	uint8_t *data;
+	size_t len;
+} held_t;
+
+typedef struct rx_peer {
+	uint8_t node_id[EVC_V2_NODE_ID_LEN];
+	struct sockaddr_storage addr;
+	bool have_addr;
+	uint64_t last_heard_us;
+	evc__v2_gaps_t gaps;
+	held_t *held; /* sorted by seq in [hhead, nheld) */
+	size_t hhead, nheld, hcap, hbytes;
+	struct evc__v2_ep *ep;
+} rx_peer_t;
+
+#define HOLD_MAX_ITEMS 8192u
+
+struct evc__v2_ep {
+	evc__v2_ep_cfg_t cfg;
+	const evc__v2_keyring_t *kr;
+	evc__v2_ep_cbs_t cbs;
+	/* send */
+	uint64_t data_seq, ctl_seq;
+	uint8_t *batch_buf;
+	size_t max_chunk; /* plaintext bytes per DATA datagram */
+	evc__v2_batch_t batch;
+	uint64_t batch_since_us; /* 0: batch empty */
+	evc__v2_txring_t ring;
+	uint64_t next_announce_ms; /* UINT64_MAX: none due */
+	uint8_t *dg;               /* scratch datagram */
+	/* receive */
+	evc__v2_replay_t replay;
+	evc__v2_reasm_t *reasm;
+	rx_peer_t **peers; /* sorted by node id */
+	size_t npeers;
+	uint8_t *pt; /* scratch plaintext */
+	evc__v2_ep_stats_t st;
+};
+
+void evc__v2_ep_cfg_default(evc__v2_ep_cfg_t *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->payload_size = EVC_V2_DEFAULT_PAYLOAD;
+	c->flush_us = 1000;
+	c->rtx_bytes = 4u << 20;
+	c->rtx_age_ms = 3000;
+	c->rtx_slots = 8192;
+	c->rtx_holdoff_ms = 10;
+	c->announce_delay_ms = 20;
+	c->announce_interval_ms = 1000;
+	c->max_skew_us = 10000000;
+	c->max_senders = 1024;
+	c->reasm_bytes = 8u << 20;
+	c->reasm_msgs = 64;
+	c->reasm_timeout_ms = 3000;
+	c->nak_delay_ms = 5;
+	c->nak_max_tries = 16;
+	c->hold_bytes = 4u << 20;
+}
+
+int evc__v2_ep_new(const evc__v2_ep_cfg_t *cfg, const evc__v2_keyring_t *kr, const evc__v2_ep_cbs_t *cbs,
+		   evc__v2_ep_t **out)
+{
+	if (cfg->payload_size < EVC_V2_MIN_PAYLOAD || cfg->payload_size > EVC_V2_MAX_DGRAM || cfg->epoch == 0 ||
+	    !cbs->send_group || !cbs->deliver || cfg->rtx_age_ms * 1000 >= cfg->max_skew_us)
+		return EVCAST_EINVAL;
+	uint8_t zero[EVC_V2_NODE_ID_LEN] = {0};
+	if (!memcmp(cfg->node_id, zero, sizeof(zero)))
+		return EVCAST_EINVAL;
+	evc__v2_ep_t *ep = evc__calloc(1, sizeof(*ep));
+	if (!ep)
+		return EVCAST_ENOMEM;
+	ep->cfg = *cfg;
+	ep->kr = kr;
+	ep->cbs = *cbs;
+	ep->max_chunk = cfg->payload_size - EVC_V2_HDR_LEN - EVC_V2_TAG_LEN;
+	ep->next_announce_ms = UINT64_MAX;
+	ep->batch_buf = evc__malloc(ep->max_chunk);
+	ep->dg = evc__malloc(EVC_V2_MAX_DGRAM);
+	ep->pt = evc__malloc(EVC_V2_MAX_DGRAM);
+	ep->peers = evc__calloc(cfg->max_senders ? cfg->max_senders : 1, sizeof(*ep->peers));
+	int rc = (!ep->batch_buf || !ep->dg || !ep->pt || !ep->peers) ? EVCAST_ENOMEM : 0;
+	if (rc == 0)
+		rc = evc__v2_txring_init(&ep->ring, cfg->rtx_bytes, cfg->rtx_age_ms, cfg->rtx_slots);
+	if (rc == 0)
+		rc = evc__v2_replay_init(&ep->replay, cfg->max_senders, cfg->max_skew_us);
+	if (rc == 0)
+		rc = evc__v2_reasm_new(cfg->reasm_bytes, cfg->reasm_msgs, cfg->reasm_timeout_ms, &ep->reasm);
+	if (rc < 0) {
+		evc__v2_ep_free(ep);
+		return rc;
+	}
+	evc__v2_batch_init(&ep->batch, ep->batch_buf, ep->max_chunk);
+	*out = ep;
+	return 0;
+}
+
+static void peer_free(rx_peer_t *p)
+{
+	for (size_t i = p->hhead; i < p->nheld; i++)
+		evc__free(p->held[i].data);
+	evc__free(p->held);
+	evc__free(p);
+}
+
+void evc__v2_ep_free(evc__v2_ep_t *ep)
+{
+	if (!ep)
+		return;
+	for (size_t i = 0; i < ep->npeers; i++)
+		peer_free(ep->peers[i]);
+	evc__free(ep->peers);
+	evc__v2_txring_free(&ep->ring);
+	evc__v2_replay_free(&ep->replay);
+	evc__v2_reasm_free(ep->reasm);
+	evc__free(ep->batch_buf);
+	evc__free(ep->dg);
+	evc__free(ep->pt);
+	evc__free(ep);
+}
+
+void evc__v2_ep_set_keyring(evc__v2_ep_t *ep, const evc__v2_keyring_t *kr) { ep->kr = kr; }
+
+void evc__v2_ep_stats(const evc__v2_ep_t *ep, evc__v2_ep_stats_t *out)
+{
+	*out = ep->st;
+	out->lost = 0;
+	out->recovered = 0;
+	out->gap_overflow = 0;
+	for (size_t i = 0; i < ep->npeers; i++) {
+		out->gap_overflow += ep->peers[i]->gaps.overflow;
+		out->lost += ep->peers[i]->gaps.lost;
+		out->recovered += ep->peers[i]->gaps.recovered;
+	}
+}
+
+static int drop(evc__v2_ep_t *ep, int rc)
+{
+	if (-rc >= EVC_V2_R_FIRST && -rc < EVC_V2_R_END)
+		ep->st.drops[-rc - EVC_V2_R_FIRST]++;
+	return rc;
+}
+
+/* ---------------------------------------------------------------- send */
+
+static void hdr_init(const evc__v2_ep_t *ep, evc__v2_hdr_t *h, uint8_t type, uint64_t seq, uint64_t now_us)
+{
+	memset(h, 0, sizeof(*h));
+	h->type = type;
+	memcpy(h->node_id, ep->cfg.node_id, EVC_V2_NODE_ID_LEN);
+	h->epoch = ep->cfg.epoch;
+	h->seq = seq;
+	h->ts_us = now_us < ep->cfg.epoch ? ep->cfg.epoch : now_us;
+	h->frag_count = 1;
+}
+
+/* Sends a message as one or more DATA datagrams and keeps them for retransmission. */
+static int send_message(evc__v2_ep_t *ep, const uint8_t *msg, size_t mlen, uint64_t now_us)
+{
+	uint16_t count;
+	int rc = evc__v2_frag_plan((uint32_t)mlen, (uint32_t)ep->max_chunk, &count);
+	if (rc < 0)
+		return rc;
+	for (uint16_t i = 0; i < count; i++) {
+		uint32_t off, flen;
+		evc__v2_hdr_t h;
+		if (evc__v2_frag_span((uint32_t)mlen, count, i, &off, &flen) < 0)
+			return EVCAST_EINVAL;
+		hdr_init(ep, &h, EVC_V2_DATA, ++ep->data_seq, now_us);
+		h.frag_index = i;
+		h.frag_count = count;
+		h.msg_len = (uint32_t)mlen;
+		int len = evc__v2_seal(ep->kr, &h, msg + off, flen, ep->dg, EVC_V2_MAX_DGRAM);
+		if (len < 0)
+			return len;
+		ep->cbs.send_group(ep->cbs.ud, ep->dg, (size_t)len);
+		if (evc__v2_txring_put(&ep->ring, h.seq, ep->dg, (size_t)len, now_us / 1000) < 0)
+			ep->st.nomem++; /* sent, but cannot be retransmitted */
+		ep->st.tx_datagrams++;
+		ep->st.tx_bytes += (uint64_t)len;
+		if (count > 1)
+			ep->st.tx_fragments++;
+	}
+	ep->next_announce_ms = now_us / 1000 + ep->cfg.announce_delay_ms;
+	return 0;
+}
+
+void evc__v2_ep_flush(evc__v2_ep_t *ep, uint64_t now_us)
+{
+	if (ep->batch.len == 0)
+		return;
+	send_message(ep, ep->batch_buf, ep->batch.len, now_us);
+	evc__v2_batch_init(&ep->batch, ep->batch_buf, ep->max_chunk);
+	ep->batch_since_us = 0;
+}
+
+int evc__v2_ep_send(evc__v2_ep_t *ep, const char *text, size_t len, uint64_t now_us)
+{
+	if (len == 0)
+		return EVCAST_EINVAL;
+	if (len > EVC_V2_MAX_EVENT) {
+		ep->st.tx_too_big++;
+		return EVCAST_E2BIG;
+	}
+	ep->st.tx_events++;
+	if (len + 4 <= ep->max_chunk) {
+		if (evc__v2_batch_add(&ep->batch, text, len) == EVCAST_E2BIG) {
+			evc__v2_ep_flush(ep, now_us);
+			evc__v2_batch_add(&ep->batch, text, len);
+		}
+		if (ep->batch_since_us == 0)
+			ep->batch_since_us = now_us ? now_us : 1;
+		if (ep->max_chunk - ep->batch.len < 5) /* nothing more fits */
+			evc__v2_ep_flush(ep, now_us);
+		return 0;
+	}
+	/* too large for one datagram: sent alone, fragmented, after what is queued */
+	evc__v2_ep_flush(ep, now_us);
+	uint8_t *msg = evc__malloc(len + 4);
+	if (!msg)
+		return EVCAST_ENOMEM;
+	evc__v2_batch_t one;
+	evc__v2_batch_init(&one, msg, len + 4);
+	evc__v2_batch_add(&one, text, len);
+	int rc = send_message(ep, msg, len + 4, now_us);
+	evc__free(msg);
+	return rc;
+}
+
+static int send_control(evc__v2_ep_t *ep, uint8_t type, const uint8_t *pl, size_t plen, uint64_t now_us,
+			const struct sockaddr *to)
+{
+	evc__v2_hdr_t h;
+	hdr_init(ep, &h, type, EVC_V2_CTL_BIT | ++ep->ctl_seq, now_us);
+	h.msg_len = (uint32_t)plen;
+	int len = evc__v2_seal(ep->kr, &h, pl, plen, ep->dg, EVC_V2_MAX_DGRAM);
+	if (len < 0)
+		return len;
+	if (to) {
+		if (ep->cbs.send_to)
+			ep->cbs.send_to(ep->cbs.ud, ep->dg, (size_t)len, to);
+	} else {
+		ep->cbs.send_group(ep->cbs.ud, ep->dg, (size_t)len);
+	}
+	return 0;
+}
+
+static void on_nak(evc__v2_ep_t *ep, const evc__v2_nak_t *nak, uint64_t now_us)
+{
+	ep->st.rx_naks++;
+	if (memcmp(nak->target_node, ep->cfg.node_id, EVC_V2_NODE_ID_LEN) || nak->target_epoch != ep->cfg.epoch) {
+		ep->st.rx_nak_stale++;
+		return;
+	}
+	uint64_t lo, hi;
+	evc__v2_txring_expire(&ep->ring, now_us / 1000);
+	evc__v2_txring_span(&ep->ring, &lo, &hi);
+	for (unsigned i = 0; i < nak->nranges; i++) {
+		uint64_t first = nak->ranges[i].first, last = first + nak->ranges[i].count - 1;
+		if (lo == 0 || last < lo || first > hi)
+			continue; /* gone: the next ANNOUNCE tells the receiver */
+		for (uint64_t s = first < lo ? lo : first; s <= last && s <= hi; s++) {
+			const uint8_t *d;
+			size_t dl;
+			if (evc__v2_txring_rtx(&ep->ring, s, now_us / 1000, ep->cfg.rtx_holdoff_ms, &d, &dl) == 1) {
+				ep->cbs.send_group(ep->cbs.ud, d, dl);
+				ep->st.tx_rtx++;
+			}
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- receive */
+
+static void on_loss(void *ud, uint64_t epoch, uint64_t first, uint64_t last)
+{
+	rx_peer_t *p = ud;
+	if (p->ep->cbs.loss)
+		p->ep->cbs.loss(p->ep->cbs.ud, p->node_id, epoch, first, last);
+}
+
+/* Binary search: the index of node, or the insertion point with *found false. */
+static size_t peer_index(const evc__v2_ep_t *ep, const uint8_t *node, bool *found)
+{
+	size_t lo = 0, hi = ep->npeers;
+	*found = false;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = memcmp(ep->peers[mid]->node_id, node, EVC_V2_NODE_ID_LEN);
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static rx_peer_t *peer_find(const evc__v2_ep_t *ep, const uint8_t *node)
+{
+	bool found;
+	size_t i = peer_index(ep, node, &found);
+	return found ? ep->peers[i] : NULL;
+}
+
+static rx_peer_t *peer_get(evc__v2_ep_t *ep, const uint8_t *node, uint64_t now_us)
+{
+	bool found;
+	size_t lo = peer_index(ep, node, &found);
+	if (found)
+		return ep->peers[lo];
+	if (ep->npeers >= ep->cfg.max_senders) {
+		size_t idle = ep->npeers;
+		for (size_t i = 0; i < ep->npeers; i++)
+			if (ep->peers[i]->last_heard_us + ep->cfg.max_skew_us < now_us && ep->peers[i]->nheld == 0)
+				idle = i;
+		if (idle == ep->npeers)
+			return NULL;
+		peer_free(ep->peers[idle]);
+		memmove(&ep->peers[idle], &ep->peers[idle + 1], (ep->npeers - idle - 1) * sizeof(ep->peers[0]));
+		ep->npeers--;
+		if (idle < lo)
+			lo--;
+	}
+	rx_peer_t *p = evc__calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	memcpy(p->node_id, node, EVC_V2_NODE_ID_LEN);
+	p->ep = ep;
+	evc__v2_gaps_init(&p->gaps, ep->cfg.nak_delay_ms, ep->cfg.rtx_age_ms, ep->cfg.nak_max_tries, on_loss, p);
+	memmove(&ep->peers[lo + 1], &ep->peers[lo], (ep->npeers - lo) * sizeof(ep->peers[0]));
+	ep->peers[lo] = p;
+	ep->npeers++;
+	return p;
+}
+
+static void deliver_batch(evc__v2_ep_t *ep, const rx_peer_t *p, uint64_t epoch, bool auth, const uint8_t *m,
+			  size_t n)
+{
+	if (evc__v2_batch_check(m, n) < 0) {
+		drop(ep, -EVC_V2_R_BATCH);
+		return;
+	}
+	size_t pos = 0, rl;
+	const uint8_t *rec;
+	while (evc__v2_batch_next(m, n, &pos, &rec, &rl) == 1) {
+		ep->st.rx_events++;
+		ep->cbs.deliver(ep->cbs.ud, p->node_id, epoch, auth, rec, rl);
+	}
+}
+
+/* One DATA datagram's plaintext, in order: deliver or reassemble. */
+static void process(evc__v2_ep_t *ep, const rx_peer_t *p, const evc__v2_hdr_t *h, bool auth, const uint8_t *d,
+		    size_t n, uint64_t now_us)
+{
+	if (h->frag_count == 1) {
+		deliver_batch(ep, p, h->epoch, auth, d, n);
+		return;
+	}
+	uint8_t *msg = NULL;
+	size_t mlen = 0;
+	int rc = evc__v2_reasm_add(ep->reasm, h, d, n, now_us / 1000, &msg, &mlen);
+	if (rc == 1) {
+		deliver_batch(ep, p, h->epoch, auth, msg, mlen);
+		evc__free(msg);
+	} else if (rc < 0) {
+		drop(ep, rc);
+	}
+}
+
+/* Delivers held datagrams that no open gap precedes any more. */
+static void release(evc__v2_ep_t *ep, rx_peer_t *p, uint64_t now_us)
+{
+	while (p->hhead < p->nheld) {
+		held_t *x = &p->held[p->hhead];
+		if (p->gaps.ngaps && p->gaps.epoch == x->h.epoch && x->h.seq > p->gaps.gaps[0].first)
+			break;
+		p->hhead++;
+		p->hbytes -= x->len;
+		process(ep, p, &x->h, x->authenticated, x->data, x->len, now_us);
+		evc__free(x->data);
+	}
+	if (p->hhead == p->nheld)
+		p->hhead = p->nheld = 0;
+}
+
+/* A datagram that cannot be held for want of memory: reported as lost, like
+ * any other sequence number that will never be delivered. */
+static void lose_one(evc__v2_ep_t *ep, rx_peer_t *p, const evc__v2_hdr_t *h)
+{
+	ep->st.nomem++;
+	p->gaps.lost++;
+	on_loss(p, h->epoch, h->seq, h->seq);
+}
+
+static void hold(evc__v2_ep_t *ep, rx_peer_t *p, const evc__v2_hdr_t *h, bool auth, const uint8_t *d, size_t n,
+		 uint64_t now_us)
+{
+	/* the bound: give up the oldest gaps until the datagram fits or needs no holding */
+	while ((p->hbytes + n > ep->cfg.hold_bytes || p->nheld - p->hhead >= HOLD_MAX_ITEMS) &&
+	       evc__v2_gaps_lose_oldest(&p->gaps)) {
+		ep->st.rx_hold_overflow++;
+		release(ep, p, now_us);
+	}
+	if (!p->gaps.ngaps || h->seq < p->gaps.gaps[0].first) {
+		process(ep, p, h, auth, d, n, now_us);
+		return;
+	}
+	if (p->nheld == p->hcap && p->hhead) {
+		memmove(p->held, p->held + p->hhead, (p->nheld - p->hhead) * sizeof(*p->held));
+		p->nheld -= p->hhead;
+		p->hhead = 0;
+	}
+	if (p->nheld == p->hcap) {
+		size_t ncap = p->hcap ? p->hcap * 2 : 64;
+		held_t *nh = evc__realloc(p->held, ncap * sizeof(*nh));
+		if (!nh) {
+			lose_one(ep, p, h);
+			return;
+		}
+		p->held = nh;
+		p->hcap = ncap;
+	}
+	uint8_t *copy = evc__malloc(n ? n : 1);
+	if (!copy) {
+		lose_one(ep, p, h);
+		return;
+	}
+	memcpy(copy, d, n);
+	size_t at = p->nheld;
+	while (at > p->hhead && p->held[at - 1].h.seq > h->seq)
+		at--;
+	memmove(&p->held[at + 1], &p->held[at], (p->nheld - at) * sizeof(*p->held));
+	p->held[at] = (held_t){.h = *h, .authenticated = auth, .data = copy, .len = n};
+	p->nheld++;
+	p->hbytes += n;
+	ep->st.rx_held++;
+}
+
+int evc__v2_ep_recv(evc__v2_ep_t *ep, const uint8_t *buf, size_t len, const struct sockaddr *from, uint64_t now_us)
+{
+	evc__v2_hdr_t h;
+	ep->st.rx_datagrams++;
+	int rc = evc__v2_hdr_decode(buf, len, &h);
+	if (rc < 0)
+		return drop(ep, rc);
+	if (!memcmp(h.node_id, ep->cfg.node_id, EVC_V2_NODE_ID_LEN))
+		return drop(ep, -EVC_V2_R_SELF);
+	rc = evc__v2_replay_check(&ep->replay, &h, now_us);
+	bool via_gap = false; /* older than the window, but a seq the gap tracker still misses */
+	if (rc == -EVC_V2_R_TOO_OLD) {
+		rx_peer_t *q = peer_find(ep, h.node_id);
+		if (q && evc__v2_gaps_contains(&q->gaps, h.epoch, h.seq)) {
+			via_gap = true;
+			rc = 0;
+		}
+	}
+	if (rc < 0)
+		return drop(ep, rc);
+	size_t n = 0;
+	if ((rc = evc__v2_open(ep->kr, ep->cfg.accept_plain, &h, buf, len, ep->pt, EVC_V2_MAX_DGRAM, &n)) < 0)
+		return drop(ep, rc);
+	evc__v2_announce_t a;
+	evc__v2_nak_t nak;
+	if (h.type == EVC_V2_DATA && h.frag_count == 1)
+		rc = evc__v2_batch_check(ep->pt, n) < 0 ? -EVC_V2_R_BATCH : 0;
+	else if (h.type == EVC_V2_ANNOUNCE)
+		rc = evc__v2_announce_decode(ep->pt, n, &a);
+	else if (h.type == EVC_V2_NAK)
+		rc = evc__v2_nak_decode(ep->pt, n, &nak);
+	if (rc < 0)
+		return drop(ep, rc);
+	rx_peer_t *p = peer_get(ep, h.node_id, now_us);
+	if (!p)
+		return drop(ep, -EVC_V2_R_SENDERS_FULL);
+	if (!via_gap && (rc = evc__v2_replay_commit(&ep->replay, &h, now_us, NULL)) < 0)
+		return drop(ep, rc);
+	p->last_heard_us = now_us;
+	if (from) {
+		size_t sl = from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+		memcpy(&p->addr, from, sl);
+		p->have_addr = true;
+	}
+	bool auth = (h.flags & EVC_V2_F_SEALED) != 0;
+	uint64_t now_ms = now_us / 1000;
+	if (h.type == EVC_V2_NAK) {
+		on_nak(ep, &nak, now_us);
+		return 0;
+	}
+	if (p->gaps.epoch && h.epoch > p->gaps.epoch) {
+		/* restart: the old epoch's gaps are lost, its held datagrams go out in order */
+		while (evc__v2_gaps_lose_oldest(&p->gaps))
+			;
+		release(ep, p, now_us);
+	}
+	if (h.type == EVC_V2_ANNOUNCE) {
+		evc__v2_gaps_announce(&p->gaps, h.epoch, &a, now_ms);
+		release(ep, p, now_us);
+		return 0;
+	}
+	if ((rc = evc__v2_gaps_seen(&p->gaps, h.epoch, h.seq, now_ms)) < 0)
+		return drop(ep, rc); /* declared lost already: delivering it would break the order */
+	hold(ep, p, &h, auth, ep->pt, n, now_us);
+	release(ep, p, now_us);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- timers */
+
+uint64_t evc__v2_ep_poll(evc__v2_ep_t *ep, uint64_t now_us)
+{
+	uint64_t now_ms = now_us / 1000, next = UINT64_MAX;
+	if (ep->batch_since_us && now_us >= ep->batch_since_us + ep->cfg.flush_us)
+		evc__v2_ep_flush(ep, now_us);
+	if (ep->batch_since_us)
+		next = ep->batch_since_us + ep->cfg.flush_us;
+	if (ep->next_announce_ms <= now_ms && ep->data_seq) {
+		uint8_t pl[EVC_V2_ANNOUNCE_LEN];
+		evc__v2_announce_t a;
+		uint64_t hi;
+		evc__v2_txring_expire(&ep->ring, now_ms);
+		evc__v2_txring_span(&ep->ring, &a.oldest_seq, &hi);
+		a.last_seq = ep->data_seq;
+		evc__v2_announce_encode(&a, pl);
+		if (send_control(ep, EVC_V2_ANNOUNCE, pl, sizeof(pl), now_us, NULL) == 0)
+			ep->st.tx_announces++;
+		ep->next_announce_ms = now_ms + ep->cfg.announce_interval_ms; /* repeats while idle */
+	}
+	if (ep->next_announce_ms != UINT64_MAX && ep->next_announce_ms * 1000 < next)
+		next = ep->next_announce_ms * 1000;
+	evc__v2_reasm_expire(ep->reasm, now_ms);
+	evc__v2_reasm_stats_t rs;
+	evc__v2_reasm_stats(ep->reasm, &rs);
+	if (rs.messages && now_us + 100000 < next)
+		next = now_us + 100000;
+	for (size_t i = 0; i < ep->npeers; i++) {
+		rx_peer_t *p = ep->peers[i];
+		if (!p->gaps.ngaps)
+			continue;
+		evc__v2_nak_t nak;
+		if (evc__v2_gaps_poll(&p->gaps, now_ms, &nak) > 0 && p->have_addr) {
+			uint8_t pl[EVC_V2_NAK_LEN(EVC_V2_NAK_MAX_RANGES)];
+			memcpy(nak.target_node, p->node_id, EVC_V2_NODE_ID_LEN);
+			nak.target_epoch = p->gaps.epoch;
+			int nl = evc__v2_nak_encode(&nak, pl, sizeof(pl));
+			if (nl > 0 && send_control(ep, EVC_V2_NAK, pl, (size_t)nl, now_us, (struct sockaddr *)&p->addr) == 0)
+				ep->st.tx_naks++;
+		}
+		release(ep, p, now_us);
+		uint64_t g = evc__v2_gaps_next_ms(&p->gaps);
+		if (g != UINT64_MAX && g * 1000 < next)
+			next = g * 1000;
+	}
+	return next;
+}
