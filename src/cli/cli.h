@@ -52,6 +52,7 @@ int cmd_listen(const cli_t *cli, int argc, char **argv);
 int cmd_encode(const cli_t *cli, int argc, char **argv);
 int cmd_decode(const cli_t *cli, int argc, char **argv);
 int cmd_keygen(const cli_t *cli, int argc, char **argv);  /* cmd_keygen.c */
+int cmd_top(const cli_t *cli, int argc, char **argv);     /* cmd_top.c */
 int cmd_api(const cli_t *cli, int argc, char **argv);
 int cmd_stats(const cli_t *cli, int argc, char **argv);
 int cmd_reload(const cli_t *cli, int argc, char **argv);

@@ -22,6 +22,7 @@ static const struct command {
 	{"listen", cmd_listen, "stream the events the daemon delivers (plain, or --json)"},
 	{"encode", cmd_encode, "vector JSON on stdin -> legacy datagram on stdout"},
 	{"decode", cmd_decode, "legacy datagram on stdin -> vector JSON on stdout"},
+	{"top", cmd_top, "a live per-peer view (rates, states) in the terminal"},
 	{"keygen", cmd_keygen, "a new key for protocol v2 (ID:SECRET for v2-keys)"},
 	{"api", cmd_api, "run an api command and print its answer"},
 	{"stats", cmd_stats, "all counters as JSON"},

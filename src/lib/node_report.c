@@ -187,7 +187,9 @@ char *evcast_node_peers_json(const evcast_node_t *n)
 		cJSON_AddStringToObject(j, "protocol", p->v2 ? "v2" : "legacy");
 		cJSON_AddItemToArray(peers, j);
 	}
-	st = stats_object(&n->stats);
+	evcast_stats_t all;
+	evcast_node_stats(n, &all);
+	st = stats_object(&all);
 	if (st)
 		cJSON_AddItemToObject(o, "stats", st);
 	return print_json(o);
