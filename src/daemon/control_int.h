@@ -1,7 +1,9 @@
 /*
  * control_int.h -- what control.c (listeners, connections, output queues,
- * event delivery) and control_cmd.c (the event-socket commands) share.
- * Nothing else includes it.
+ * event delivery), control_tcp.c (event_socket.conf, the TCP listener, the
+ * auth-timeout sweep) and control_cmd.c (the event-socket commands) share.
+ * Nothing else includes it (tests/unit/test_control.c and
+ * fuzz/fuzz_esl_server.c include the modules themselves).
  *
  * A conn_t is owned by control.c: created on accept, freed only from its
  * uv_close callback. Command handlers write through evcd_conn_reply /

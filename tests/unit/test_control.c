@@ -1,0 +1,467 @@
+/*
+ * test_control.c -- protocol tests of the event-socket server (src/daemon/
+ * control.c, control_cmd.c, control_tcp.c, esl_conf.c, acl.c, included here
+ * with the daemon's neighbours stubbed: evcd_logf, evcd_api_execute).
+ *
+ * A real loop and a real (never started: no datagram is sent) node; clients
+ * are plain sockets on the Unix control socket and on 127.0.0.1 (TCP, a
+ * random high port). Byte-exact checks of the greeting, auth (accepted,
+ * -ERR invalid + disconnect notice), ACL rejection, the connection limit, the
+ * auth timeout, event framing (plain, json shared between subscribers), the
+ * header limit, a slow reader losing its oldest events with a counter, and a
+ * stop with clients connected that leaves uv_loop_close() == 0 and no block
+ * allocated through the library allocator.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <time.h>
+
+#include "../../src/daemon/acl.c"
+#include "../../src/daemon/esl_conf.c"
+#include "../../src/daemon/control.c"
+#include "../../src/daemon/control_cmd.c"
+#include "../../src/daemon/control_tcp.c"
+
+/* ---- stubs of the daemon's other modules ---- */
+static char last_log[1024];
+
+void evcd_log(void *ud, int level, const char *msg)
+{
+	snprintf(last_log, sizeof(last_log), "%s", msg);
+}
+
+void evcd_logf(evcd_t *d, int level, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(last_log, sizeof(last_log), fmt, ap);
+	va_end(ap);
+}
+
+int evcd_api_execute(evcd_t *d, const char *cmd, const char *args, char **out)
+{
+	if (strcmp(cmd, "status") == 0) {
+		*out = evc__strdup("UP test\n");
+		return *out ? 0 : EVCAST_ENOMEM;
+	}
+	*out = evc__strdup("-ERR nope Command not found!\n");
+	return EVCAST_ENOENT;
+}
+
+/* ---- counting allocator: every block freed by the end of each test ---- */
+static long live;
+static void *t_malloc(size_t n) { void *p = malloc(n); if (p) live++; return p; }
+static void *t_calloc(size_t a, size_t b) { void *p = calloc(a, b); if (p) live++; return p; }
+static void *t_realloc(void *p, size_t n)
+{
+	void *q = realloc(p, n);
+	if (q && !p)
+		live++;
+	return q;
+}
+static void t_free(void *p) { if (p) live--; free(p); }
+
+/* ---- fixture ---- */
+typedef struct fx {
+	uv_loop_t loop;
+	evcd_t d;
+	char dir[48], sock[80];
+	int port;
+	long live0;
+} fx_t;
+
+static const char NOTICE[] = DISCONNECT_NOTICE;
+
+/* Starts the server with these event_socket.conf params (NULL: no block). */
+static void fx_start(fx_t *f, const char *esl_params)
+{
+	char xml[4096], err[512];
+	int rc = -1;
+	memset(f, 0, sizeof(*f));
+	f->live0 = live;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/evcast-test-control.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->sock, sizeof(f->sock), "%s/c.sock", f->dir);
+	assert_int_equal(uv_loop_init(&f->loop), 0);
+	f->d.loop = &f->loop;
+	f->d.log_level = EVCAST_LOG_DEBUG;
+	for (int attempt = 0; attempt < 20 && rc != 0; attempt++) {
+		f->port = 20000 + (int)(((unsigned)rand() ^ (unsigned)getpid()) % 30000);
+		snprintf(xml, sizeof(xml),
+			 "<evcast><configuration name=\"event_multicast.conf\"><settings>"
+			 "<param name=\"address\" value=\"239.255.42.77\"/><param name=\"bindings\" value=\"\"/>"
+			 "<param name=\"node-name\" value=\"t\"/><param name=\"control-socket\" value=\"%s\"/>"
+			 "</settings></configuration>%s%s%s</evcast>",
+			 f->sock, esl_params ? "<configuration name=\"event_socket.conf\"><settings>" : "",
+			 esl_params ? esl_params : "", esl_params ? "</settings></configuration>" : "");
+		{
+			char *p = strstr(xml, "PORT");
+			if (p) { /* the listen-port placeholder */
+				char tail[4096];
+				snprintf(tail, sizeof(tail), "%s", p + 4);
+				snprintf(p, sizeof(xml) - (size_t)(p - xml), "%d%s", f->port, tail);
+			}
+		}
+		assert_int_equal(evcast_config_parse(xml, strlen(xml), "t.xml", NULL, NULL, &f->d.cfg, err, sizeof(err)), 0);
+		assert_int_equal(evcast_node_new(&f->loop, f->d.cfg, NULL, NULL, &f->d.node), 0);
+		rc = evcd_control_start(&f->d, f->sock);
+		if (rc != 0) { /* port taken: another one */
+			evcast_node_close(f->d.node, NULL, NULL);
+			uv_run(&f->loop, UV_RUN_DEFAULT);
+			evcast_config_free(f->d.cfg);
+		}
+	}
+	assert_int_equal(rc, 0);
+}
+
+static void fx_stop(fx_t *f)
+{
+	evcd_control_stop(&f->d);
+	assert_null(f->d.control);
+	evcast_node_close(f->d.node, NULL, NULL);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&f->loop), 0);
+	evcast_config_free(f->d.cfg);
+	rmdir(f->dir);
+	assert_int_equal(live, f->live0); /* nothing left allocated */
+}
+
+static uint64_t ms_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void pump(fx_t *f, int ms)
+{
+	uint64_t end = ms_now() + (uint64_t)ms;
+	do {
+		uv_run(&f->loop, UV_RUN_NOWAIT);
+		poll(NULL, 0, 1);
+	} while (ms_now() < end);
+}
+
+static int cli_unix(fx_t *f)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f->sock);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	return fd;
+}
+
+static int cli_tcp(fx_t *f)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	return fd;
+}
+
+static void cli_send(int fd, const char *text)
+{
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+}
+
+/* Reads (running the loop) until want bytes, EOF or ms; *eof set on EOF. */
+static size_t cli_read(fx_t *f, int fd, char *buf, size_t cap, size_t want, int ms, bool *eof)
+{
+	size_t n = 0;
+	uint64_t end = ms_now() + (uint64_t)ms;
+	*eof = false;
+	while (n < want && n < cap - 1 && ms_now() < end) {
+		ssize_t r;
+		uv_run(&f->loop, UV_RUN_NOWAIT);
+		r = recv(fd, buf + n, cap - 1 - n, MSG_DONTWAIT);
+		if (r == 0) {
+			*eof = true;
+			break;
+		}
+		if (r > 0)
+			n += (size_t)r;
+		else
+			poll(NULL, 0, 1);
+	}
+	buf[n] = '\0';
+	return n;
+}
+
+/* The exact bytes next, then (when closes) EOF. */
+static void expect(fx_t *f, int fd, const char *want, bool closes)
+{
+	char buf[8192];
+	bool eof;
+	size_t n = cli_read(f, fd, buf, sizeof(buf), closes ? sizeof(buf) : strlen(want), closes ? 2000 : 2000, &eof);
+	assert_int_equal(n, strlen(want));
+	assert_string_equal(buf, want);
+	assert_int_equal(eof, closes);
+}
+
+#define GREETING "Content-Type: auth/request\n\n"
+#define REPLY(t) "Content-Type: command/reply\nReply-Text: " t "\n\n"
+
+/* ---- tests ---- */
+
+static void test_unix_session(void **state)
+{
+	fx_t f;
+	char buf[8192];
+	bool eof;
+	int fd;
+	fx_start(&f, NULL);
+	fd = cli_unix(&f);
+	expect(&f, fd, GREETING, false);
+	cli_send(fd, "event plain ALL\n\n"); /* before auth */
+	expect(&f, fd, REPLY("-ERR command not found"), false);
+	cli_send(fd, "auth whatever\n\n"); /* the socket's permissions authenticate */
+	expect(&f, fd, REPLY("+OK accepted"), false);
+	cli_send(fd, "event plain CUSTOM t::x\n\nfrobnicate\n\napi status\n\n");
+	expect(&f, fd, REPLY("+OK event listener enabled plain") REPLY("-ERR command not found")
+		       "Content-Type: api/response\nContent-Length: 8\n\nUP test\n", false);
+	{
+		evcast_event_t *ev = evcast_event_new_named("CUSTOM", "t::x");
+		evcast_event_add_header(ev, "X-A", "b c");
+		assert_int_equal(evcast_node_fire(f.d.node, ev), 0);
+		ev = evcast_event_new_named("CUSTOM", "t::other"); /* not subscribed */
+		assert_int_equal(evcast_node_fire(f.d.node, ev), 0);
+	}
+	cli_read(&f, fd, buf, sizeof(buf), sizeof(buf), 300, &eof);
+	assert_true(strncmp(buf, "Content-Length: ", 16) == 0);
+	{
+		char *body = strstr(buf, "\n\n");
+		unsigned long len = strtoul(buf + 16, NULL, 10);
+		assert_non_null(body);
+		assert_true(strncmp(strchr(buf, '\n') + 1, "Content-Type: text/event-plain\n\n", 32) == 0);
+		body += 2;
+		assert_int_equal(strlen(body), len); /* one event only */
+		assert_true(strncmp(body, "Event-Name: CUSTOM\nEvent-Subclass: t%3A%3Ax\nX-A: b%20c\n", 53) == 0);
+	}
+	cli_send(fd, "exit\n\n");
+	expect(&f, fd, REPLY("+OK bye") DISCONNECT_NOTICE, true);
+	close(fd);
+	fx_stop(&f);
+}
+
+static void test_tcp_auth_acl_limits(void **state)
+{
+	fx_t f;
+	int a, b, c, x;
+	fx_start(&f, "<param name=\"listen-port\" value=\"PORT\"/><param name=\"password\" value=\"pw\"/>"
+		     "<param name=\"max-connections\" value=\"2\"/><param name=\"auth-timeout\" value=\"1\"/>");
+	a = cli_tcp(&f);
+	expect(&f, a, GREETING, false);
+	cli_send(a, "auth wrong\n\n");
+	expect(&f, a, REPLY("-ERR invalid") DISCONNECT_NOTICE, true);
+	close(a);
+	pump(&f, 20);
+	assert_int_equal(f.d.control->st.auth_failures, 1);
+	a = cli_tcp(&f);
+	expect(&f, a, GREETING, false);
+	cli_send(a, "auth pw\n\n");
+	expect(&f, a, REPLY("+OK accepted"), false);
+	b = cli_tcp(&f);
+	expect(&f, b, GREETING, false);
+	c = cli_tcp(&f); /* the third: over max-connections */
+	expect(&f, c, "Content-Type: text/rude-rejection\nContent-Length: 39\n\nToo many connections, try again later.\n" DISCONNECT_NOTICE, true);
+	assert_int_equal(f.d.control->st.refused, 1);
+	/* b never authenticates: closed after auth-timeout (1 s; the sweep runs every second) */
+	{
+		char buf[512];
+		bool eof;
+		cli_read(&f, b, buf, sizeof(buf), sizeof(buf), 3000, &eof);
+		assert_string_equal(buf, NOTICE);
+		assert_true(eof);
+	}
+	assert_int_equal(f.d.control->st.auth_timeouts, 1);
+	/* a stays: it authenticated; the header limit closes it */
+	{
+		static char big[70000 + 32];
+		memset(big, 'a', sizeof(big));
+		memcpy(big, "sendevent CUSTOM\nX: ", 20);
+		big[sizeof(big) - 1] = '\0';
+		x = (int)write(a, big, strlen(big));
+		assert_true(x > 0);
+		expect(&f, a, REPLY("-ERR message too large (header block limit 65536 bytes, body limit 1048576 bytes)"), true);
+	}
+	close(a);
+	close(b);
+	close(c);
+	fx_stop(&f);
+}
+
+static void test_tcp_acl(void **state)
+{
+	fx_t f;
+	int a;
+	fx_start(&f, "<param name=\"listen-port\" value=\"PORT\"/><param name=\"password\" value=\"pw\"/>"
+		     "<param name=\"apply-inbound-acl\" value=\"10.0.0.0/8, ::1\"/>");
+	a = cli_tcp(&f); /* from 127.0.0.1: refused before auth/request */
+	expect(&f, a, "Content-Type: text/rude-rejection\nContent-Length: 24\n\nAccess Denied, go away.\n" DISCONNECT_NOTICE, true);
+	assert_int_equal(f.d.control->st.acl_rejected, 1);
+	assert_non_null(strstr(last_log, "127.0.0.1:"));
+	assert_non_null(strstr(last_log, "rejected by apply-inbound-acl"));
+	close(a);
+	fx_stop(&f);
+}
+
+/* Two json subscribers get the same bytes (one serialization, shared). */
+static void test_json_shared(void **state)
+{
+	fx_t f;
+	char b1[8192], b2[8192];
+	bool eof;
+	int a, b;
+	fx_start(&f, NULL);
+	a = cli_unix(&f);
+	b = cli_unix(&f);
+	expect(&f, a, GREETING, false);
+	expect(&f, b, GREETING, false);
+	cli_send(a, "auth x\n\nevent json ALL\n\n");
+	cli_send(b, "auth x\n\nevent json ALL\n\n");
+	expect(&f, a, REPLY("+OK accepted") REPLY("+OK event listener enabled json"), false);
+	expect(&f, b, REPLY("+OK accepted") REPLY("+OK event listener enabled json"), false);
+	cli_send(a, "sendevent custom\nEvent-Subclass: t::json\nX-Q: \"quoted\"\nContent-Length: 3\n\nabc");
+	cli_read(&f, a, b1, sizeof(b1), sizeof(b1), 300, &eof);
+	cli_read(&f, b, b2, sizeof(b2), sizeof(b2), 300, &eof);
+	assert_true(strncmp(b1, "Content-Type: command/reply\nReply-Text: +OK ", 44) == 0); /* reply first */
+	{
+		char *ev1 = strstr(b1, "Content-Length: ");
+		assert_non_null(ev1);
+		assert_string_equal(ev1, b2);
+		assert_non_null(strstr(b2, "Content-Type: text/event-json\n\n{\"Event-Name\":\"CUSTOM\",\"Event-Subclass\":\"t::json\","
+					   "\"X-Q\":\"\\\"quoted\\\"\""));
+		assert_non_null(strstr(b2, "\"_body\":\"abc\"}"));
+	}
+	cli_send(b, "noevents\n\nnoevents\n\n");
+	expect(&f, b, REPLY("+OK no longer listening for events") REPLY("-ERR not listening for events"), false);
+	assert_int_equal(f.d.control->nlistening, 1);
+	close(a);
+	close(b);
+	pump(&f, 20);
+	assert_int_equal(f.d.control->nlistening, 0);
+	fx_stop(&f);
+}
+
+/* A client that never reads: its queue keeps the NEWEST events, the oldest are
+ * dropped and counted, and firing never blocks. */
+static void test_slow_reader(void **state)
+{
+	fx_t f;
+	int s;
+	const int N = 20000;
+	static char filler[800];
+	uint64_t t0;
+	memset(filler, '.', sizeof(filler));
+	fx_start(&f, "<param name=\"listen-port\" value=\"PORT\"/><param name=\"password\" value=\"pw\"/>"
+		     "<param name=\"queue-max-events\" value=\"100\"/>");
+	s = cli_tcp(&f);
+	expect(&f, s, GREETING, false);
+	cli_send(s, "auth pw\n\nevent plain CUSTOM t::flood\n\n");
+	expect(&f, s, REPLY("+OK accepted") REPLY("+OK event listener enabled plain"), false);
+	t0 = ms_now();
+	for (int i = 0; i < N; i++) {
+		char v[16];
+		evcast_event_t *ev = evcast_event_new_named("CUSTOM", "t::flood");
+		snprintf(v, sizeof(v), "%d", i);
+		evcast_event_add_header(ev, "X-N", v);
+		evcast_event_set_body(ev, filler, sizeof(filler)); /* ~1 KiB events: 20 MB, beyond any socket buffer */
+		assert_int_equal(evcast_node_fire(f.d.node, ev), 0);
+		if (i % 1000 == 0)
+			uv_run(&f.loop, UV_RUN_NOWAIT);
+	}
+	assert_true(ms_now() - t0 < 10000);
+	{
+		conn_t *c = f.d.control->conns;
+		assert_non_null(c);
+		assert_true(c->qcount <= 100);
+		assert_true(c->dropped > 0);
+		assert_int_equal(f.d.control->st.events_dropped, c->dropped);
+		/* the newest event is queued */
+		assert_non_null(strstr(c->qtail->payload, "X-N: 19999\n"));
+	}
+	/* now read everything: the last event arrives; far fewer than N do */
+	{
+		static char buf[32 << 20];
+		bool eof;
+		size_t n;
+		unsigned count = 0;
+		n = cli_read(&f, s, buf, sizeof(buf), sizeof(buf), 1500, &eof);
+		for (char *p = buf; (p = strstr(p, "Content-Type: text/event-plain")); p++)
+			count++;
+		assert_true(n > 0);
+		assert_non_null(strstr(buf, "X-N: 19999\n"));
+		assert_true(count < (unsigned)N);
+		assert_int_equal(count + f.d.control->st.events_dropped, (unsigned long long)N);
+	}
+	close(s);
+	fx_stop(&f);
+}
+
+/* Stop with clients connected, some mid-command: every handle closes. */
+static void test_stop_with_clients(void **state)
+{
+	fx_t f;
+	int fds[6];
+	fx_start(&f, "<param name=\"listen-port\" value=\"PORT\"/><param name=\"password\" value=\"pw\"/>");
+	for (int i = 0; i < 6; i++) {
+		fds[i] = i % 2 ? cli_tcp(&f) : cli_unix(&f);
+		pump(&f, 5);
+		cli_send(fds[i], i % 3 ? "auth pw\n\nevent json ALL\n\napi sta" : "\x01\xff garbage");
+	}
+	pump(&f, 50);
+	assert_int_equal(f.d.control->st.connections, 6);
+	fx_stop(&f);
+	for (int i = 0; i < 6; i++)
+		close(fds[i]);
+}
+
+/* Many connect/disconnect cycles: the open count returns to zero. */
+static void test_cycles(void **state)
+{
+	fx_t f;
+	fx_start(&f, "<param name=\"listen-port\" value=\"PORT\"/><param name=\"password\" value=\"pw\"/>");
+	for (int i = 0; i < 500; i++) {
+		int fd = i % 2 ? cli_tcp(&f) : cli_unix(&f);
+		if (i % 3 == 0)
+			cli_send(fd, "auth pw\n\nevent plain ALL\n\n");
+		uv_run(&f.loop, UV_RUN_NOWAIT);
+		close(fd);
+		if (i % 50 == 0)
+			pump(&f, 5);
+	}
+	pump(&f, 100);
+	assert_int_equal(f.d.control->st.connections, 0);
+	assert_int_equal(f.d.control->st.accepted, 500);
+	fx_stop(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_unix_session),
+		cmocka_unit_test(test_tcp_auth_acl_limits),
+		cmocka_unit_test(test_tcp_acl),
+		cmocka_unit_test(test_json_shared),
+		cmocka_unit_test(test_slow_reader),
+		cmocka_unit_test(test_stop_with_clients),
+		cmocka_unit_test(test_cycles),
+	};
+	signal(SIGPIPE, SIG_IGN);
+	srand((unsigned)time(NULL));
+	if (evcast_replace_allocator(t_malloc, t_realloc, t_calloc, t_free) != 0)
+		return 1;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
