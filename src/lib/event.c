@@ -270,6 +270,11 @@ int evcast_event_add_header(evcast_event_t *ev, const char *name, const char *va
 	return add_raw(ev, name, nname, value, strlen(value)); /* strlen: no NUL inside */
 }
 
+int evc__event_add_trusted(evcast_event_t *ev, const char *name, size_t nname, const char *value, size_t nvalue)
+{
+	return add_raw(ev, name, nname, value, nvalue);
+}
+
 int evc__event_add_prefixed(evcast_event_t *ev, const char *prefix, const evcast_event_t *src)
 {
 	if (!ev || !src || ev == src || !prefix)
@@ -362,6 +367,15 @@ const char *evcast_event_get_header(const evcast_event_t *ev, const char *name)
 		return NULL;
 	long i = find_hdr(ev, name, strlen(name), 0);
 	return i < 0 ? NULL : ev->s + ev->h[i].value;
+}
+
+const char *evc__event_get_header_last(const evcast_event_t *ev, const char *name)
+{
+	size_t nname = strlen(name);
+	for (size_t i = ev->n; i-- > 0;)
+		if (ev->h[i].nname == nname && evc__name_eq(ev->s + ev->h[i].name, name, nname))
+			return ev->s + ev->h[i].value;
+	return NULL;
 }
 
 size_t evcast_event_header_count(const evcast_event_t *ev) { return ev ? ev->n : 0; }

@@ -126,6 +126,12 @@ void evc__udp_close(evc__udp_t *u, void (*cb)(void *ud), void *ud);
 bool evc__udp_config_differs(const evcast_config_t *a, const evcast_config_t *b);
 
 /* ---- events (event.c) ---- */
+/* Appends a header whose name the caller guarantees valid (a constant): no
+ * name check, lengths given. The hot path's add for standard headers. */
+/* The LAST value of the header (searching from the end), or NULL: for headers
+ * senders append last, such as Multicast-Sender. */
+const char *evc__event_get_header_last(const evcast_event_t *ev, const char *name);
+int evc__event_add_trusted(evcast_event_t *ev, const char *name, size_t nname, const char *value, size_t nvalue);
 /* Appends every header of src to ev, in order, each name prefixed with prefix
  * (e.g. "Orig-"): one reservation, no per-header validation (src's names are
  * valid). The receive path's fast way to build the legacy multicast::event. */

@@ -54,33 +54,56 @@ static void local_addresses(evcast_node_t *n)
 	freeifaddrs(ifs);
 }
 
+/* Decimal digits of v into out (no NUL); returns the length. */
+static size_t u64_dec(uint64_t v, char *out)
+{
+	char tmp[20];
+	size_t n = 0;
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	for (size_t i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	return n;
+}
+
+/* The Event-Date-Local/GMT texts change once a second: formatted then, and
+ * reused (strftime and the time zone cost more than the rest of an event). */
+static void refresh_dates(evcast_node_t *n, time_t secs)
+{
+	struct tm tm;
+	if (secs == n->date_secs)
+		return;
+	n->date_secs = secs;
+	localtime_r(&secs, &tm);
+	n->date_local_len = strftime(n->date_local, sizeof(n->date_local), "%Y-%m-%d %H:%M:%S", &tm);
+	gmtime_r(&secs, &tm);
+	n->date_gmt_len = strftime(n->date_gmt, sizeof(n->date_gmt), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+#define ADD_CONST(ev, name, v, nv) evc__event_add_trusted(ev, name, sizeof(name) - 1, v, nv)
+
 /* FreeSWITCH's switch_event_prep_for_delivery: appended, once, at fire time. */
 static int add_std_headers(evcast_node_t *n, evcast_event_t *ev)
 {
-	char local[32], gmt[48], ts[32], seq[32];
+	char ts[24], seq[24];
 	uint64_t us = evc__wall_us();
-	time_t secs = (time_t)(us / 1000000u);
-	struct tm tm;
 	int r = 0;
 
-	localtime_r(&secs, &tm);
-	strftime(local, sizeof(local), "%Y-%m-%d %H:%M:%S", &tm);
-	gmtime_r(&secs, &tm);
-	strftime(gmt, sizeof(gmt), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-	snprintf(ts, sizeof(ts), "%llu", (unsigned long long)us);
-	snprintf(seq, sizeof(seq), "%llu", (unsigned long long)++n->sequence);
-	r |= evcast_event_add_header(ev, "Core-UUID", n->core_uuid);
-	r |= evcast_event_add_header(ev, "FreeSWITCH-Hostname", n->hostname);
-	r |= evcast_event_add_header(ev, "FreeSWITCH-Switchname", n->cfg->node_name);
-	r |= evcast_event_add_header(ev, "FreeSWITCH-IPv4", n->ipv4);
-	r |= evcast_event_add_header(ev, "FreeSWITCH-IPv6", n->ipv6);
-	r |= evcast_event_add_header(ev, "Event-Date-Local", local);
-	r |= evcast_event_add_header(ev, "Event-Date-GMT", gmt);
-	r |= evcast_event_add_header(ev, "Event-Date-Timestamp", ts);
-	r |= evcast_event_add_header(ev, "Event-Calling-File", "node.c");
-	r |= evcast_event_add_header(ev, "Event-Calling-Function", "evcast_node_fire");
-	r |= evcast_event_add_header(ev, "Event-Calling-Line-Number", "0");
-	r |= evcast_event_add_header(ev, "Event-Sequence", seq);
+	refresh_dates(n, (time_t)(us / 1000000u));
+	size_t nts = u64_dec(us, ts), nseq = u64_dec(++n->sequence, seq);
+	r |= ADD_CONST(ev, "Core-UUID", n->core_uuid, 36);
+	r |= ADD_CONST(ev, "FreeSWITCH-Hostname", n->hostname, strlen(n->hostname));
+	r |= ADD_CONST(ev, "FreeSWITCH-Switchname", n->cfg->node_name, strlen(n->cfg->node_name));
+	r |= ADD_CONST(ev, "FreeSWITCH-IPv4", n->ipv4, strlen(n->ipv4));
+	r |= ADD_CONST(ev, "FreeSWITCH-IPv6", n->ipv6, strlen(n->ipv6));
+	r |= ADD_CONST(ev, "Event-Date-Local", n->date_local, n->date_local_len);
+	r |= ADD_CONST(ev, "Event-Date-GMT", n->date_gmt, n->date_gmt_len);
+	r |= ADD_CONST(ev, "Event-Date-Timestamp", ts, nts);
+	r |= ADD_CONST(ev, "Event-Calling-File", "node.c", 6);
+	r |= ADD_CONST(ev, "Event-Calling-Function", "evcast_node_fire", 16);
+	r |= ADD_CONST(ev, "Event-Calling-Line-Number", "0", 1);
+	r |= ADD_CONST(ev, "Event-Sequence", seq, nseq);
 	return r ? EVCAST_ENOMEM : 0;
 }
 
@@ -184,7 +207,9 @@ static void send_event(evcast_node_t *n, evcast_event_t *ev)
 	}
 }
 
-int evcast_node_fire(evcast_node_t *n, evcast_event_t *ev)
+/* received: the node built ev from a datagram (no standard headers yet, so no
+ * lookup; and a multicast::event, so never sent back). */
+static int node_fire(evcast_node_t *n, evcast_event_t *ev, bool received)
 {
 	if (!ev)
 		return EVCAST_EINVAL;
@@ -198,19 +223,23 @@ int evcast_node_fire(evcast_node_t *n, evcast_event_t *ev)
 		evcast_event_free(ev);
 		return EVCAST_ESTATE;
 	}
-	if (!evcast_event_get_header(ev, "Core-UUID") && add_std_headers(n, ev) != 0) {
+	if ((received || !evcast_event_get_header(ev, "Core-UUID")) && add_std_headers(n, ev) != 0) {
 		evcast_event_free(ev);
 		return EVCAST_ENOMEM;
 	}
 	n->fire_depth++;
 	n->stats.local_events++;
 	dispatch(n, ev);
-	if (n->state == EVC__NODE_RUNNING && should_send(n, ev))
+	if (received)
+		n->stats.loop_prevented++;
+	else if (n->state == EVC__NODE_RUNNING && should_send(n, ev))
 		send_event(n, ev);
 	n->fire_depth--;
 	evcast_event_free(ev);
 	return 0;
 }
+
+int evcast_node_fire(evcast_node_t *n, evcast_event_t *ev) { return node_fire(n, ev, false); }
 
 /* Fire CUSTOM <subclass> with Peer and Lastseen (peerup/peerdown). */
 static void fire_peer_event(evcast_node_t *n, const char *subclass, const char *peer, uint64_t last_ms)
@@ -280,7 +309,7 @@ void evc__node_received(evcast_node_t *n, evcast_event_t *ev, const char *sender
 		if (p)
 			p->events_rx++;
 	}
-	evcast_node_fire(n, ev);
+	node_fire(n, ev, true);
 }
 
 /* The legacy receiver's shape: CUSTOM multicast::event, Multicast: yes, then
@@ -307,7 +336,8 @@ static void on_datagram(void *ud, const uint8_t *buf, size_t len, const struct s
 		count_drop(n, r, from);
 		return;
 	}
-	const char *sender = evcast_event_get_header(ev, "Orig-Multicast-Sender");
+	/* senders append Multicast-Sender last: search from the end */
+	const char *sender = evc__event_get_header_last(ev, "Orig-Multicast-Sender");
 	if (sender && strcmp(sender, n->cfg->node_name) == 0) {
 		n->stats.rx_self++; /* our own datagram, looped back */
 		evcast_event_free(ev);

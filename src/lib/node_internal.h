@@ -43,6 +43,9 @@ struct evcast_node {
 	uint8_t *txbuf;
 	uint64_t sequence, start_us;
 	char core_uuid[37];
+	time_t date_secs; /* second the cached date texts are for */
+	char date_local[32], date_gmt[48];
+	size_t date_local_len, date_gmt_len;
 	char hostname[256];
 	char ipv4[64], ipv6[64];
 	/* protocol v2 (node_v2.c) */
@@ -51,6 +54,7 @@ struct evcast_node {
 	evc__v2_ep_t *ep;
 	uv_timer_t v2_timer;
 	uint64_t v2_due_us;
+	uint64_t v2_last_tx_us; /* when the last event was handed to v2 */
 	uint8_t *v2_txbuf;
 	uint8_t node_id[EVC_V2_NODE_ID_LEN];
 	struct sockaddr_storage v2_from; /* source of the datagram being received */

@@ -194,6 +194,11 @@ void evc__node_v2_send(evcast_node_t *n, const evcast_event_t *ev)
 		n->stats.tx_errors += r != EVCAST_E2BIG;
 		return;
 	}
+	/* Nagle in reverse: the first event after a quiet spell goes out at once
+	 * (no 1 ms wait for a lone event); events close behind it are batched. */
+	if (now - n->v2_last_tx_us >= n->v2s->ep.flush_us)
+		evc__v2_ep_flush(n->ep, now);
+	n->v2_last_tx_us = now;
 	v2_arm(n, evc__v2_ep_poll(n->ep, now));
 }
 
