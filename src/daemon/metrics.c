@@ -1,0 +1,653 @@
+/*
+ * metrics.c -- the Prometheus text-format endpoint of evcastd (GET /metrics).
+ *
+ * Configured by an optional <configuration name="metrics.conf"> block:
+ * enabled (default no), listen-ip (default 127.0.0.1), listen-port (default
+ * 9464), allow-remote (default no: a non-loopback listen-ip is refused). Owns
+ * one libuv TCP listener and its connections: a request is read into a
+ * bounded buffer (over MAX_REQUEST bytes: 431), answered once, then
+ * half-closed and drained for at most LINGER_MS; at most MAX_CONNS open at a
+ * time (more, or any when memory is short, are accepted, closed at once and
+ * counted: a connection left unaccepted would stall libuv's listener); a
+ * connection idle for IDLE_MS is closed. Exposes every counter of
+ * evcast_stats_t as evcast_<field>_total (from evcast_stats_to_json, so a new
+ * counter appears without a change here; a per-reason breakdown object K as
+ * evcast_K_by_reason_total{reason=...}), per-peer gauges, the control
+ * server's queues and build info. Handles are freed only from their close
+ * callbacks. The block is read at start only (a SIGHUP does not move the
+ * endpoint). Sections: config, exposition, HTTP connections, listener,
+ * start/stop.
+ */
+#include "daemon.h"
+#include "internal.h"
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_REQUEST 4096  /* request line + headers */
+#define MAX_CONNS 16      /* open at once */
+#define IDLE_MS 5000      /* a connection that has not sent a full request by then is closed */
+#define LINGER_MS 2000    /* after the answer: read and discard until the client closes, at most this long */
+#define MAX_BODY (4u * 1024u * 1024u) /* exposition size limit (peer table included) */
+
+typedef struct mconn {
+	uv_tcp_t tcp;
+	uv_timer_t timer;
+	uv_write_t wreq;
+	uv_shutdown_t sreq;
+	struct evcd_metrics *m;
+	struct mconn *prev, *next;
+	char req[MAX_REQUEST];
+	size_t nreq;
+	char *resp;
+	int open_handles;
+	bool answered, closing;
+} mconn_t;
+
+struct evcd_metrics {
+	evcd_t *d;
+	uv_tcp_t server;
+	uv_tcp_t spare; /* accepts and closes a connection when no memory is left for it */
+	bool server_open, stopping, spare_busy, reject_pending;
+	mconn_t *conns;
+	size_t nconns;
+	uint64_t requests, refused, bad_requests;
+	char listen[80];
+};
+
+/* ----------------------------------------------------------------- config */
+
+typedef struct mcfg {
+	bool enabled, allow_remote;
+	char ip[64];
+	unsigned port;
+} mcfg_t;
+
+static int parse_bool(const char *v, bool *out)
+{
+	if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcasecmp(v, "on") || !strcmp(v, "1"))
+		*out = true;
+	else if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcasecmp(v, "off") || !strcmp(v, "0"))
+		*out = false;
+	else
+		return -1;
+	return 0;
+}
+
+static bool is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+	return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+}
+
+/* Reads metrics.conf; logs and returns EVCAST_EINVAL on a bad value. */
+static int read_config(evcd_t *d, mcfg_t *c)
+{
+	const evcast_section_t *s = d->cfg ? evcast_config_section(d->cfg, "metrics.conf") : NULL;
+	const char *file = d->config_path ? d->config_path : "config";
+	*c = (mcfg_t){false, false, "127.0.0.1", 9464};
+	for (size_t i = 0; s && i < s->nparams; i++) {
+		const evcast_param_t *p = &s->params[i];
+		if (!strcasecmp(p->name, "enabled") || !strcasecmp(p->name, "allow-remote")) {
+			bool *dst = !strcasecmp(p->name, "enabled") ? &c->enabled : &c->allow_remote;
+			if (parse_bool(p->value, dst) < 0)
+				goto bad;
+		} else if (!strcasecmp(p->name, "listen-ip")) {
+			if (strlen(p->value) >= sizeof(c->ip))
+				goto bad;
+			snprintf(c->ip, sizeof(c->ip), "%s", p->value);
+		} else if (!strcasecmp(p->name, "listen-port")) {
+			char *end;
+			unsigned long u = strtoul(p->value, &end, 10);
+			if (!*p->value || *end || u < 1 || u > 65535)
+				goto bad;
+			c->port = (unsigned)u;
+		} else {
+			evcd_logf(d, EVCAST_LOG_WARNING, "%s:%d: metrics.conf: unknown param \"%s\" ignored", file, p->line,
+				  p->name);
+		}
+		continue;
+	bad:
+		evcd_logf(d, EVCAST_LOG_ERR, "%s:%d: metrics.conf: invalid value \"%s\" for %s", file, p->line, p->value,
+			  p->name);
+		return EVCAST_EINVAL;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------- exposition */
+
+typedef struct sbuf {
+	char *p;
+	size_t n, cap;
+	bool failed;
+} sbuf_t;
+
+static void sb_printf(sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf_t *b, const char *fmt, ...)
+{
+	va_list ap;
+	for (int tries = 0; tries < 2 && !b->failed; tries++) {
+		va_start(ap, fmt);
+		int n = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->failed = true;
+			return;
+		}
+		if (b->p && b->n + (size_t)n < b->cap) {
+			b->n += (size_t)n;
+			return;
+		}
+		size_t cap = b->cap ? b->cap : 8192;
+		while (cap <= b->n + (size_t)n)
+			cap *= 2;
+		char *np = cap > MAX_BODY ? NULL : evc__realloc(b->p, cap);
+		if (!np) {
+			b->failed = true;
+			return;
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+}
+
+/* Label value escaping of the text format: backslash, quote, newline. */
+static void sb_label(sbuf_t *b, const char *v)
+{
+	char tmp[512];
+	size_t j = 0;
+	for (; v && *v && j + 2 < sizeof(tmp); v++) {
+		if (*v == '\\' || *v == '"') {
+			tmp[j++] = '\\';
+			tmp[j++] = *v;
+		} else if (*v == '\n') {
+			tmp[j++] = '\\';
+			tmp[j++] = 'n';
+		} else {
+			tmp[j++] = *v;
+		}
+	}
+	tmp[j] = '\0';
+	sb_printf(b, "%s", tmp);
+}
+
+static const struct {
+	const char *field, *help;
+} stat_help[] = {
+	{"tx_events", "Events sent to the group."},
+	{"tx_bytes", "Bytes sent to the group."},
+	{"tx_errors", "Events that could not be sent."},
+	{"rx_datagrams", "Datagrams received."},
+	{"rx_bytes", "Bytes received."},
+	{"rx_events", "Events received from peers and delivered."},
+	{"rx_self", "Own datagrams looped back and ignored."},
+	{"rx_errors", "Receive errors."},
+	{"drop_empty", "Datagrams dropped: zero length."},
+	{"drop_trunc", "Datagrams dropped: truncated."},
+	{"drop_nomagic", "Datagrams dropped: no MAGIC (not a legacy datagram, or encrypted while no PSK is set)."},
+	{"drop_psk", "Datagrams dropped: PSK decryption failed."},
+	{"drop_plain", "Datagrams dropped: plaintext while a PSK is set."},
+	{"drop_parse", "Datagrams dropped: malformed event text."},
+	{"drop_nomem", "Datagrams dropped: out of memory."},
+	{"drop_oversize", "Datagrams dropped: larger than the receive buffer."},
+	{"drop_consumer_overflow", "Events dropped: a consumer queue was full."},
+	{"local_events", "Events fired locally."},
+	{"filtered", "Local events not selected by the bindings."},
+	{"loop_prevented", "multicast::* events not re-sent (loop prevention)."},
+	{"heartbeats_tx", "HEARTBEAT events sent."},
+	{"heartbeats_rx", "HEARTBEAT events received."},
+	{"peerups", "Peers that came up."},
+	{"peerdowns", "Peers that went down."},
+	{"reloads", "Configuration reloads applied."},
+	{"reload_failures", "Configuration reloads rejected."},
+	{"tx_oversize", "Local events too large for one legacy datagram."},
+	{"fire_depth_exceeded", "Events fired from consumers nested too deep."},
+	{"peers_refused", "Peers not tracked because the table is full."},
+	{"rx_legacy_shadow", "Legacy copies of events a v2 peer also sent (not delivered twice)."},
+	{"v2_tx_events", "Events sent with protocol v2."},
+	{"v2_tx_datagrams", "v2 datagrams sent."},
+	{"v2_tx_fragments", "v2 fragments sent."},
+	{"v2_retransmits", "v2 datagrams retransmitted after a NAK."},
+	{"v2_announces", "v2 ANNOUNCE datagrams sent."},
+	{"v2_naks_tx", "v2 NAKs sent."},
+	{"v2_naks_rx", "v2 NAKs received."},
+	{"v2_rx_datagrams", "v2 datagrams received."},
+	{"v2_rx_events", "Events received with protocol v2."},
+	{"v2_lost", "v2 datagrams given up as lost."},
+	{"v2_recovered", "v2 datagrams recovered by retransmission."},
+	{"v2_hold_overflow", "v2 receive hold queue overflows."},
+	{"v2_nomem", "v2 operations failed for lack of memory."},
+	{"v2_drops_total", "v2 datagrams rejected, all reasons."},
+	{"v2_drops", "v2 datagrams rejected, per reason."},
+};
+
+static const char *help_for(const char *field)
+{
+	for (size_t i = 0; i < EVC_ARRAY_SIZE(stat_help); i++)
+		if (!strcmp(stat_help[i].field, field))
+			return stat_help[i].help;
+	return "evcast node counter.";
+}
+
+static void on_peer(void *ud, const evcast_peer_info_t *p)
+{
+	sbuf_t *b = ud;
+	sb_printf(b, "evcast_peer_up{peer=\"");
+	sb_label(b, p->name);
+	sb_printf(b, "\",addr=\"");
+	sb_label(b, p->addr);
+	sb_printf(b, "\"} %d\n", p->up ? 1 : 0);
+	sb_printf(b, "evcast_peer_last_seen_seconds{peer=\"");
+	sb_label(b, p->name);
+	sb_printf(b, "\"} %.3f\n", (double)p->last_seen_ms / 1000.0);
+	sb_printf(b, "evcast_peer_events_received_total{peer=\"");
+	sb_label(b, p->name);
+	sb_printf(b, "\"} %llu\n", (unsigned long long)p->events_rx);
+}
+
+static void count_peer(void *ud, const evcast_peer_info_t *p)
+{
+	size_t *n = ud;
+	n[p->up ? 0 : 1]++;
+}
+
+/* The whole exposition; NULL when out of memory. *len gets its length. */
+static char *render(struct evcd_metrics *m, size_t *len)
+{
+	evcd_t *d = m->d;
+	sbuf_t b = {0};
+	evcast_stats_t st;
+	evcd_control_stats_t cs;
+	size_t npeers[2] = {0, 0};
+
+	sb_printf(&b, "# HELP evcast_build_info evcast build information.\n# TYPE evcast_build_info gauge\n");
+	sb_printf(&b, "evcast_build_info{version=\"%s\",node=\"", EVCAST_VERSION);
+	sb_label(&b, d->node ? evcast_node_name(d->node) : "");
+	sb_printf(&b, "\"} 1\n");
+	sb_printf(&b, "# HELP evcast_start_time_seconds When evcastd started, seconds since the epoch.\n"
+		      "# TYPE evcast_start_time_seconds gauge\nevcast_start_time_seconds %.3f\n",
+		  (double)d->start_ms / 1000.0);
+	if (d->node) {
+		evcast_node_stats(d->node, &st);
+		char *json = evcast_stats_to_json(&st);
+		cJSON *o = json ? cJSON_Parse(json) : NULL;
+		evcast_free(json);
+		if (!o)
+			b.failed = true;
+		for (cJSON *it = o ? o->child : NULL; it; it = it->next) {
+			if (!it->string)
+				continue;
+			if (cJSON_IsNumber(it)) {
+				/* evcast_<field>_total; a field already ending in _total keeps one */
+				size_t nl = strlen(it->string);
+				int base = (int)(nl > 6 && !strcmp(it->string + nl - 6, "_total") ? nl - 6 : nl);
+				sb_printf(&b, "# HELP evcast_%.*s_total %s\n# TYPE evcast_%.*s_total counter\n"
+					      "evcast_%.*s_total %.0f\n",
+					  base, it->string, help_for(it->string), base, it->string, base, it->string,
+					  it->valuedouble);
+			} else if (cJSON_IsObject(it)) {
+				/* a breakdown ({"v2_drops": {"auth": N, ...}}): one family, label reason */
+				sb_printf(&b, "# HELP evcast_%s_by_reason_total %s\n# TYPE evcast_%s_by_reason_total counter\n",
+					  it->string, help_for(it->string), it->string);
+				for (cJSON *r = it->child; r; r = r->next) {
+					if (!cJSON_IsNumber(r) || !r->string)
+						continue;
+					sb_printf(&b, "evcast_%s_by_reason_total{reason=\"", it->string);
+					sb_label(&b, r->string);
+					sb_printf(&b, "\"} %.0f\n", r->valuedouble);
+				}
+			}
+		}
+		cJSON_Delete(o);
+		evcast_node_peers(d->node, count_peer, npeers);
+		sb_printf(&b, "# HELP evcast_peers Known peers by state.\n# TYPE evcast_peers gauge\n"
+			      "evcast_peers{state=\"up\"} %zu\nevcast_peers{state=\"down\"} %zu\n",
+			  npeers[0], npeers[1]);
+		sb_printf(&b, "# HELP evcast_peer_up 1 when the peer is up (HEARTBEAT within peer-timeout).\n"
+			      "# TYPE evcast_peer_up gauge\n"
+			      "# HELP evcast_peer_last_seen_seconds Last HEARTBEAT from the peer, seconds since the epoch.\n"
+			      "# TYPE evcast_peer_last_seen_seconds gauge\n"
+			      "# HELP evcast_peer_events_received_total Events received from the peer.\n"
+			      "# TYPE evcast_peer_events_received_total counter\n");
+		evcast_node_peers(d->node, on_peer, &b);
+	}
+	evcd_control_stats(d, &cs);
+	sb_printf(&b,
+		  "# HELP evcast_control_connections Control/event-socket connections open now.\n"
+		  "# TYPE evcast_control_connections gauge\nevcast_control_connections %llu\n"
+		  "# HELP evcast_control_accepted_total Control connections accepted.\n"
+		  "# TYPE evcast_control_accepted_total counter\nevcast_control_accepted_total %llu\n"
+		  "# HELP evcast_control_refused_total Control connections refused over the limit.\n"
+		  "# TYPE evcast_control_refused_total counter\nevcast_control_refused_total %llu\n"
+		  "# HELP evcast_control_commands_total Control commands handled.\n"
+		  "# TYPE evcast_control_commands_total counter\nevcast_control_commands_total %llu\n"
+		  "# HELP evcast_control_events_queued_total Events queued to control clients.\n"
+		  "# TYPE evcast_control_events_queued_total counter\nevcast_control_events_queued_total %llu\n"
+		  "# HELP evcast_control_events_dropped_total Oldest events dropped from full client queues.\n"
+		  "# TYPE evcast_control_events_dropped_total counter\nevcast_control_events_dropped_total %llu\n"
+		  "# HELP evcast_control_protocol_errors_total Control connections closed on a framing error.\n"
+		  "# TYPE evcast_control_protocol_errors_total counter\nevcast_control_protocol_errors_total %llu\n",
+		  (unsigned long long)cs.connections, (unsigned long long)cs.accepted, (unsigned long long)cs.refused,
+		  (unsigned long long)cs.commands, (unsigned long long)cs.events_queued,
+		  (unsigned long long)cs.events_dropped, (unsigned long long)cs.protocol_errors);
+	sb_printf(&b,
+		  "# HELP evcast_metrics_requests_total HTTP requests answered by this endpoint.\n"
+		  "# TYPE evcast_metrics_requests_total counter\nevcast_metrics_requests_total %llu\n"
+		  "# HELP evcast_metrics_refused_total Connections refused: over the limit, or out of memory.\n"
+		  "# TYPE evcast_metrics_refused_total counter\nevcast_metrics_refused_total %llu\n"
+		  "# HELP evcast_metrics_bad_requests_total Requests answered with a 4xx status.\n"
+		  "# TYPE evcast_metrics_bad_requests_total counter\nevcast_metrics_bad_requests_total %llu\n",
+		  (unsigned long long)m->requests, (unsigned long long)m->refused, (unsigned long long)m->bad_requests);
+	if (b.failed) {
+		evc__free(b.p);
+		return NULL;
+	}
+	*len = b.n;
+	return b.p;
+}
+
+/* ------------------------------------------------------- HTTP connections */
+
+/* Frees the state once the listener, the spare and every connection are closed. */
+static void maybe_free(struct evcd_metrics *m)
+{
+	if (m->stopping && !m->server_open && !m->spare_busy && m->nconns == 0) {
+		m->d->metrics = NULL;
+		evc__free(m);
+	}
+}
+
+static void on_conn_handle_closed(uv_handle_t *h)
+{
+	mconn_t *c = h->data;
+	if (--c->open_handles > 0)
+		return;
+	struct evcd_metrics *m = c->m;
+	evc__free(c->resp);
+	evc__free(c);
+	m->nconns--;
+	maybe_free(m);
+}
+
+static void conn_close(mconn_t *c)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		c->m->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
+	uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+}
+
+static void on_shutdown(uv_shutdown_t *r, int status)
+{
+	if (status < 0)
+		conn_close(r->data);
+	/* else: lingering close, until the client's EOF or the linger timer */
+}
+
+/* Half-close after the answer and keep discarding input until the client
+ * closes: closing with unread input would reset the connection and could
+ * destroy the answer before the client reads it (an oversize request). */
+static void on_idle_timeout(uv_timer_t *t);
+
+static void on_written(uv_write_t *w, int status)
+{
+	mconn_t *c = w->data;
+	c->sreq.data = c;
+	if (status < 0 || uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) < 0)
+		conn_close(c);
+}
+
+/* Sends status + body (ownership of body moves here; may be NULL) and closes. */
+static void respond(mconn_t *c, int code, const char *reason, const char *ctype, char *body, size_t blen,
+		    const char *extra)
+{
+	char head[512];
+	int hl = snprintf(head, sizeof(head),
+			  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n",
+			  code, reason, ctype, blen, extra ? extra : "");
+	c->answered = true;
+	uv_timer_start(&c->timer, on_idle_timeout, LINGER_MS, 0);
+	c->resp = evc__malloc((size_t)hl + blen);
+	if (!c->resp) {
+		evc__free(body);
+		conn_close(c);
+		return;
+	}
+	memcpy(c->resp, head, (size_t)hl);
+	if (blen)
+		memcpy(c->resp + hl, body, blen);
+	evc__free(body);
+	uv_buf_t buf = uv_buf_init(c->resp, (unsigned)((size_t)hl + blen));
+	c->wreq.data = c;
+	if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &buf, 1, on_written) < 0)
+		conn_close(c);
+}
+
+static void respond_error(mconn_t *c, int code, const char *reason, const char *extra)
+{
+	char msg[96];
+	int n = snprintf(msg, sizeof(msg), "%d %s\n", code, reason);
+	char *body = evc__strndup(msg, (size_t)n);
+	c->m->bad_requests++;
+	respond(c, code, reason, "text/plain; charset=utf-8", body, body ? (size_t)n : 0, extra);
+}
+
+/* A complete request head is in c->req: answer it. */
+static void handle_request(mconn_t *c)
+{
+	char method[16], target[256];
+	const char *sp1 = memchr(c->req, ' ', c->nreq), *sp2;
+	size_t ml, tl;
+	if (!sp1 || (ml = (size_t)(sp1 - c->req)) == 0 || ml >= sizeof(method) ||
+	    !(sp2 = memchr(sp1 + 1, ' ', c->nreq - ml - 1)) || (tl = (size_t)(sp2 - sp1 - 1)) == 0 ||
+	    tl >= sizeof(target) || strncmp(sp2 + 1, "HTTP/1.", 7) != 0) {
+		respond_error(c, 400, "Bad Request", NULL);
+		return;
+	}
+	memcpy(method, c->req, ml);
+	method[ml] = '\0';
+	memcpy(target, sp1 + 1, tl);
+	target[tl] = '\0';
+	char *q = strchr(target, '?');
+	if (q)
+		*q = '\0';
+	if (strcmp(method, "GET") != 0) {
+		respond_error(c, 405, "Method Not Allowed", "Allow: GET\r\n");
+		return;
+	}
+	if (strcmp(target, "/metrics") != 0) {
+		respond_error(c, 404, "Not Found", NULL);
+		return;
+	}
+	size_t len = 0;
+	c->m->requests++;
+	char *body = render(c->m, &len);
+	if (!body) {
+		respond_error(c, 500, "Internal Server Error", NULL);
+		return;
+	}
+	respond(c, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body, len, NULL);
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	mconn_t *c = h->data;
+	(void)hint;
+	if (c->answered) /* lingering: input is discarded */
+		*buf = uv_buf_init(c->req, sizeof(c->req));
+	else /* a full buffer without a complete head is a 431 */
+		*buf = uv_buf_init(c->req + c->nreq, (unsigned)(sizeof(c->req) - c->nreq));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	mconn_t *c = s->data;
+	(void)buf;
+	if (c->closing)
+		return;
+	if (nread < 0) {
+		conn_close(c);
+		return;
+	}
+	if (c->answered)
+		return;
+	c->nreq += (size_t)nread;
+	/* the head ends with an empty line (CRLF or, leniently, LF) */
+	for (size_t i = 0; i + 1 < c->nreq; i++) {
+		if ((c->req[i] == '\n' && c->req[i + 1] == '\n') ||
+		    (i + 3 < c->nreq && !memcmp(c->req + i, "\r\n\r\n", 4))) {
+			handle_request(c);
+			return;
+		}
+	}
+	if (c->nreq >= sizeof(c->req))
+		respond_error(c, 431, "Request Header Fields Too Large", NULL);
+}
+
+static void on_idle_timeout(uv_timer_t *t)
+{
+	conn_close(t->data);
+}
+
+/* --------------------------------------------------------------- listener */
+
+static void reject_one(struct evcd_metrics *m);
+
+static void on_spare_closed(uv_handle_t *h)
+{
+	struct evcd_metrics *m = h->data;
+	m->spare_busy = false;
+	if (m->reject_pending && !m->stopping) {
+		m->reject_pending = false;
+		reject_one(m);
+		return;
+	}
+	maybe_free(m);
+}
+
+/* A pending connection must be accepted, or libuv stops accepting for good:
+ * without memory for it, take it on the spare handle and close it at once. */
+static void reject_one(struct evcd_metrics *m)
+{
+	if (m->spare_busy) { /* still closing the previous one: again from its close callback */
+		m->reject_pending = true;
+		return;
+	}
+	uv_tcp_init(m->server.loop, &m->spare);
+	m->spare.data = m;
+	m->spare_busy = true;
+	if (uv_accept((uv_stream_t *)&m->server, (uv_stream_t *)&m->spare) == 0)
+		m->refused++;
+	uv_close((uv_handle_t *)&m->spare, on_spare_closed);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+	struct evcd_metrics *m = server->data;
+	if (status < 0 || m->stopping)
+		return;
+	mconn_t *c = evc__calloc(1, sizeof(*c));
+	if (!c) {
+		reject_one(m);
+		return;
+	}
+	c->m = m;
+	uv_tcp_init(server->loop, &c->tcp);
+	uv_timer_init(server->loop, &c->timer);
+	c->tcp.data = c->timer.data = c;
+	c->open_handles = 2;
+	c->next = m->conns;
+	if (m->conns)
+		m->conns->prev = c;
+	m->conns = c;
+	m->nconns++;
+	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+		conn_close(c);
+		return;
+	}
+	if (m->nconns > MAX_CONNS) {
+		m->refused++;
+		conn_close(c);
+		return;
+	}
+	uv_timer_start(&c->timer, on_idle_timeout, IDLE_MS, 0);
+	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
+		conn_close(c);
+}
+
+static void on_server_closed(uv_handle_t *h)
+{
+	struct evcd_metrics *m = h->data;
+	m->server_open = false;
+	maybe_free(m);
+}
+
+/* ------------------------------------------------------------- start/stop */
+
+int evcd_metrics_start(evcd_t *d)
+{
+	mcfg_t c;
+	struct sockaddr_storage ss;
+	int rc;
+	if (d->metrics)
+		return EVCAST_ESTATE;
+	if ((rc = read_config(d, &c)) < 0)
+		return rc;
+	if (!c.enabled)
+		return 0;
+	memset(&ss, 0, sizeof(ss));
+	if (uv_ip4_addr(c.ip, (int)c.port, (struct sockaddr_in *)&ss) != 0 &&
+	    uv_ip6_addr(c.ip, (int)c.port, (struct sockaddr_in6 *)&ss) != 0) {
+		evcd_logf(d, EVCAST_LOG_ERR, "metrics.conf: listen-ip \"%s\" is not an IPv4 or IPv6 address", c.ip);
+		return EVCAST_EINVAL;
+	}
+	if (!is_loopback(&ss) && !c.allow_remote) {
+		evcd_logf(d, EVCAST_LOG_ERR,
+			  "metrics.conf: listen-ip %s is not a loopback address; set allow-remote to yes to expose "
+			  "the metrics beyond this host",
+			  c.ip);
+		return EVCAST_EINVAL;
+	}
+	struct evcd_metrics *m = evc__calloc(1, sizeof(*m));
+	if (!m)
+		return EVCAST_ENOMEM;
+	m->d = d;
+	snprintf(m->listen, sizeof(m->listen), ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", c.ip, c.port);
+	uv_tcp_init(d->loop, &m->server);
+	m->server.data = m;
+	m->server_open = true;
+	if ((rc = uv_tcp_bind(&m->server, (const struct sockaddr *)&ss, 0)) < 0 ||
+	    (rc = uv_listen((uv_stream_t *)&m->server, 16, on_connection)) < 0) {
+		evcd_logf(d, EVCAST_LOG_ERR, "metrics: cannot listen on %s: %s", m->listen, uv_strerror(rc));
+		m->stopping = true;
+		d->metrics = m;
+		uv_close((uv_handle_t *)&m->server, on_server_closed);
+		return EVCAST_EIO;
+	}
+	d->metrics = m;
+	evcd_logf(d, EVCAST_LOG_NOTICE, "metrics: Prometheus endpoint on http://%s/metrics", m->listen);
+	return 0;
+}
+
+void evcd_metrics_stop(evcd_t *d)
+{
+	struct evcd_metrics *m = d->metrics;
+	if (!m || m->stopping)
+		return;
+	m->stopping = true;
+	while (m->conns)
+		conn_close(m->conns);
+	uv_close((uv_handle_t *)&m->server, on_server_closed);
+}
