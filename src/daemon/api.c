@@ -201,6 +201,19 @@ static int api_reload(evcd_t *d, const char *args, sb_t *out)
 	return 0;
 }
 
+/* registrations.c answers these two (docs/REGISTRATIONS.md) */
+static int api_show(evcd_t *d, const char *args, sb_t *out)
+{
+	sb_take(out, evcd_reg_show(d, args));
+	return 0;
+}
+
+static int api_locate(evcd_t *d, const char *args, sb_t *out)
+{
+	sb_take(out, evcd_reg_locate(d, args));
+	return 0;
+}
+
 static int api_help(evcd_t *d, const char *args, sb_t *out);
 
 /* --------------------------------------------------------------- table */
@@ -218,6 +231,8 @@ static const struct api_cmd {
 	{"evcast_stats", "", "all counters as one JSON object", api_stats},
 	{"reloadxml", "", "reload the configuration file (as SIGHUP)", api_reloadxml},
 	{"evcast_reload", "", "reload the configuration file and say what happened", api_reload},
+	{"show", "registrations [as json] [user=U] [realm=R] [node=N]", "replicated registrations", api_show},
+	{"evcast_locate", "USER@REALM", "where USER@REALM is registered: node, node IP, contact", api_locate},
 	{"help", "", "this list", api_help},
 };
 

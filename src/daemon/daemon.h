@@ -14,6 +14,9 @@
 typedef struct evcd_control evcd_control_t;
 typedef struct evcd_lua evcd_lua_t;
 typedef struct evcd_metrics evcd_metrics_t;
+typedef struct evcd_reg evcd_reg_t;
+typedef struct evcd_presence evcd_presence_t;
+typedef struct evcd_sidecar evcd_sidecar_t;
 
 typedef struct evcd {
 	uv_loop_t *loop;
@@ -27,6 +30,9 @@ typedef struct evcd {
 	evcd_control_t *control;
 	evcd_lua_t *lua;
 	evcd_metrics_t *metrics; /* NULL unless metrics.conf enables it */
+	evcd_reg_t *reg;         /* NULL unless registrations.conf enables it (registrations.c) */
+	evcd_presence_t *presence; /* NULL unless presence.conf enables it (presence.c) */
+	evcd_sidecar_t *sidecar;   /* NULL unless sidecar.conf enables it (sidecar.c) */
 } evcd_t;
 
 /* Log through the daemon's sink (stderr with time and level). */
@@ -75,4 +81,29 @@ int evcd_metrics_start(evcd_t *d);
 /* Closes the listener and every connection; safe when not started. */
 void evcd_metrics_stop(evcd_t *d);
 
+/* ---- registrations.c: replicated registration store (optional section registrations.conf) ---- */
+/* Starts the store when registrations.conf is present and enabled (0 and
+ * nothing started otherwise): restores the SQLite file, subscribes to the
+ * node, runs the flush and expiry timers. EVCAST_EINVAL (bad config), EVCAST_EIO (db). */
+int evcd_reg_start(evcd_t *d);
+/* Final flush, closes the database and the timers; safe when not started. */
+void evcd_reg_stop(evcd_t *d);
+/* api `show registrations [as json] [user=U] [realm=R] [node=N]` and
+ * `evcast_locate USER@REALM`: the answer text (evcast_free), NULL when out of memory. */
+char *evcd_reg_show(evcd_t *d, const char *args);
+char *evcd_reg_locate(evcd_t *d, const char *args);
+/* Calls fn(ud, realm, user, node_ip) for every live registration (nothing when not started). */
+void evcd_reg_foreach_location(evcd_t *d, void (*fn)(void *ud, const char *realm, const char *user,
+						     const char *node_ip), void *ud);
+
+/* ---- presence.c: remote PRESENCE_IN / channel states -> local PRESENCE_IN (optional presence.conf) ---- */
+int evcd_presence_start(evcd_t *d);
+void evcd_presence_stop(evcd_t *d);
+
+/* ---- sidecar.c: event-socket client of a local FreeSWITCH (optional sidecar.conf) ---- */
+int evcd_sidecar_start(evcd_t *d);
+void evcd_sidecar_stop(evcd_t *d);
+/* A registration of user@realm came up on node_ip (up) or went away: mirrored
+ * into FreeSWITCH's mod_db when db-sync is on and the session is ready. */
+void evcd_sidecar_location(evcd_t *d, const char *realm, const char *user, const char *node_ip, bool up);
 #endif

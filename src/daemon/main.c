@@ -105,6 +105,23 @@ static void on_event_log(void *ud, const evcast_event_t *ev)
 
 /* ---------------------------------------------------------------- reload */
 
+/* True when the two configs hold the same params (names, values, order) in
+ * the block of that name, or neither has it. */
+static bool same_section(const evcast_config_t *a, const evcast_config_t *b, const char *name)
+{
+	const evcast_section_t *x = a ? evcast_config_section(a, name) : NULL;
+	const evcast_section_t *y = b ? evcast_config_section(b, name) : NULL;
+	if (!x || !y)
+		return !x && !y;
+	if (x->nparams != y->nparams)
+		return false;
+	for (size_t i = 0; i < x->nparams; i++)
+		if (strcmp(x->params[i].name, y->params[i].name) != 0 ||
+		    strcmp(x->params[i].value ? x->params[i].value : "", y->params[i].value ? y->params[i].value : "") != 0)
+			return false;
+	return true;
+}
+
 int evcd_reload(evcd_t *d, char *msg, size_t msglen)
 {
 	daemon_state_t *st = (daemon_state_t *)d; /* d is the first member of the one daemon_state_t */
@@ -142,6 +159,8 @@ int evcd_reload(evcd_t *d, char *msg, size_t msglen)
 	    strcmp(cfg->control_socket, d->cfg->control_socket) != 0)
 		evcd_logf(d, EVCAST_LOG_WARNING, "reload: control-socket change (%s) applies at the next start",
 			  cfg->control_socket);
+	if (!same_section(d->cfg, cfg, "event_socket.conf"))
+		evcd_logf(d, EVCAST_LOG_WARNING, "reload: event_socket.conf changes apply at the next start");
 	evcast_config_free(d->cfg);
 	d->cfg = cfg;
 	d->log_level = cfg->log_level;
@@ -167,6 +186,9 @@ static void shutdown_all(daemon_state_t *st)
 		return;
 	st->stopping = true;
 	evcd_lua_stop(d);
+	evcd_sidecar_stop(d);
+	evcd_presence_stop(d);
+	evcd_reg_stop(d);
 	evcd_metrics_stop(d);
 	evcd_control_stop(d);
 	if (d->node) {
@@ -258,6 +280,18 @@ static int start_all(daemon_state_t *st)
 	}
 	if ((rc = evcd_metrics_start(d)) < 0) { /* nothing unless metrics.conf enables it */
 		evcd_logf(d, EVCAST_LOG_ERR, "cannot start the metrics endpoint: %s", evcast_strerror(rc));
+		return rc;
+	}
+	if ((rc = evcd_reg_start(d)) < 0) { /* nothing unless registrations.conf is present */
+		evcd_logf(d, EVCAST_LOG_ERR, "cannot start the registration store: %s", evcast_strerror(rc));
+		return rc;
+	}
+	if ((rc = evcd_presence_start(d)) < 0) { /* nothing unless presence.conf is present */
+		evcd_logf(d, EVCAST_LOG_ERR, "cannot start the presence relay: %s", evcast_strerror(rc));
+		return rc;
+	}
+	if ((rc = evcd_sidecar_start(d)) < 0) { /* nothing unless sidecar.conf is present */
+		evcd_logf(d, EVCAST_LOG_ERR, "cannot start the FreeSWITCH sidecar: %s", evcast_strerror(rc));
 		return rc;
 	}
 	if ((rc = evcd_lua_start(d)) < 0) {

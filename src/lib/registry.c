@@ -21,7 +21,8 @@
 struct evc__reg {
 	evc__reg_opts_t opts;
 	evc__logger_t lg;
-	evc__reg_entry_t **buckets;
+	evc__reg_entry_t **buckets;  /* by key */
+	evc__reg_entry_t **ubuckets; /* by user@realm: the same nbuckets */
 	size_t nbuckets, n;
 	evc__reg_stats_t st;
 	evc__reg_change_cb change;
@@ -41,6 +42,18 @@ static uint32_t hash_key(const char *k)
 }
 
 static const char *nz(const char *s) { return s ? s : ""; }
+
+/* user@realm, case-insensitive (as the queries compare) */
+static uint32_t hash_user(const char *user, const char *realm)
+{
+	uint32_t h = 2166136261u;
+	for (const char *k = user; *k; k++)
+		h = (h ^ (uint8_t)(*k | 0x20)) * 16777619u;
+	h = (h ^ 0x1f) * 16777619u;
+	for (const char *k = realm; *k; k++)
+		h = (h ^ (uint8_t)(*k | 0x20)) * 16777619u;
+	return h;
+}
 
 /* Writes profile\x1fuser\x1frealm\x1fcall-id into buf (REG_KEY_MAX). */
 static int key_build(char *buf, const char *profile, const char *user, const char *realm, const char *call_id)
@@ -73,10 +86,28 @@ static evc__reg_entry_t *entry_new(const evc__reg_update_t *u, const char *key)
 		p += len[i];
 	}
 	e->hash = hash_key(key);
+	e->uhash = hash_user(e->user, e->realm);
+	e->size = (uint32_t)total;
 	e->net_port = u->net_port;
 	e->ts_us = u->ts_us;
 	e->tomb = u->tomb;
 	return e;
+}
+
+evc__reg_entry_t *evc__reg_entry_dup(const evc__reg_entry_t *e)
+{
+	evc__reg_entry_t *c = evc__malloc(e->size);
+	char *const *src[11] = {&e->key, &e->profile, &e->user, &e->realm, &e->call_id, &e->contact,
+				&e->net_ip, &e->user_agent, &e->status, &e->node, &e->node_ip};
+	char **dst[11] = {&c->key, &c->profile, &c->user, &c->realm, &c->call_id, &c->contact,
+			  &c->net_ip, &c->user_agent, &c->status, &c->node, &c->node_ip};
+	if (!c)
+		return NULL;
+	memcpy(c, e, e->size);
+	for (int i = 0; i < 11; i++) /* the strings follow the struct: same offsets in the copy */
+		*dst[i] = (char *)c + (*src[i] - (const char *)e);
+	c->next = c->unext = NULL;
+	return c;
 }
 
 /* ---------------------------------------------------------------- table */
@@ -98,7 +129,9 @@ int evc__reg_new(const evc__reg_opts_t *opts, const evc__logger_t *lg, evc__reg_
 	if (lg)
 		r->lg = *lg;
 	r->nbuckets = 1024;
-	if (!(r->buckets = evc__calloc(r->nbuckets, sizeof(*r->buckets)))) {
+	if (!(r->buckets = evc__calloc(r->nbuckets, sizeof(*r->buckets))) ||
+	    !(r->ubuckets = evc__calloc(r->nbuckets, sizeof(*r->ubuckets)))) {
+		evc__free(r->buckets);
 		evc__free(r);
 		return EVCAST_ENOMEM;
 	}
@@ -123,6 +156,7 @@ void evc__reg_free(evc__reg_t *r)
 		evc__free(r->pending.v[i]);
 	evc__free(r->pending.v);
 	evc__free(r->buckets);
+	evc__free(r->ubuckets);
 	evc__free(r);
 }
 
@@ -140,20 +174,69 @@ const evc__logger_t *evc__reg_logger(const evc__reg_t *r) { return &r->lg; }
 static void grow(evc__reg_t *r)
 {
 	size_t nb = r->nbuckets * 2;
-	evc__reg_entry_t **b = evc__calloc(nb, sizeof(*b));
-	if (!b)
+	evc__reg_entry_t **b = evc__calloc(nb, sizeof(*b)), **ub = evc__calloc(nb, sizeof(*ub));
+	if (!b || !ub) {
+		evc__free(b);
+		evc__free(ub);
 		return; /* longer chains, still correct */
+	}
 	for (size_t i = 0; i < r->nbuckets; i++) {
 		evc__reg_entry_t *e = r->buckets[i], *nx;
 		for (; e; e = nx) {
 			nx = e->next;
 			e->next = b[e->hash & (nb - 1)];
 			b[e->hash & (nb - 1)] = e;
+			e->unext = ub[e->uhash & (nb - 1)];
+			ub[e->uhash & (nb - 1)] = e;
 		}
 	}
 	evc__free(r->buckets);
+	evc__free(r->ubuckets);
 	r->buckets = b;
+	r->ubuckets = ub;
 	r->nbuckets = nb;
+}
+
+/* User index: link, unlink, replace in place. */
+static void uindex_add(evc__reg_t *r, evc__reg_entry_t *e)
+{
+	evc__reg_entry_t **head = &r->ubuckets[e->uhash & (r->nbuckets - 1)];
+	e->unext = *head;
+	*head = e;
+}
+
+static evc__reg_entry_t **uindex_link(evc__reg_t *r, const evc__reg_entry_t *e)
+{
+	evc__reg_entry_t **pp = &r->ubuckets[e->uhash & (r->nbuckets - 1)];
+	while (*pp && *pp != e)
+		pp = &(*pp)->unext;
+	return pp;
+}
+
+static void uindex_del(evc__reg_t *r, evc__reg_entry_t *e)
+{
+	evc__reg_entry_t **pp = uindex_link(r, e);
+	if (ALWAYS(*pp))
+		*pp = e->unext;
+}
+
+static void uindex_replace(evc__reg_t *r, evc__reg_entry_t *old, evc__reg_entry_t *ne)
+{
+	evc__reg_entry_t **pp = uindex_link(r, old);
+	if (ALWAYS(*pp)) {
+		ne->unext = old->unext;
+		*pp = ne;
+	}
+}
+
+void evc__reg_foreach_user(evc__reg_t *r, const char *user, const char *realm, bool with_tombs,
+			   void (*fn)(void *ud, const evc__reg_entry_t *e), void *ud)
+{
+	uint32_t h = hash_user(nz(user), nz(realm));
+	for (evc__reg_entry_t *e = r->ubuckets[h & (r->nbuckets - 1)]; e; e = e->unext)
+		if (e->uhash == h && (with_tombs || !e->tomb) && !strcasecmp(e->user, nz(user)) &&
+		    !strcasecmp(e->realm, nz(realm)))
+			fn(ud, e);
 }
 
 /* The link pointing at the entry of key (or at the chain's NULL end). */
@@ -196,9 +279,11 @@ void evc__reg_mark_deleted(evc__reg_t *r, const char *key)
 		return;
 	if (p->n >= p->max) {
 		r->st.db_forced_flushes++;
-		evc__reg_db_flush(r);
-		if (p->n >= p->max)
-			return; /* database failing: counted in db_errors */
+		evc__reg_db_flush(r); /* does nothing while a batch is out on a worker */
+		if (p->n >= p->max) {
+			r->st.db_dropped++; /* the row stays stale on disk until its next change */
+			return;
+		}
 	}
 	if (p->n == p->cap) {
 		size_t cap = p->cap ? p->cap * 2 : 1024;
@@ -229,6 +314,7 @@ static void remove_at(evc__reg_t *r, evc__reg_entry_t **pp)
 {
 	evc__reg_entry_t *e = *pp;
 	*pp = e->next;
+	uindex_del(r, e);
 	r->n--;
 	count(r, e, -1);
 	if (!e->tomb && r->change)
@@ -259,8 +345,11 @@ static void install(evc__reg_t *r, evc__reg_entry_t **pp, evc__reg_entry_t *ne)
 	if (old) {
 		ne->next = old->next;
 		ne->dirty = old->dirty;
+		uindex_replace(r, old, ne);
 		count(r, old, -1);
 		r->n--;
+	} else {
+		uindex_add(r, ne);
 	}
 	*pp = ne;
 	r->n++;
@@ -392,6 +481,7 @@ int evc__reg_restore(evc__reg_t *r, const evc__reg_update_t *u, int64_t until_ms
 		return EVCAST_ENOMEM;
 	ne->expires_ms = until_ms;
 	*pp = ne;
+	uindex_add(r, ne);
 	r->n++;
 	count(r, ne, +1);
 	if (!ne->tomb && r->change)
@@ -435,6 +525,16 @@ void evc__reg_foreach(evc__reg_t *r, bool with_tombs, void (*fn)(void *ud, const
 void evc__reg_stats(const evc__reg_t *r, evc__reg_stats_t *out)
 {
 	*out = r->st;
+}
+
+int64_t evc__reg_margin_ms(const evc__reg_t *r)
+{
+	return r->opts.expires_margin_ms;
+}
+
+size_t evc__reg_live(const evc__reg_t *r)
+{
+	return r->st.live;
 }
 
 /* --------------------------------------------------------------- events */

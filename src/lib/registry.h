@@ -20,11 +20,13 @@ typedef struct evc__reg evc__reg_t;
 
 /* One registration (or tombstone). Strings are owned by the entry. */
 typedef struct evc__reg_entry {
-	struct evc__reg_entry *next; /* hash chain */
-	uint32_t hash;
+	struct evc__reg_entry *next;  /* hash chain (by key) */
+	struct evc__reg_entry *unext; /* user index chain (by user@realm, case-insensitive) */
+	uint32_t hash, uhash;
 	bool tomb;   /* unregistered/expired: kept until expires_ms to beat late updates */
 	bool dirty;  /* its key is queued for the next database flush */
 	uint16_t net_port;
+	uint32_t size;      /* bytes of the one allocation (struct + strings) */
 	uint64_t ts_us;     /* version: origin's event time, us since the epoch */
 	int64_t expires_ms; /* live: absolute expiry; tomb: keep until */
 	char *key;          /* profile \x1f user \x1f realm \x1f call-id */
@@ -51,7 +53,7 @@ typedef struct evc__reg_opts {
 typedef struct evc__reg_stats {
 	uint64_t applied, stale, expired_on_arrival, refused_full, invalid;
 	uint64_t expired, tombs_purged;
-	uint64_t db_rows_written, db_rows_deleted, db_flushes, db_errors, db_forced_flushes, db_restored;
+	uint64_t db_rows_written, db_rows_deleted, db_flushes, db_errors, db_forced_flushes, db_restored, db_dropped;
 	size_t live, tombs;
 } evc__reg_stats_t;
 
@@ -87,17 +89,39 @@ evc__reg_entry_t *evc__reg_find(evc__reg_t *reg, const char *profile, const char
 void evc__reg_foreach(evc__reg_t *reg, bool with_tombs, void (*fn)(void *ud, const evc__reg_entry_t *e),
 		      void *ud);
 void evc__reg_stats(const evc__reg_t *reg, evc__reg_stats_t *out);
+/* Calls fn for every entry of user@realm (case-insensitive; tombs too when
+ * with_tombs) through the user index: no table walk. The table must not change
+ * during the walk. */
+void evc__reg_foreach_user(evc__reg_t *reg, const char *user, const char *realm, bool with_tombs,
+			   void (*fn)(void *ud, const evc__reg_entry_t *e), void *ud);
+/* The expires margin in force (a live entry's expires_ms includes it). */
+int64_t evc__reg_margin_ms(const evc__reg_t *reg);
+size_t evc__reg_live(const evc__reg_t *reg);
+
+/* A deep copy (one allocation, freed with evc__free), or NULL. */
+evc__reg_entry_t *evc__reg_entry_dup(const evc__reg_entry_t *e);
 
 /* ---- registry_db.c ---- */
 /* Opens (creating) the SQLite database at path in WAL mode and loads every
  * row not yet expired into the table (change callbacks fire as up). Errors:
  * EVCAST_EIO with the cause in err. */
 int evc__reg_db_open(evc__reg_t *reg, const char *path, int64_t now_ms, char *err, size_t errlen);
-/* Writes every pending change in one transaction. Returns the rows written
- * (upserts + deletes), or negative on a database error (logged; the changes
- * stay pending). 0 when no database is open. */
+/* Writes every pending change, in transactions of at most 4096 rows. Returns
+ * the rows written (upserts + deletes), or negative on a database error
+ * (logged; the changes stay pending). 0 when no database is open. */
 int evc__reg_db_flush(evc__reg_t *reg);
 size_t evc__reg_db_pending(const evc__reg_t *reg);
+/* The same flush in three steps, so the SQLite work can run on a worker thread
+ * (uv_queue_work): take (loop thread) moves up to 4096 pending changes into a
+ * batch of copied rows, NULL when there is nothing to do (or a batch is still out);
+ * write (any thread, one at a time) runs the transaction touching only the
+ * database and the batch; done (loop thread) counts, re-queues the rows when
+ * the transaction failed (logged), frees the batch, and returns the rows
+ * written or a negative error. */
+typedef struct evc__reg_db_batch evc__reg_db_batch_t;
+evc__reg_db_batch_t *evc__reg_db_take(evc__reg_t *reg);
+void evc__reg_db_write(evc__reg_t *reg, evc__reg_db_batch_t *b);
+int evc__reg_db_done(evc__reg_t *reg, evc__reg_db_batch_t *b);
 
 /* ---- shared by registry.c and registry_db.c ---- */
 /* Queues e's key for the next flush (no-op when already queued). */

@@ -6,6 +6,8 @@
  * keys that changed; evc__reg_db_flush (called from a timer by the daemon)
  * writes them in ONE transaction, each as what the table holds now (upsert) or
  * a delete when the key is gone. At open every row still valid is loaded.
+ * The flush comes in three steps (take / write / done) so that the daemon runs
+ * the transaction on a worker thread; evc__reg_db_flush does all three inline.
  * Sections: open/close, flush.
  */
 #include "registry.h"
@@ -13,10 +15,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#define DB_BATCH_MAX 4096 /* rows copied per batch: bounds the copy while the disk lags */
+
 struct evc__reg_db {
 	sqlite3 *db;
 	sqlite3_stmt *upsert, *del, *begin, *commit, *rollback;
 	char *path;
+	bool busy; /* a batch is out (evc__reg_db_take .. evc__reg_db_done) */
+	evc__ratelimit_t rl;
 };
 
 static const char SCHEMA[] =
@@ -108,7 +114,7 @@ int evc__reg_db_open(evc__reg_t *reg, const char *path, int64_t now_ms, char *er
 	}
 	if (sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
 		    SQLITE_OK ||
-	    sqlite3_exec(d->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(d->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-4096;", NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_exec(d->db, SCHEMA, NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(d->db,
 			       "INSERT OR REPLACE INTO regs VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
@@ -123,6 +129,7 @@ int evc__reg_db_open(evc__reg_t *reg, const char *path, int64_t now_ms, char *er
 	}
 	if ((rc = load(reg, d, now_ms, err, errlen)) < 0)
 		goto fail;
+	evc__ratelimit_init(&d->rl, 5, 1);
 	*evc__reg_dbp(reg) = d; /* after the load: restored rows are not re-queued */
 	return 0;
 fail:
@@ -177,26 +184,72 @@ static int step_once(sqlite3_stmt *s)
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-int evc__reg_db_flush(evc__reg_t *reg)
+typedef struct row {
+	char *key;            /* owned */
+	evc__reg_entry_t *e;  /* owned copy; NULL: delete key */
+} row_t;
+
+struct evc__reg_db_batch {
+	row_t *rows;
+	size_t n, written, deleted;
+	int rc;
+	char err[256];
+};
+
+static void batch_free(evc__reg_db_batch_t *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		evc__free(b->rows[i].key);
+		evc__free(b->rows[i].e);
+	}
+	evc__free(b->rows);
+	evc__free(b);
+}
+
+evc__reg_db_batch_t *evc__reg_db_take(evc__reg_t *reg)
 {
 	evc__reg_db_t *d = *evc__reg_dbp(reg);
 	evc__reg_pending_t *p = evc__reg_pendingp(reg);
-	evc__reg_stats_t *st = evc__reg_statsp(reg);
-	size_t i, written = 0, deleted = 0;
-	if (!d || p->n == 0)
-		return 0;
+	evc__reg_db_batch_t *b;
+	size_t i;
+	if (!d || d->busy || p->n == 0)
+		return NULL;
+	size_t n = p->n < DB_BATCH_MAX ? p->n : DB_BATCH_MAX;
+	if (!(b = evc__calloc(1, sizeof(*b))) || !(b->rows = evc__calloc(n, sizeof(*b->rows)))) {
+		evc__free(b);
+		evc__reg_statsp(reg)->db_errors++;
+		return NULL;
+	}
+	for (i = 0; i < n; i++) {
+		evc__reg_entry_t *e = evc__reg_find_key(reg, p->v[i]);
+		if (e && !(b->rows[i].e = evc__reg_entry_dup(e)))
+			break;
+		b->rows[i].key = p->v[i];
+		if (e)
+			e->dirty = false;
+	}
+	b->n = i;
+	memmove(p->v, p->v + i, (p->n - i) * sizeof(*p->v)); /* the rest stays queued for the next batch */
+	p->n -= i;
+	d->busy = true;
+	return b;
+}
+
+void evc__reg_db_write(evc__reg_t *reg, evc__reg_db_batch_t *b)
+{
+	evc__reg_db_t *d = *evc__reg_dbp(reg);
+	b->rc = 0;
 	if (step_once(d->begin) != 0)
 		goto fail;
-	for (i = 0; i < p->n; i++) {
-		evc__reg_entry_t *e = evc__reg_find_key(reg, p->v[i]);
-		if (e ? write_one(d, e) : delete_one(d, p->v[i])) {
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->rows[i].e ? write_one(d, b->rows[i].e) : delete_one(d, b->rows[i].key)) {
 			step_once(d->rollback);
 			goto fail;
 		}
-		if (e)
-			written++;
+		if (b->rows[i].e)
+			b->written++;
 		else
-			deleted++;
+			b->deleted++;
 	}
 	if (step_once(d->commit) != 0) {
 		step_once(d->rollback);
@@ -204,24 +257,54 @@ int evc__reg_db_flush(evc__reg_t *reg)
 	}
 	sqlite3_reset(d->upsert);
 	sqlite3_reset(d->del);
-	for (i = 0; i < p->n; i++) {
-		evc__reg_entry_t *e = evc__reg_find_key(reg, p->v[i]);
-		if (e)
-			e->dirty = false;
-		evc__free(p->v[i]);
-	}
-	p->n = 0;
-	st->db_rows_written += written;
-	st->db_rows_deleted += deleted;
-	st->db_flushes++;
-	return (int)(written + deleted);
+	return;
 fail:
+	snprintf(b->err, sizeof(b->err), "%s", sqlite3_errmsg(d->db));
 	sqlite3_reset(d->upsert);
 	sqlite3_reset(d->del);
-	st->db_errors++;
-	evc__log(evc__reg_logger(reg), EVCAST_LOG_ERR, "registrations: writing %zu change(s) to %s failed: %s",
-		 p->n, d->path, sqlite3_errmsg(d->db));
-	return EVCAST_EIO;
+	b->rc = EVCAST_EIO;
+}
+
+int evc__reg_db_done(evc__reg_t *reg, evc__reg_db_batch_t *b)
+{
+	evc__reg_db_t *d = *evc__reg_dbp(reg);
+	evc__reg_stats_t *st = evc__reg_statsp(reg);
+	int rc = b->rc ? b->rc : (int)(b->written + b->deleted);
+	if (d)
+		d->busy = false;
+	if (b->rc == 0) {
+		st->db_rows_written += b->written;
+		st->db_rows_deleted += b->deleted;
+		st->db_flushes++;
+	} else {
+		st->db_errors++;
+		if (d && evc__ratelimit_allow(&d->rl, evc__wall_ms()))
+			evc__log(evc__reg_logger(reg), EVCAST_LOG_ERR,
+				 "registrations: writing %zu change(s) to %s failed: %s (kept for the next batch)", b->n,
+				 d->path, b->err);
+		for (size_t i = 0; i < b->n; i++) { /* queued again, as the table holds them now */
+			evc__reg_entry_t *e = evc__reg_find_key(reg, b->rows[i].key);
+			if (e)
+				evc__reg_mark_dirty(reg, e);
+			else
+				evc__reg_mark_deleted(reg, b->rows[i].key);
+		}
+	}
+	batch_free(b);
+	return rc;
+}
+
+int evc__reg_db_flush(evc__reg_t *reg)
+{
+	evc__reg_db_batch_t *b;
+	int total = 0, rc;
+	while ((b = evc__reg_db_take(reg))) {
+		evc__reg_db_write(reg, b);
+		if ((rc = evc__reg_db_done(reg, b)) < 0)
+			return rc;
+		total += rc;
+	}
+	return total;
 }
 
 size_t evc__reg_db_pending(const evc__reg_t *reg)
