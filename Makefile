@@ -7,26 +7,35 @@
 #   make check-asan   every test under ASan+UBSan         make fuzz  every fuzz target, FUZZ_SECONDS each
 #   make fuzz-ci      every fuzz target ~30 s on the committed corpus (what .ci/run does)
 #   make install      [PREFIX=/usr/local] [DESTDIR=...]   make clean
+#   make bench        build-bench/ with -DEVCAST_BENCH=ON, run scripts/bench.sh, rewrite docs/PERFORMANCE.md
 # CMake underneath; build trees: build/ (normal), build-asan/, build-fuzz/ (clang).
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 BUILD_FUZZ ?= build-fuzz
+BUILD_BENCH ?= build-bench
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CONFIG     ?= etc/evcast.conf.xml
 FUZZ_SECONDS ?= 60
 FUZZ_CI_SECONDS ?= 30
 PREFIX     ?=
+# npm packages of the integration tests (modesl), installed by `npm ci` from the committed lock
+NPM_LOCK   = tests/integration/esl/package-lock.json
+NPM_STAMP  = tests/integration/esl/node_modules/.package-lock.json
 CTEST      = ctest --output-on-failure -j $(JOBS)
 SAN_ENV    = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1 \
              UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-.PHONY: all deps build build-asan build-fuzz run check check-normal check-unit check-integration \
-        check-asan fuzz fuzz-ci bench clean install
+.PHONY: all deps test-deps build build-asan build-fuzz run check check-normal check-unit check-integration \
+        check-asan fuzz fuzz-ci bench bench-build clean install
 
 all: build
 
 deps:
 	@scripts/deps.sh
+
+# Re-run only when the lock changed (npm ci rewrites node_modules/.package-lock.json).
+test-deps: deps
+	@if [ -f $(NPM_LOCK) ] && ! [ $(NPM_STAMP) -nt $(NPM_LOCK) ]; then scripts/npm-deps.sh; fi
 
 # ---- normal build
 $(BUILD)/CMakeCache.txt:
@@ -38,13 +47,13 @@ build: deps $(BUILD)/CMakeCache.txt
 run: build
 	$(BUILD)/evcastd --config $(CONFIG) --foreground
 
-check-normal: build
+check-normal: build test-deps
 	cd $(BUILD) && $(CTEST)
 
 check-unit: build
 	cd $(BUILD) && $(CTEST) -L unit
 
-check-integration: build
+check-integration: build test-deps
 	cd $(BUILD) && $(CTEST) -L integration
 
 # ---- ASan + UBSan build: the same tests, daemons and CLI instrumented too
@@ -54,17 +63,19 @@ $(BUILD_ASAN)/CMakeCache.txt:
 build-asan: deps $(BUILD_ASAN)/CMakeCache.txt
 	cmake --build $(BUILD_ASAN) -j $(JOBS)
 
-check-asan: build-asan
+check-asan: build-asan test-deps
 	cd $(BUILD_ASAN) && $(SAN_ENV) $(CTEST)
 
 # Sequential on purpose (even under make -j): one ctest at a time on 2 cores.
+# The ASan pass runs even when the normal one failed; either failing fails check.
 check:
-	@$(MAKE) --no-print-directory check-normal
-	@$(MAKE) --no-print-directory check-asan
+	@rc=0; $(MAKE) --no-print-directory check-normal || rc=1; \
+	$(MAKE) --no-print-directory check-asan || rc=1; exit $$rc
 
-# ---- libFuzzer (clang)
+# ---- libFuzzer (clang): -O1 with assertions on, ASan+UBSan
 $(BUILD_FUZZ)/CMakeCache.txt:
-	CC=clang cmake -S . -B $(BUILD_FUZZ) -DCMAKE_BUILD_TYPE=Debug -DEVCAST_FUZZ=ON -DEVCAST_TESTS=OFF
+	CC=clang cmake -S . -B $(BUILD_FUZZ) -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_C_FLAGS_DEBUG=-g -O1" \
+		-DEVCAST_FUZZ=ON -DEVCAST_TESTS=OFF
 
 build-fuzz: deps $(BUILD_FUZZ)/CMakeCache.txt
 	cmake --build $(BUILD_FUZZ) -j $(JOBS)
@@ -77,6 +88,14 @@ fuzz-ci: build-fuzz
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)
+
+# ---- benchmarks (root: private network namespace; never part of make check)
+bench-build: deps
+	cmake -S . -B $(BUILD_BENCH) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEVCAST_BENCH=ON
+	cmake --build $(BUILD_BENCH) -j $(JOBS)
+
+bench: bench-build
+	scripts/bench.sh $(BUILD_BENCH)
 
 install: build
 	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))

@@ -533,10 +533,11 @@ static void on_end(evcd_regsync_t *s, const char *from, const char *to, const ch
 	}
 }
 
+static void repair_from(evcd_regsync_t *s, const char *from, uint64_t mask, const char *why);
+
 static void on_digest(evcd_regsync_t *s, const char *from, const char *text)
 {
 	uint64_t mine[NBUCKETS], mask = 0;
-	char hex[20];
 	/* only synced nodes send digests: a good donor, unless ours is already streaming */
 	if (s->state == RS_JOINING || (s->state == RS_REQUESTING && !s->join.received && strcmp(from, s->join.from))) {
 		choose_donor(s, from);
@@ -552,7 +553,15 @@ static void on_digest(evcd_regsync_t *s, const char *from, const char *text)
 		if (strtoull(b, NULL, 16) != mine[i])
 			mask |= 1ULL << i;
 	}
-	if (!mask)
+	if (mask)
+		repair_from(s, from, mask, "digest differs");
+}
+
+/* Asks from for the buckets in mask (one repair at a time). */
+static void repair_from(evcd_regsync_t *s, const char *from, uint64_t mask, const char *why)
+{
+	char hex[20];
+	if (s->state != RS_SYNCED || s->repair.from[0])
 		return;
 	snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)mask);
 	memset(&s->repair, 0, sizeof(s->repair));
@@ -562,7 +571,7 @@ static void on_digest(evcd_regsync_t *s, const char *from, const char *text)
 	s->repair_resend_ms = evc__wall_ms() + RESEND_MS;
 	s->repairs++;
 	request(s, from, hex, s->repair.id, sizeof(s->repair.id));
-	evcd_logf(s->d, EVCAST_LOG_INFO, "registrations: digest of %s differs (buckets %s): repairing", from, hex);
+	evcd_logf(s->d, EVCAST_LOG_INFO, "registrations: %s of %s (buckets %s): repairing", why, from, hex);
 }
 
 /* --------------------------------------------------------------- consumer */
@@ -575,6 +584,12 @@ static void on_event(void *ud, const evcast_event_t *ev)
 	const char *body;
 	if (!sub)
 		return;
+	if (!strcmp(sub, "multicast::loss")) { /* local: v2 gave up on datagrams of a peer */
+		const char *peer = evcast_event_get_header(ev, "Peer");
+		if (peer && strcmp(peer, me(s)) != 0)
+			repair_from(s, peer, ~0ULL, "datagrams lost");
+		return;
+	}
 	if (!strcmp(sub, "multicast::peerup")) { /* local: a peer came up */
 		const char *peer = evcast_event_get_header(ev, "Peer");
 		if (s->state == RS_JOINING && peer && strcmp(peer, s->failed) != 0)

@@ -141,11 +141,11 @@ static void cb_loss(void *ud, const uint8_t node_id[EVC_V2_NODE_ID_LEN], uint64_
 	snprintf(v[1], sizeof(v[1]), "%llu", (unsigned long long)first);
 	snprintf(v[2], sizeof(v[2]), "%llu", (unsigned long long)last);
 	snprintf(v[3], sizeof(v[3]), "%llu", (unsigned long long)(last - first + 1));
-	if (evcast_event_add_header(ev, "Peer", peer) != 0 || evcast_event_add_header(ev, "Node-Id", idhex) != 0 ||
-	    evcast_event_add_header(ev, "Epoch", v[0]) != 0 ||
-	    evcast_event_add_header(ev, "First-Sequence", v[1]) != 0 ||
-	    evcast_event_add_header(ev, "Last-Sequence", v[2]) != 0 ||
-	    evcast_event_add_header(ev, "Lost-Datagrams", v[3]) != 0) {
+	/* header names as docs/PROTOCOL.md section 9.4 gives them */
+	if (evcast_event_add_header(ev, "Peer", peer) != 0 || evcast_event_add_header(ev, "Peer-Node-Id", idhex) != 0 ||
+	    evcast_event_add_header(ev, "Peer-Epoch", v[0]) != 0 ||
+	    evcast_event_add_header(ev, "First-Seq", v[1]) != 0 || evcast_event_add_header(ev, "Last-Seq", v[2]) != 0 ||
+	    evcast_event_add_header(ev, "Count", v[3]) != 0) {
 		evcast_event_free(ev);
 		return;
 	}

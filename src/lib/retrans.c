@@ -191,9 +191,11 @@ static bool new_epoch(evc__v2_gaps_t *g, uint64_t epoch, uint64_t highest)
 int evc__v2_gaps_seen(evc__v2_gaps_t *g, uint64_t epoch, uint64_t seq, uint64_t now_ms)
 {
 	if (new_epoch(g, epoch, seq)) {
-		/* the first seq of an epoch within the window: the sender has just
-		 * started; what came before it was lost or is still on its way */
-		if (epoch == g->epoch && seq > 1 && seq <= EVC_V2_WINDOW)
+		/* the first seq of an epoch within the window, from a sender that
+		 * started after we did: what came before it was lost or is still on
+		 * its way. A sender that was up before us (we joined late) sent its
+		 * early datagrams before we listened: nothing to recover, no loss. */
+		if (epoch == g->epoch && seq > 1 && seq <= EVC_V2_WINDOW && epoch >= g->own_epoch)
 			open_gap(g, 1, seq - 1, now_ms);
 		return 0;
 	}

@@ -307,6 +307,7 @@ typedef struct evc__v2_gaps {
 	/* settings */
 	uint64_t nak_delay_ms, give_up_ms;
 	unsigned max_tries;
+	uint64_t own_epoch;     /* the receiver's boot (us); 0 = unknown */
 	/* counters */
 	uint64_t lost, recovered, naks, overflow;
 	/* loss report: [first, last] of one sender epoch (may be NULL) */

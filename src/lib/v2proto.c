@@ -228,7 +228,7 @@ int evc__v2_ep_send(evc__v2_ep_t *ep, const char *text, size_t len, uint64_t now
 		}
 		if (ep->batch_since_us == 0)
 			ep->batch_since_us = now_us ? now_us : 1;
-		if (ep->max_chunk - ep->batch.len < 5) /* nothing more fits */
+		if (ep->max_chunk - ep->batch.len < len + 4) /* another like it would not fit */
 			evc__v2_ep_flush(ep, now_us);
 		return 0;
 	}
@@ -349,6 +349,7 @@ static rx_peer_t *peer_get(evc__v2_ep_t *ep, const uint8_t *node, uint64_t now_u
 	memcpy(p->node_id, node, EVC_V2_NODE_ID_LEN);
 	p->ep = ep;
 	evc__v2_gaps_init(&p->gaps, ep->cfg.nak_delay_ms, ep->cfg.rtx_age_ms, ep->cfg.nak_max_tries, on_loss, p);
+	p->gaps.own_epoch = ep->cfg.epoch;
 	memmove(&ep->peers[lo + 1], &ep->peers[lo], (ep->npeers - lo) * sizeof(ep->peers[0]));
 	ep->peers[lo] = p;
 	ep->npeers++;
