@@ -66,17 +66,6 @@ typedef struct mcfg {
 	unsigned port;
 } mcfg_t;
 
-static int parse_bool(const char *v, bool *out)
-{
-	if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcasecmp(v, "on") || !strcmp(v, "1"))
-		*out = true;
-	else if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcasecmp(v, "off") || !strcmp(v, "0"))
-		*out = false;
-	else
-		return -1;
-	return 0;
-}
-
 static bool is_loopback(const struct sockaddr_storage *ss)
 {
 	if (ss->ss_family == AF_INET)
@@ -94,7 +83,7 @@ static int read_config(evcd_t *d, mcfg_t *c)
 		const evcast_param_t *p = &s->params[i];
 		if (!strcasecmp(p->name, "enabled") || !strcasecmp(p->name, "allow-remote")) {
 			bool *dst = !strcasecmp(p->name, "enabled") ? &c->enabled : &c->allow_remote;
-			if (parse_bool(p->value, dst) < 0)
+			if (evc__conf_bool(p->value, dst) < 0)
 				goto bad;
 		} else if (!strcasecmp(p->name, "listen-ip")) {
 			if (strlen(p->value) >= sizeof(c->ip))

@@ -34,17 +34,6 @@ struct evcd_presence {
 
 /* ----------------------------------------------------------------- config */
 
-static int parse_bool(const char *v, bool *out)
-{
-	if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcasecmp(v, "on") || !strcmp(v, "1"))
-		*out = true;
-	else if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcasecmp(v, "off") || !strcmp(v, "0"))
-		*out = false;
-	else
-		return -1;
-	return 0;
-}
-
 /* 1 when the block is present, 0 when absent, EVCAST_EINVAL on a bad value (logged). */
 static int read_config(evcd_t *d, struct evcd_presence *p, bool *enabled)
 {
@@ -66,7 +55,7 @@ static int read_config(evcd_t *d, struct evcd_presence *p, bool *enabled)
 			    : !strcasecmp(q->name, "terminated-states") ? p->terminated
 									: NULL;
 		if (b) {
-			if (parse_bool(q->value, b) < 0)
+			if (evc__conf_bool(q->value, b) < 0)
 				goto bad;
 		} else if (dst) {
 			if (strlen(q->value) >= sizeof(p->confirmed))

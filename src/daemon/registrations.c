@@ -52,17 +52,6 @@ typedef struct rcfg {
 	evcd_regsync_cfg_t sync;
 } rcfg_t;
 
-static int parse_bool(const char *v, bool *out)
-{
-	if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcasecmp(v, "on") || !strcmp(v, "1"))
-		*out = true;
-	else if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcasecmp(v, "off") || !strcmp(v, "0"))
-		*out = false;
-	else
-		return -1;
-	return 0;
-}
-
 static int parse_num(const char *v, unsigned long long lo, unsigned long long hi, unsigned long long *out)
 {
 	char *end;
@@ -99,7 +88,7 @@ static int read_config(evcd_t *d, rcfg_t *c)
 		if (taken > 0)
 			continue;
 		if (!strcasecmp(p->name, "enabled")) {
-			if (parse_bool(p->value, &c->enabled) < 0)
+			if (evc__conf_bool(p->value, &c->enabled) < 0)
 				goto bad;
 		} else if (!strcasecmp(p->name, "db-path")) {
 			if (strlen(p->value) >= sizeof(c->db_path))

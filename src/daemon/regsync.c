@@ -83,19 +83,6 @@ void evcd_regsync_defaults(evcd_regsync_cfg_t *c)
 	*c = (evcd_regsync_cfg_t){true, 2000, 3000, 5000, 10000, 8};
 }
 
-static int parse_u(const char *v, unsigned lo, unsigned hi, unsigned *out)
-{
-	char *end;
-	unsigned long u;
-	if (!*v || *v < '0' || *v > '9')
-		return -1;
-	u = strtoul(v, &end, 10);
-	if (*end || u < lo || u > hi)
-		return -1;
-	*out = (unsigned)u;
-	return 0;
-}
-
 int evcd_regsync_param(evcd_regsync_cfg_t *c, const char *name, const char *v)
 {
 	if (!strcasecmp(name, "sync")) {
@@ -108,15 +95,15 @@ int evcd_regsync_param(evcd_regsync_cfg_t *c, const char *name, const char *v)
 		return 1;
 	}
 	if (!strcasecmp(name, "sync-rate"))
-		return parse_u(v, 1, 100000, &c->rate) ? -1 : 1;
+		return evc__conf_uint(v, 1, 100000, &c->rate) ? -1 : 1;
 	if (!strcasecmp(name, "sync-join-wait-ms"))
-		return parse_u(v, 0, 600000, &c->join_wait_ms) ? -1 : 1;
+		return evc__conf_uint(v, 0, 600000, &c->join_wait_ms) ? -1 : 1;
 	if (!strcasecmp(name, "sync-timeout-ms"))
-		return parse_u(v, 100, 600000, &c->timeout_ms) ? -1 : 1;
+		return evc__conf_uint(v, 100, 600000, &c->timeout_ms) ? -1 : 1;
 	if (!strcasecmp(name, "sync-window"))
-		return parse_u(v, 1, RING / 2, &c->window) ? -1 : 1;
+		return evc__conf_uint(v, 1, RING / 2, &c->window) ? -1 : 1;
 	if (!strcasecmp(name, "anti-entropy-interval-ms"))
-		return parse_u(v, 0, 3600000, &c->digest_ms) ? -1 : 1;
+		return evc__conf_uint(v, 0, 3600000, &c->digest_ms) ? -1 : 1;
 	return 0;
 }
 

@@ -59,30 +59,6 @@ struct evcd_sidecar {
 
 /* ----------------------------------------------------------------- config */
 
-static int parse_bool(const char *v, bool *out)
-{
-	if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcasecmp(v, "on") || !strcmp(v, "1"))
-		*out = true;
-	else if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcasecmp(v, "off") || !strcmp(v, "0"))
-		*out = false;
-	else
-		return -1;
-	return 0;
-}
-
-static int parse_uint(const char *v, unsigned lo, unsigned hi, unsigned *out)
-{
-	char *end;
-	unsigned long u;
-	if (!*v || *v < '0' || *v > '9')
-		return -1;
-	u = strtoul(v, &end, 10);
-	if (*end || u < lo || u > hi)
-		return -1;
-	*out = (unsigned)u;
-	return 0;
-}
-
 static int copy_str(char *dst, size_t cap, const char *v)
 {
 	if (strlen(v) >= cap || strpbrk(v, "\r\n"))
@@ -111,11 +87,11 @@ static int read_config(evcd_t *d, struct evcd_sidecar *s, bool *enabled)
 		const evcast_param_t *p = &sec->params[i];
 		int bad = 0;
 		if (!strcasecmp(p->name, "enabled"))
-			bad = parse_bool(p->value, enabled);
+			bad = evc__conf_bool(p->value, enabled);
 		else if (!strcasecmp(p->name, "inject"))
-			bad = parse_bool(p->value, &s->inject);
+			bad = evc__conf_bool(p->value, &s->inject);
 		else if (!strcasecmp(p->name, "db-sync"))
-			bad = parse_bool(p->value, &s->db_sync);
+			bad = evc__conf_bool(p->value, &s->db_sync);
 		else if (!strcasecmp(p->name, "host"))
 			bad = copy_str(s->host, sizeof(s->host), p->value);
 		else if (!strcasecmp(p->name, "password"))
@@ -127,11 +103,11 @@ static int read_config(evcd_t *d, struct evcd_sidecar *s, bool *enabled)
 			else
 				bad = -1;
 		} else if (!strcasecmp(p->name, "port"))
-			bad = parse_uint(p->value, 1, 65535, &s->port);
+			bad = evc__conf_uint(p->value, 1, 65535, &s->port);
 		else if (!strcasecmp(p->name, "reconnect-min-ms"))
-			bad = parse_uint(p->value, 10, 600000, &s->min_ms);
+			bad = evc__conf_uint(p->value, 10, 600000, &s->min_ms);
 		else if (!strcasecmp(p->name, "reconnect-max-ms"))
-			bad = parse_uint(p->value, 10, 3600000, &s->max_ms);
+			bad = evc__conf_uint(p->value, 10, 3600000, &s->max_ms);
 		else
 			evcd_logf(d, EVCAST_LOG_WARNING, "%s:%d: sidecar.conf: unknown param \"%s\" ignored", file, p->line,
 				  p->name);

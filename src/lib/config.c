@@ -113,32 +113,11 @@ static char *trim_dup(const char *s)
 /* Decimal digits only, lo..hi. */
 static bool parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *out)
 {
-	unsigned long v = 0;
-	if (!*s)
+	uint64_t v;
+	if (!evc__parse_u64(s, lo, hi, &v))
 		return false;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return false;
-		v = v * 10 + (unsigned long)(*s - '0');
-		if (v > hi)
-			return false;
-	}
-	if (v < lo)
-		return false;
-	*out = v;
+	*out = (unsigned long)v;
 	return true;
-}
-
-static int parse_bool(const char *s)
-{
-	static const char *yes[] = {"yes", "true", "on", "1"}, *no[] = {"no", "false", "off", "0"};
-	for (size_t i = 0; i < EVC_ARRAY_SIZE(yes); i++) {
-		if (strcasecmp(s, yes[i]) == 0)
-			return 1;
-		if (strcasecmp(s, no[i]) == 0)
-			return 0;
-	}
-	return -1;
 }
 
 static bool has_control(const char *s)
@@ -450,7 +429,7 @@ static int apply_param(pctx_t *c, const struct known_param *k)
 		*(unsigned *)field = (unsigned)u;
 		return 0;
 	case K_BOOL:
-		if ((i = parse_bool(v)) < 0)
+		if ((i = evc__parse_bool(v)) < 0)
 			return bad(c, "is not a boolean (yes/no, true/false, on/off, 1/0)");
 		*(bool *)field = i;
 		return 0;

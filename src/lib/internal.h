@@ -55,6 +55,15 @@ void evc__ratelimit_init(evc__ratelimit_t *rl, unsigned burst, unsigned per_sec)
 /* True when a message may be logged now; counts the suppressed ones otherwise. */
 bool evc__ratelimit_allow(evc__ratelimit_t *rl, uint64_t now_ms);
 
+/* ---- value parsing for configuration readers (parse.c) ---- */
+/* 1 for yes/true/on/1, 0 for no/false/off/0 (any case), -1 otherwise. */
+int evc__parse_bool(const char *s);
+/* Decimal digits only, lo..hi, no overflow. */
+bool evc__parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
+/* The same, as the daemon's readers want them: 0 ok, -1 invalid. */
+int evc__conf_bool(const char *v, bool *out);
+int evc__conf_uint(const char *v, unsigned lo, unsigned hi, unsigned *out);
+
 /* ---- clock (log.c) ---- */
 uint64_t evc__wall_ms(void);  /* CLOCK_REALTIME, ms since the epoch */
 uint64_t evc__wall_us(void);  /* CLOCK_REALTIME, us since the epoch */

@@ -35,31 +35,6 @@ static int failf(char *err, size_t errlen, const char *file, const evcast_param_
 	return EVCAST_EINVAL;
 }
 
-static bool parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-	char *end;
-	if (!s || *s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || *end || v < lo || v > hi)
-		return false;
-	*out = v;
-	return true;
-}
-
-static int parse_bool(const char *s)
-{
-	static const char *yes[] = {"yes", "true", "on", "1"}, *no[] = {"no", "false", "off", "0"};
-	for (size_t i = 0; i < 4; i++) {
-		if (strcasecmp(s, yes[i]) == 0)
-			return 1;
-		if (strcasecmp(s, no[i]) == 0)
-			return 0;
-	}
-	return -1;
-}
-
 static int hexval(char c)
 {
 	if (c >= '0' && c <= '9')
@@ -191,11 +166,11 @@ static int apply(evc__v2_settings_t *o, const evcast_param_t *p, uint16_t port, 
 		if (r != 0)
 			return failf(err, errlen, file, p, "is not a key list (ID:SECRET, ...): %s", k.why);
 	} else if (strcasecmp(p->name, "v2-primary-key") == 0) {
-		if (!parse_u64(v, 1, UINT32_MAX, &u))
+		if (!evc__parse_u64(v, 1, UINT32_MAX, &u))
 			return failf(err, errlen, file, p, "is not a key id (1-4294967295)");
 		o->primary = (uint32_t)u;
 	} else if (strcasecmp(p->name, "v2-accept-plaintext") == 0) {
-		if ((b = parse_bool(v)) < 0)
+		if ((b = evc__parse_bool(v)) < 0)
 			return failf(err, errlen, file, p, "is not a boolean (yes/no)");
 		o->ep.accept_plain = b;
 	} else if (strcasecmp(p->name, "node-id") == 0) {
@@ -213,24 +188,24 @@ static int apply(evc__v2_settings_t *o, const evcast_param_t *p, uint16_t port, 
 			return failf(err, errlen, file, p, "is all zero (not a valid node id)");
 		o->have_node_id = true;
 	} else if (strcasecmp(p->name, "payload-size") == 0) {
-		if (!parse_u64(v, EVC_V2_MIN_PAYLOAD, EVC_V2_MAX_DGRAM, &u))
+		if (!evc__parse_u64(v, EVC_V2_MIN_PAYLOAD, EVC_V2_MAX_DGRAM, &u))
 			return failf(err, errlen, file, p, "is not a payload size (%u-%u bytes)", EVC_V2_MIN_PAYLOAD,
 				     EVC_V2_MAX_DGRAM);
 		o->ep.payload_size = (size_t)u;
 	} else if (strcasecmp(p->name, "retransmit-bytes") == 0) {
-		if (!parse_u64(v, 65536, 1u << 30, &u))
+		if (!evc__parse_u64(v, 65536, 1u << 30, &u))
 			return failf(err, errlen, file, p, "is not a buffer size (65536-1073741824 bytes)");
 		o->ep.rtx_bytes = (size_t)u;
 	} else if (strcasecmp(p->name, "retransmit-age") == 0) {
-		if (!parse_u64(v, 100, 60000, &u))
+		if (!evc__parse_u64(v, 100, 60000, &u))
 			return failf(err, errlen, file, p, "is not an age in milliseconds (100-60000)");
 		o->ep.rtx_age_ms = u;
 	} else if (strcasecmp(p->name, "max-skew") == 0) {
-		if (!parse_u64(v, 1, 3600, &u))
+		if (!evc__parse_u64(v, 1, 3600, &u))
 			return failf(err, errlen, file, p, "is not a number of seconds (1-3600)");
 		o->ep.max_skew_us = u * 1000000u;
 	} else if (strcasecmp(p->name, "hold-bytes") == 0) {
-		if (!parse_u64(v, 65536, 1u << 30, &u))
+		if (!evc__parse_u64(v, 65536, 1u << 30, &u))
 			return failf(err, errlen, file, p, "is not a buffer size (65536-1073741824 bytes)");
 		o->ep.hold_bytes = (size_t)u;
 	} else if (strcasecmp(p->name, "legacy-address") == 0) {
