@@ -16,36 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static long live, fail_at, n_allocs, total_allocs;
-
-static bool fail_now(void)
-{
-	total_allocs++;
-	return fail_at && ++n_allocs == fail_at;
-}
-static void *t_malloc(size_t n)
-{
-	void *p = fail_now() ? NULL : malloc(n);
-	live += p != NULL;
-	return p;
-}
-static void *t_calloc(size_t c, size_t n)
-{
-	void *p = fail_now() ? NULL : calloc(c, n);
-	live += p != NULL;
-	return p;
-}
-static void *t_realloc(void *o, size_t n)
-{
-	void *p = fail_now() ? NULL : realloc(o, n);
-	live += p && !o;
-	return p;
-}
-static void t_free(void *p)
-{
-	live -= p != NULL;
-	free(p);
-}
+#include "test_alloc.h"
 
 static int setup(void **state)
 {

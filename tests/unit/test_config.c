@@ -24,34 +24,7 @@
 
 /* ------------------------------------------------ allocator and log capture */
 
-static long live;     /* allocations not yet freed */
-static long fail_at;  /* the allocation (1-based) that fails; 0 = none */
-static long n_allocs; /* allocations since the last reset */
-
-static bool fail_now(void) { return fail_at && ++n_allocs == fail_at; }
-static void *t_malloc(size_t n)
-{
-	void *p = fail_now() ? NULL : malloc(n);
-	live += p != NULL;
-	return p;
-}
-static void *t_calloc(size_t c, size_t n)
-{
-	void *p = fail_now() ? NULL : calloc(c, n);
-	live += p != NULL;
-	return p;
-}
-static void *t_realloc(void *o, size_t n)
-{
-	void *p = fail_now() ? NULL : realloc(o, n);
-	live += p && !o;
-	return p;
-}
-static void t_free(void *p)
-{
-	live -= p != NULL;
-	free(p);
-}
+#include "test_alloc.h"
 
 typedef struct logcap {
 	int n;
