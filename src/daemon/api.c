@@ -177,7 +177,8 @@ static int api_stats(evcd_t *d, const char *args, sb_t *out)
 		  (unsigned long long)cs.events_queued, (unsigned long long)cs.events_dropped,
 		  (unsigned long long)cs.protocol_errors, (unsigned long long)cs.auth_failures,
 		  (unsigned long long)cs.acl_rejected, (unsigned long long)cs.auth_timeouts);
-	sb_printf(out, ",\"uptime_ms\":%llu}\n", (unsigned long long)(evc__wall_ms() - d->start_ms));
+	sb_printf(out, ",\"config_errors\":%llu,\"uptime_ms\":%llu}\n", (unsigned long long)d->config_errors,
+		  (unsigned long long)(evc__wall_ms() - d->start_ms));
 	return 0;
 }
 

@@ -27,6 +27,7 @@ typedef struct evcd {
 	bool foreground;
 	bool log_events;        /* log a line per delivered event (make run) */
 	uint64_t start_ms;
+	uint64_t config_errors; /* reloads rejected because the file did not load */
 	evcd_control_t *control;
 	evcd_lua_t *lua;
 	evcd_metrics_t *metrics; /* NULL unless metrics.conf enables it */

@@ -134,6 +134,7 @@ int evcd_reload(evcd_t *d, char *msg, size_t msglen)
 	}
 	rc = evcast_config_load(d->config_path, evcd_log, d, &cfg, err, sizeof(err));
 	if (rc < 0) {
+		d->config_errors++;
 		snprintf(msg, msglen, "%s rejected, keeping the running configuration: %s", d->config_path,
 			 err[0] ? err : evcast_strerror(rc));
 		evcd_logf(d, EVCAST_LOG_ERR, "reload: %s", msg);

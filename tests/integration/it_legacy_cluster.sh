@@ -119,10 +119,11 @@ done
 evc_ok "peer table kept across the reload"
 
 evc_step "SIGHUP: broken files are rejected, the old config stays in force"
-# A rejected file is reported in the log (the node's reload_failures counts
-# only configs that parsed but could not be applied).
+# A rejected file is reported in the log and counted in config_errors (the
+# node's reload_failures counts configs that parsed but could not be applied).
 log_has() { grep -c -E "$2" "$EVC_TMP/$1.log" || true; }
 rej0=$(log_has A 'reload: .*rejected')
+cerr0=$(evc_stat A config_errors)
 cp "$EVC_TMP/A.xml" "$EVC_TMP/A.good.xml"
 printf '<configuration name="event_multicast.conf">\n  <settings>\n    <param name="port" value="4242"\n' \
 	>"$EVC_TMP/A.xml"
@@ -143,6 +144,7 @@ evc_log "  $line"
 [[ "$line" == *port* && "$line" == *70000* && "$line" == *A.xml:* ]] ||
 	evc_fail "the rejection does not name file:line, the param and the value: $line"
 [[ $(evc_stat A reloads) -eq $((reloads0 + 1)) ]] || evc_fail "a rejected file was counted as applied"
+[[ $(evc_stat A config_errors) -eq $((cerr0 + 2)) ]] || evc_fail "config_errors did not count the 2 rejected files"
 evc_cli A send CUSTOM evcast::probe -H 'round: 3' || evc_fail "evcast send failed"
 evc_wait_for 5 "evcast::probe round 3 on B" evc_json_has "$EVC_TMP/B.events" \
 	"$PROBE and .[\"Orig-round\"] == \"3\"" || evc_fail "old config not in force after a rejected reload"
