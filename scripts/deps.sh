@@ -8,7 +8,7 @@
 set -euo pipefail
 PKGS=(cmake make gcc clang pkg-config libuv1-dev libsodium-dev nettle-dev libexpat1-dev
       libcjson-dev libsqlite3-dev libcmocka-dev liblua5.4-dev libnats-dev libclang-rt-14-dev
-      iproute2 jq python3 lua-sql-sqlite3 nats-server nftables sqlite3 tshark valgrind curl)
+      libzstd-dev iproute2 jq python3 lua-sql-sqlite3 nats-server nftables sqlite3 tshark valgrind curl)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
