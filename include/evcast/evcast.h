@@ -395,6 +395,33 @@ int evcast_esl_parser_next(evcast_esl_parser_t *p, evcast_event_t **out);
  * EVCAST_EINVAL (key_id 0), EVCAST_E2BIG (cap too small), EVCAST_ENOMEM. */
 int evcast_v2_keygen(uint32_t key_id, char *out, size_t cap);
 
+/* --------------------------------------------------------------- 11. relay */
+/* Other transports bridging sites (docs/MULTISITE.md). Additive section. */
+
+typedef struct evcast_relay_stats {
+	uint64_t duplicates;      /* events dropped as already seen (Core-UUID, Event-Sequence) */
+	uint64_t too_old;         /* of which older than the 4096-sequence window */
+	uint64_t origins;         /* origins tracked now */
+	uint64_t origins_evicted; /* least recently used origins forgotten */
+} evcast_relay_stats_t;
+
+/* Installs (max_origins > 0) or removes (0) the exactly-once filter: every
+ * received event, from multicast or evcast_node_input_text, whose
+ * (Core-UUID, Event-Sequence) was already seen is dropped and counted.
+ * 0, EVCAST_EINVAL, EVCAST_ENOMEM. */
+int evcast_node_dedupe(evcast_node_t *node, unsigned max_origins);
+void evcast_node_relay_stats(const evcast_node_t *node, evcast_relay_stats_t *out);
+/* Feeds an event's plain text received by another transport into the node,
+ * wrapped as a received multicast event (CUSTOM multicast::event, Multicast: yes,
+ * Orig-<header>..., Orig-Multicast-Sender from FreeSWITCH-Switchname, and
+ * "Multicast-Via: via" when via is non-NULL). 0 delivered, 1 our own event
+ * (ignored), 2 a duplicate (dropped, counted), EVCAST_EPARSE..., EVCAST_ESTATE. */
+int evcast_node_input_text(evcast_node_t *node, const char *text, size_t len, const char *via);
+/* Sends an event's plain text, unchanged (no standard headers added; the
+ * legacy Multicast-Sender is its FreeSWITCH-Switchname), to the node's
+ * destinations without firing it locally. 0 or a negative error. */
+int evcast_node_relay_text(evcast_node_t *node, const char *text, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -85,23 +85,40 @@ static int need_node(evcd_t *d, sb_t *out)
 	return 0;
 }
 
+/* The node's peers JSON, plus "nats": {...} when the NATS link runs. */
+static void peers_json(evcd_t *d, sb_t *out)
+{
+	char *json = evcast_node_peers_json(d->node), *nats = d->nats ? evcd_nats_json(d) : NULL;
+	char *end = json ? strrchr(json, '}') : NULL;
+	if (nats && end) {
+		*end = '\0';
+		sb_printf(out, "%s%s\"nats\":%s}\n", json, strchr(json, ':') ? "," : "", nats);
+		evcast_free(json);
+	} else
+		sb_take(out, json);
+	evcast_free(nats);
+}
+
 static int api_peers(evcd_t *d, const char *args, sb_t *out)
 {
 	if (!need_node(d, out))
 		return 0;
 	if (args && strcasecmp(args, "json") == 0)
-		sb_take(out, evcast_node_peers_json(d->node));
+		peers_json(d, out);
 	else if (args && *args)
 		sb_printf(out, "-USAGE: multicast_peers [json]\n");
-	else
+	else {
 		sb_take(out, evcast_node_peers_text(d->node));
+		if (d->nats)
+			sb_take(out, evcd_nats_text(d)); /* the NATS link (nats.c) */
+	}
 	return 0;
 }
 
 static int api_peers_json(evcd_t *d, const char *args, sb_t *out)
 {
 	if (need_node(d, out))
-		sb_take(out, evcast_node_peers_json(d->node));
+		peers_json(d, out);
 	return 0;
 }
 
@@ -177,6 +194,12 @@ static int api_stats(evcd_t *d, const char *args, sb_t *out)
 		  (unsigned long long)cs.events_queued, (unsigned long long)cs.events_dropped,
 		  (unsigned long long)cs.protocol_errors, (unsigned long long)cs.auth_failures,
 		  (unsigned long long)cs.acl_rejected, (unsigned long long)cs.auth_timeouts);
+	if (d->nats) {
+		char *nats = evcd_nats_json(d);
+		if (nats)
+			sb_printf(out, ",\"nats\":%s", nats);
+		evcast_free(nats);
+	}
 	sb_printf(out, ",\"config_errors\":%llu,\"uptime_ms\":%llu}\n", (unsigned long long)d->config_errors,
 		  (unsigned long long)(evc__wall_ms() - d->start_ms));
 	return 0;

@@ -17,6 +17,7 @@ typedef struct evcd_metrics evcd_metrics_t;
 typedef struct evcd_reg evcd_reg_t;
 typedef struct evcd_presence evcd_presence_t;
 typedef struct evcd_sidecar evcd_sidecar_t;
+typedef struct evcd_nats evcd_nats_t;
 
 typedef struct evcd {
 	uv_loop_t *loop;
@@ -34,6 +35,7 @@ typedef struct evcd {
 	evcd_reg_t *reg;         /* NULL unless registrations.conf enables it (registrations.c) */
 	evcd_presence_t *presence; /* NULL unless presence.conf enables it (presence.c) */
 	evcd_sidecar_t *sidecar;   /* NULL unless sidecar.conf enables it (sidecar.c) */
+	evcd_nats_t *nats;         /* NULL unless nats.conf is present (nats.c) */
 } evcd_t;
 
 /* Log through the daemon's sink (stderr with time and level). */
@@ -107,4 +109,12 @@ void evcd_sidecar_stop(evcd_t *d);
 /* A registration of user@realm came up on node_ip (up) or went away: mirrored
  * into FreeSWITCH's mod_db when db-sync is on and the session is ready. */
 void evcd_sidecar_location(evcd_t *d, const char *realm, const char *user, const char *node_ip, bool up);
+
+/* ---- nats.c: sites bridged through NATS (optional nats.conf; docs/MULTISITE.md) ---- */
+int evcd_nats_start(evcd_t *d);
+void evcd_nats_stop(evcd_t *d);
+/* "NATS: connected to URL (cluster X)\n" / the link's counters as a JSON object;
+ * NULL when not started. Freed with evcast_free. */
+char *evcd_nats_text(evcd_t *d);
+char *evcd_nats_json(evcd_t *d);
 #endif

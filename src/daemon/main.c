@@ -187,6 +187,7 @@ static void shutdown_all(daemon_state_t *st)
 		return;
 	st->stopping = true;
 	evcd_lua_stop(d);
+	evcd_nats_stop(d);
 	evcd_sidecar_stop(d);
 	evcd_presence_stop(d);
 	evcd_reg_stop(d);
@@ -293,6 +294,10 @@ static int start_all(daemon_state_t *st)
 	}
 	if ((rc = evcd_sidecar_start(d)) < 0) { /* nothing unless sidecar.conf is present */
 		evcd_logf(d, EVCAST_LOG_ERR, "cannot start the FreeSWITCH sidecar: %s", evcast_strerror(rc));
+		return rc;
+	}
+	if ((rc = evcd_nats_start(d)) < 0) { /* nothing unless nats.conf is present */
+		evcd_logf(d, EVCAST_LOG_ERR, "cannot start the NATS link: %s", evcast_strerror(rc));
 		return rc;
 	}
 	if ((rc = evcd_lua_start(d)) < 0) {

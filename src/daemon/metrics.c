@@ -305,6 +305,22 @@ static char *render(struct evcd_metrics *m, size_t *len)
 			      "# TYPE evcast_peer_events_received_total counter\n");
 		evcast_node_peers(d->node, on_peer, &b);
 	}
+	if (d->nats) { /* the NATS link (nats.c, docs/MULTISITE.md) */
+		char *json = evcd_nats_json(d);
+		cJSON *o = json ? cJSON_Parse(json) : NULL;
+		evcast_free(json);
+		for (cJSON *it = o ? o->child : NULL; it; it = it->next) {
+			if (cJSON_IsBool(it) && !strcmp(it->string, "connected"))
+				sb_printf(&b, "# HELP evcast_nats_connected 1 when connected to a NATS server.\n"
+					      "# TYPE evcast_nats_connected gauge\nevcast_nats_connected %d\n",
+					  cJSON_IsTrue(it) ? 1 : 0);
+			else if (cJSON_IsNumber(it) && strcmp(it->string, "origins") != 0)
+				sb_printf(&b, "# HELP evcast_nats_%s_total NATS link counter (docs/MULTISITE.md).\n"
+					      "# TYPE evcast_nats_%s_total counter\nevcast_nats_%s_total %.0f\n",
+					  it->string, it->string, it->string, it->valuedouble);
+		}
+		cJSON_Delete(o);
+	}
 	evcd_control_stats(d, &cs);
 	sb_printf(&b,
 		  "# HELP evcast_control_connections Control/event-socket connections open now.\n"

@@ -288,6 +288,11 @@ static void count_drop(evcast_node_t *n, int err, const struct sockaddr *from)
 void evc__node_received(evcast_node_t *n, evcast_event_t *ev, const char *sender, const struct sockaddr *from,
 			bool v2)
 {
+	if (n->dedupe && !evc__node_dedupe_check(n, evcast_event_get_header(ev, "Orig-Core-UUID"),
+						 evcast_event_get_header(ev, "Orig-Event-Sequence"))) {
+		evcast_event_free(ev); /* already delivered by another path (docs/MULTISITE.md) */
+		return;
+	}
 	n->stats.rx_events++;
 	if (sender) {
 		const char *name = evcast_event_get_header(ev, "Orig-Event-Name");
@@ -610,6 +615,7 @@ static void node_finish(evcast_node_t *n)
 	evcast_bindings_free(n->bindings);
 	evcast_legacy_key_free(n->key);
 	evc__node_v2_free(n);
+	evc__node_dedupe_free(n);
 	evc__free(n->consumers);
 	evc__free(n->txbuf);
 	evc__free(n->v2_txbuf);

@@ -65,6 +65,7 @@ struct evcast_node {
 		uint64_t used;
 	} v2_names[EVC__V2_NAMES];
 	uint64_t v2_name_clock;
+	struct evc__dedupe *dedupe; /* node_relay.c; NULL: no exactly-once filter */
 	int closing;
 	void (*close_cb)(void *ud);
 	void *close_ud;
@@ -73,6 +74,10 @@ struct evcast_node {
 /* node.c: a received event (legacy or v2) -- peer accounting, then fire. */
 void evc__node_received(evcast_node_t *n, evcast_event_t *ev, const char *sender, const struct sockaddr *from,
 			bool v2);
+
+/* node_relay.c: 1 first sight of (uuid, seq) (or no filter / no pair), 0 duplicate. */
+int evc__node_dedupe_check(evcast_node_t *n, const char *uuid, const char *seq);
+void evc__node_dedupe_free(evcast_node_t *n);
 
 /* node_v2.c */
 int evc__node_v2_prepare(evcast_node_t *n, evcast_config_t *cfg, evc__v2_settings_t **ps, evc__v2_keyring_t **pkr);

@@ -243,8 +243,9 @@ void evc__reg_db_write(evc__reg_t *reg, evc__reg_db_batch_t *b)
 		goto fail;
 	for (size_t i = 0; i < b->n; i++) {
 		if (b->rows[i].e ? write_one(d, b->rows[i].e) : delete_one(d, b->rows[i].key)) {
+			snprintf(b->err, sizeof(b->err), "%s", sqlite3_errmsg(d->db));
 			step_once(d->rollback);
-			goto fail;
+			goto failed;
 		}
 		if (b->rows[i].e)
 			b->written++;
@@ -252,14 +253,16 @@ void evc__reg_db_write(evc__reg_t *reg, evc__reg_db_batch_t *b)
 			b->deleted++;
 	}
 	if (step_once(d->commit) != 0) {
+		snprintf(b->err, sizeof(b->err), "%s", sqlite3_errmsg(d->db));
 		step_once(d->rollback);
-		goto fail;
+		goto failed;
 	}
 	sqlite3_reset(d->upsert);
 	sqlite3_reset(d->del);
 	return;
 fail:
 	snprintf(b->err, sizeof(b->err), "%s", sqlite3_errmsg(d->db));
+failed:
 	sqlite3_reset(d->upsert);
 	sqlite3_reset(d->del);
 	b->rc = EVCAST_EIO;

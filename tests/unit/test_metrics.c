@@ -43,6 +43,13 @@ void evcd_control_stats(const evcd_t *d, evcd_control_stats_t *out)
 	out->accepted = 3;
 }
 
+/* metrics.c renders the NATS link only when d->nats is set (never here). */
+char *evcd_nats_json(evcd_t *d)
+{
+	(void)d;
+	return NULL;
+}
+
 /* Failing allocator: the countdown-th allocation from now fails (0 = never). */
 static long g_fail_at;
 static void *t_malloc(size_t n) { return g_fail_at > 0 && --g_fail_at == 0 ? NULL : malloc(n); }

@@ -1,0 +1,540 @@
+/*
+ * nats.c -- sites bridged through NATS (docs/MULTISITE.md). Optional
+ * <configuration name="nats.conf">: url (comma list), cluster ("default"),
+ * bindings (default: the multicast ones), token | user+password |
+ * nkey + nkey-seed-file | creds-file, tls + ca-file, max-pending-bytes (libnats
+ * reconnect buffer), gateway (relay multicast <-> NATS), connect (no: only the
+ * exactly-once filter, for multicast-only nodes of a site with two gateways),
+ * encrypt (no; yes is refused: not implemented).
+ * Local events selected by the bindings go to evcast.<cluster>.<Event-Name>
+ * [.<subclass tokens>] as "EVN1" + plain text; evcast.<cluster>.> comes back
+ * through a bounded, mutex-protected queue and a uv_async_t into
+ * evcast_node_input_text (exactly-once filter on (Core-UUID, Event-Sequence)).
+ * libnats threads touch only the queue and the link counters, under the mutex.
+ */
+#include "daemon.h"
+#include "internal.h"
+#include <nats/nats.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define NATS_MAGIC "EVN1"
+#define NATS_QUEUE_MAX 4096
+#define NATS_QUEUE_BYTES (64u * 1024u * 1024u)
+#define NATS_MAX_URLS 16
+#define NATS_ORIGINS 1024
+#define NATS_TXBUF (EVCAST_V2_MAX_EVENT + 8)
+
+typedef struct qmsg {
+	struct qmsg *next;
+	size_t len;
+	char data[];
+} qmsg_t;
+
+struct evcd_nats {
+	evcd_t *d;
+	int sub_id;
+	char url[1024], cluster[128], token[256], user[128], password[256], nkey[512], nkeypub[128], creds[512], ca[512];
+	unsigned max_pending;
+	bool tls, gateway, connect;
+	evcast_bindings_t *bindings;
+	natsOptions *opts;
+	natsConnection *nc;
+	natsSubscription *sub;
+	uv_async_t async;
+	pthread_mutex_t mu;
+	qmsg_t *qhead, *qtail;
+	size_t qlen, qbytes;
+	bool connected;
+	char server[256];
+	/* under mu (written by libnats threads) */
+	uint64_t rx_overflow, reconnects, disconnects, received;
+	/* loop thread only */
+	uint64_t published, publish_errors, gateway_out, gateway_in, own, bad;
+	char *txbuf;
+};
+
+/* ----------------------------------------------------------------- config */
+
+static int copy_param(char *dst, size_t cap, const char *v)
+{
+	if (strlen(v) >= cap)
+		return -1;
+	memcpy(dst, v, strlen(v) + 1);
+	return 0;
+}
+
+/* 1 present, 0 absent, EVCAST_EINVAL on a bad value (logged file:line:param:value:why). */
+static int read_config(evcd_t *d, struct evcd_nats *m)
+{
+	const evcast_section_t *s = d->cfg ? evcast_config_section(d->cfg, "nats.conf") : NULL;
+	const char *file = d->config_path ? d->config_path : "config";
+	const char *bind = d->cfg && d->cfg->bindings ? d->cfg->bindings : "";
+	bool encrypt = false;
+	snprintf(m->url, sizeof(m->url), "nats://127.0.0.1:4222");
+	snprintf(m->cluster, sizeof(m->cluster), "default");
+	m->max_pending = 8u * 1024u * 1024u;
+	m->connect = true;
+	if (!s)
+		return 0;
+	for (size_t i = 0; i < s->nparams; i++) {
+		const evcast_param_t *q = &s->params[i];
+		const char *why = "too long";
+		int r = 0;
+		if (!strcasecmp(q->name, "url"))
+			r = copy_param(m->url, sizeof(m->url), q->value);
+		else if (!strcasecmp(q->name, "cluster")) {
+			r = copy_param(m->cluster, sizeof(m->cluster), q->value);
+			if (r == 0 && (!*q->value || strpbrk(q->value, " \t.*>"))) {
+				why = "must be one subject token (no blank, '.', '*', '>')";
+				r = -1;
+			}
+		} else if (!strcasecmp(q->name, "bindings"))
+			bind = q->value;
+		else if (!strcasecmp(q->name, "token"))
+			r = copy_param(m->token, sizeof(m->token), q->value);
+		else if (!strcasecmp(q->name, "user"))
+			r = copy_param(m->user, sizeof(m->user), q->value);
+		else if (!strcasecmp(q->name, "password"))
+			r = copy_param(m->password, sizeof(m->password), q->value);
+		else if (!strcasecmp(q->name, "nkey-seed-file"))
+			r = copy_param(m->nkey, sizeof(m->nkey), q->value);
+		else if (!strcasecmp(q->name, "nkey"))
+			r = copy_param(m->nkeypub, sizeof(m->nkeypub), q->value);
+		else if (!strcasecmp(q->name, "creds-file"))
+			r = copy_param(m->creds, sizeof(m->creds), q->value);
+		else if (!strcasecmp(q->name, "ca-file"))
+			r = copy_param(m->ca, sizeof(m->ca), q->value);
+		else if (!strcasecmp(q->name, "tls")) {
+			why = "expected yes or no";
+			r = evc__conf_bool(q->value, &m->tls);
+		} else if (!strcasecmp(q->name, "connect")) {
+			why = "expected yes or no";
+			r = evc__conf_bool(q->value, &m->connect);
+		} else if (!strcasecmp(q->name, "gateway")) {
+			why = "expected yes or no";
+			r = evc__conf_bool(q->value, &m->gateway);
+		} else if (!strcasecmp(q->name, "encrypt")) {
+			why = "expected yes or no";
+			r = evc__conf_bool(q->value, &encrypt);
+			if (r == 0 && encrypt) {
+				why = "end-to-end sealing is not implemented yet (use tls)";
+				r = -1;
+			}
+		} else if (!strcasecmp(q->name, "max-pending-bytes")) {
+			why = "expected a number of bytes from 65536 to 1073741824";
+			r = evc__conf_uint(q->value, 65536u, 1073741824u, &m->max_pending);
+		} else
+			evcd_logf(d, EVCAST_LOG_WARNING, "%s:%d: nats.conf: unknown param \"%s\" ignored", file, q->line,
+				  q->name);
+		if (r < 0) {
+			evcd_logf(d, EVCAST_LOG_ERR, "%s:%d:%s:%s: nats.conf: %s", file, q->line, q->name, q->value, why);
+			return EVCAST_EINVAL;
+		}
+	}
+	if (!!*m->user != !!*m->password) {
+		evcd_logf(d, EVCAST_LOG_ERR, "%s: nats.conf: user and password go together", file);
+		return EVCAST_EINVAL;
+	}
+	if (!!*m->nkey != !!*m->nkeypub) {
+		evcd_logf(d, EVCAST_LOG_ERR, "%s: nats.conf: nkey (the public key) and nkey-seed-file go together", file);
+		return EVCAST_EINVAL;
+	}
+	if (evcast_bindings_new(bind, &m->bindings) != 0) {
+		evcd_logf(d, EVCAST_LOG_ERR, "%s: nats.conf: invalid bindings \"%s\"", file, bind);
+		return EVCAST_EINVAL;
+	}
+	return 1;
+}
+
+/* ------------------------------------------------------------ publishing */
+
+/* Appends token (sanitized: blank, '.', '*', '>' become '_') to subj. */
+static void add_token(char *subj, size_t cap, const char *tok, size_t n)
+{
+	size_t l = strlen(subj);
+	if (l + 2 >= cap)
+		return;
+	subj[l++] = '.';
+	if (n == 0)
+		subj[l++] = '_';
+	for (size_t i = 0; i < n && l + 1 < cap; i++) {
+		unsigned char c = (unsigned char)tok[i];
+		subj[l++] = (c <= ' ' || c == '.' || c == '*' || c == '>' || c >= 127) ? '_' : (char)c;
+	}
+	subj[l] = '\0';
+}
+
+static void subject_for(const struct evcd_nats *m, const char *name, const char *subclass, char *out, size_t cap)
+{
+	snprintf(out, cap, "evcast.%s", m->cluster);
+	add_token(out, cap, name, strlen(name));
+	while (subclass && *subclass) {
+		const char *sep = strstr(subclass, "::");
+		size_t n = sep ? (size_t)(sep - subclass) : strlen(subclass);
+		add_token(out, cap, subclass, n);
+		subclass = sep ? sep + 2 : NULL;
+	}
+}
+
+static void publish(struct evcd_nats *m, const evcast_event_t *ev)
+{
+	char subj[512];
+	const char *name = evcast_event_name(ev);
+	if (!m->nc || !name)
+		return;
+	memcpy(m->txbuf, NATS_MAGIC, 4);
+	int len = evcast_event_write_plain(ev, m->txbuf + 4, NATS_TXBUF - 4);
+	if (len < 0) {
+		m->publish_errors++;
+		return;
+	}
+	subject_for(m, name, evcast_event_subclass(ev), subj, sizeof(subj));
+	if (natsConnection_Publish(m->nc, subj, m->txbuf, len + 4) == NATS_OK)
+		m->published++;
+	else
+		m->publish_errors++; /* reconnect buffer full, or closed */
+}
+
+/* The original event of a received multicast::event: Orig- stripped, the
+ * legacy Multicast-Sender dropped. NULL when out of memory. */
+static evcast_event_t *original_of(const evcast_event_t *ev)
+{
+	evcast_event_t *o = evcast_event_new();
+	const char *name, *value, *body;
+	size_t blen = 0;
+	if (!o)
+		return NULL;
+	for (size_t i = 0; evcast_event_header_at(ev, i, &name, &value) == 0; i++) {
+		if (strncasecmp(name, "Orig-", 5) != 0 || !strcasecmp(name + 5, "Multicast-Sender"))
+			continue;
+		if (evcast_event_add_header(o, name + 5, value) != 0)
+			goto fail;
+	}
+	if ((body = evcast_event_get_body(ev, &blen)) && blen && evcast_event_set_body(o, body, blen) != 0)
+		goto fail;
+	return o;
+fail:
+	evcast_event_free(o);
+	return NULL;
+}
+
+static void on_event(void *ud, const evcast_event_t *ev)
+{
+	struct evcd_nats *m = ud;
+	const char *name = evcast_event_name(ev), *sub = evcast_event_subclass(ev);
+	if (!name || !strcasecmp(name, "LOG"))
+		return;
+	if (!strcasecmp(name, "CUSTOM") && sub && !strncmp(sub, "multicast::", 11)) {
+		if (!m->gateway || strcmp(sub, "multicast::event") != 0 || evcast_event_get_header(ev, "Multicast-Via"))
+			return;
+		evcast_event_t *o = original_of(ev);
+		if (o && evcast_event_name(o) && strcasecmp(evcast_event_name(o), "LOG") != 0 &&
+		    evcast_bindings_match(m->bindings, o)) {
+			publish(m, o);
+			m->gateway_out++;
+		}
+		evcast_event_free(o);
+		return;
+	}
+	if (evcast_bindings_match(m->bindings, ev))
+		publish(m, ev);
+}
+
+/* ------------------------------------------------------------- receiving */
+
+static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+	struct evcd_nats *m = closure;
+	int len = natsMsg_GetDataLength(msg);
+	(void)nc;
+	(void)sub;
+	qmsg_t *q = len >= 0 ? malloc(sizeof(*q) + (size_t)len + 1) : NULL;
+	pthread_mutex_lock(&m->mu);
+	m->received++;
+	if (!q || m->qlen >= NATS_QUEUE_MAX || m->qbytes + (size_t)len > NATS_QUEUE_BYTES) {
+		m->rx_overflow++;
+		pthread_mutex_unlock(&m->mu);
+		free(q);
+		natsMsg_Destroy(msg);
+		return;
+	}
+	q->next = NULL;
+	q->len = (size_t)len;
+	memcpy(q->data, natsMsg_GetData(msg), (size_t)len);
+	q->data[len] = '\0';
+	if (m->qtail)
+		m->qtail->next = q;
+	else
+		m->qhead = q;
+	m->qtail = q;
+	m->qlen++;
+	m->qbytes += (size_t)len;
+	pthread_mutex_unlock(&m->mu);
+	natsMsg_Destroy(msg);
+	uv_async_send(&m->async);
+}
+
+static void on_async(uv_async_t *a)
+{
+	struct evcd_nats *m = a->data;
+	qmsg_t *q;
+	pthread_mutex_lock(&m->mu);
+	q = m->qhead;
+	m->qhead = m->qtail = NULL;
+	m->qlen = m->qbytes = 0;
+	pthread_mutex_unlock(&m->mu);
+	while (q) {
+		qmsg_t *next = q->next;
+		int r = -1;
+		if (q->len >= 4 && memcmp(q->data, NATS_MAGIC, 4) == 0)
+			r = evcast_node_input_text(m->d->node, q->data + 4, q->len - 4, "nats");
+		if (r == 0 && m->gateway && evcast_node_relay_text(m->d->node, q->data + 4, q->len - 4) == 0)
+			m->gateway_in++; /* first sights only: a duplicate (2) is never relayed */
+		if (r == 1)
+			m->own++;
+		else if (r < 0)
+			m->bad++;
+		free(q);
+		q = next;
+	}
+}
+
+static void link_cb(natsConnection *nc, void *closure, bool up, bool re)
+{
+	struct evcd_nats *m = closure;
+	char url[256] = "";
+	if (up)
+		natsConnection_GetConnectedUrl(nc, url, sizeof(url));
+	pthread_mutex_lock(&m->mu);
+	m->connected = up;
+	if (up)
+		snprintf(m->server, sizeof(m->server), "%s", url);
+	if (re)
+		m->reconnects++;
+	if (!up)
+		m->disconnects++;
+	pthread_mutex_unlock(&m->mu);
+}
+static void on_connected(natsConnection *nc, void *c) { link_cb(nc, c, true, false); }
+static void on_reconnected(natsConnection *nc, void *c) { link_cb(nc, c, true, true); }
+static void on_disconnected(natsConnection *nc, void *c) { link_cb(nc, c, false, false); }
+
+/* ------------------------------------------------------------ start/stop */
+
+static int options(evcd_t *d, struct evcd_nats *m)
+{
+	const char *urls[NATS_MAX_URLS];
+	char buf[sizeof(m->url)];
+	int nurls = 0;
+	natsStatus s;
+	snprintf(buf, sizeof(buf), "%s", m->url);
+	for (char *save = NULL, *t = strtok_r(buf, ", \t", &save); t && nurls < NATS_MAX_URLS;
+	     t = strtok_r(NULL, ", \t", &save))
+		urls[nurls++] = t;
+	if (nurls == 0) {
+		evcd_logf(d, EVCAST_LOG_ERR, "nats.conf: url is empty");
+		return EVCAST_EINVAL;
+	}
+	s = natsOptions_Create(&m->opts);
+	if (s == NATS_OK)
+		s = natsOptions_SetServers(m->opts, urls, nurls);
+	if (s == NATS_OK)
+		s = natsOptions_SetName(m->opts, evcast_node_name(d->node));
+	if (s == NATS_OK)
+		s = natsOptions_SetNoEcho(m->opts, true);
+	if (s == NATS_OK)
+		s = natsOptions_SetMaxReconnect(m->opts, -1);
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectWait(m->opts, 250);
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectBufSize(m->opts, (int)m->max_pending);
+	if (s == NATS_OK)
+		s = natsOptions_SetRetryOnFailedConnect(m->opts, true, on_connected, m);
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectedCB(m->opts, on_reconnected, m);
+	if (s == NATS_OK)
+		s = natsOptions_SetDisconnectedCB(m->opts, on_disconnected, m);
+	if (s == NATS_OK && *m->token)
+		s = natsOptions_SetToken(m->opts, m->token);
+	if (s == NATS_OK && *m->user)
+		s = natsOptions_SetUserInfo(m->opts, m->user, m->password);
+	if (s == NATS_OK && *m->creds)
+		s = natsOptions_SetUserCredentialsFromFiles(m->opts, m->creds, NULL);
+	if (s == NATS_OK && *m->nkey)
+		s = natsOptions_SetNKeyFromSeed(m->opts, m->nkeypub, m->nkey);
+	if (s == NATS_OK && m->tls)
+		s = natsOptions_SetSecure(m->opts, true);
+	if (s == NATS_OK && *m->ca)
+		s = natsOptions_LoadCATrustedCertificates(m->opts, m->ca);
+	if (s != NATS_OK) {
+		evcd_logf(d, EVCAST_LOG_ERR, "nats.conf: %s (%s)", natsStatus_GetText(s), nats_GetLastError(NULL));
+		return EVCAST_EINVAL;
+	}
+	return 0;
+}
+
+static void free_module(struct evcd_nats *m)
+{
+	qmsg_t *q = m->qhead;
+	while (q) {
+		qmsg_t *next = q->next;
+		free(q);
+		q = next;
+	}
+	evcast_bindings_free(m->bindings);
+	evc__free(m->txbuf);
+	pthread_mutex_destroy(&m->mu);
+	evc__free(m);
+}
+
+static void on_async_closed(uv_handle_t *h) { free_module(h->data); }
+
+int evcd_nats_start(evcd_t *d)
+{
+	struct evcd_nats *m = evc__calloc(1, sizeof(*m));
+	int rc;
+	char subj[200];
+	natsStatus s;
+	if (!m)
+		return EVCAST_ENOMEM;
+	m->d = d;
+	pthread_mutex_init(&m->mu, NULL);
+	if ((rc = read_config(d, m)) <= 0) {
+		free_module(m);
+		return rc;
+	}
+	if (!(m->txbuf = evc__malloc(NATS_TXBUF))) {
+		free_module(m);
+		return EVCAST_ENOMEM;
+	}
+	if (!m->connect) { /* a multicast-only node of a site with several gateways */
+		if ((rc = evcast_node_dedupe(d->node, NATS_ORIGINS)) < 0) {
+			free_module(m);
+			return rc;
+		}
+		uv_async_init(d->loop, &m->async, on_async);
+		m->async.data = m;
+		d->nats = m;
+		evcd_logf(d, EVCAST_LOG_NOTICE, "nats: not connecting; exactly-once filter on");
+		return 0;
+	}
+	if ((rc = options(d, m)) < 0) {
+		natsOptions_Destroy(m->opts);
+		free_module(m);
+		return rc;
+	}
+	if ((rc = evcast_node_dedupe(d->node, NATS_ORIGINS)) < 0) {
+		natsOptions_Destroy(m->opts);
+		free_module(m);
+		return rc;
+	}
+	uv_async_init(d->loop, &m->async, on_async);
+	m->async.data = m;
+	s = natsConnection_Connect(&m->nc, m->opts);
+	if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
+		evcd_logf(d, EVCAST_LOG_ERR, "nats: cannot connect to %s: %s", m->url, natsStatus_GetText(s));
+		goto fail;
+	}
+	if (s == NATS_OK)
+		link_cb(m->nc, m, true, false);
+	snprintf(subj, sizeof(subj), "evcast.%s.>", m->cluster);
+	if ((s = natsConnection_Subscribe(&m->sub, m->nc, subj, on_msg, m)) != NATS_OK) {
+		evcd_logf(d, EVCAST_LOG_ERR, "nats: cannot subscribe %s: %s", subj, natsStatus_GetText(s));
+		goto fail;
+	}
+	natsSubscription_SetPendingLimits(m->sub, -1, -1); /* our own queue bounds it */
+	if ((m->sub_id = evcast_node_subscribe(d->node, on_event, m)) < 0) {
+		evcd_logf(d, EVCAST_LOG_ERR, "nats: cannot subscribe to the node");
+		goto fail;
+	}
+	d->nats = m;
+	evcd_logf(d, EVCAST_LOG_NOTICE, "nats: %s, cluster %s%s (%s)", m->url, m->cluster,
+		  m->gateway ? ", gateway" : "", s == NATS_OK ? "connected" : "connecting");
+	return 0;
+fail:
+	natsSubscription_Destroy(m->sub);
+	natsConnection_Destroy(m->nc);
+	natsOptions_Destroy(m->opts);
+	nats_CloseAndWait(2000);
+	evcast_node_dedupe(d->node, 0);
+	uv_close((uv_handle_t *)&m->async, on_async_closed);
+	return EVCAST_EIO;
+}
+
+void evcd_nats_stop(evcd_t *d)
+{
+	struct evcd_nats *m = d->nats;
+	if (!m)
+		return;
+	d->nats = NULL;
+	if (!m->connect) {
+		uv_close((uv_handle_t *)&m->async, on_async_closed);
+		return;
+	}
+	evcast_node_unsubscribe(d->node, m->sub_id);
+	natsSubscription_Unsubscribe(m->sub);
+	natsSubscription_Destroy(m->sub);
+	natsConnection_Close(m->nc);
+	natsConnection_Destroy(m->nc);
+	natsOptions_Destroy(m->opts);
+	nats_CloseAndWait(2000); /* no libnats thread touches m after this */
+	uv_close((uv_handle_t *)&m->async, on_async_closed);
+}
+
+/* ------------------------------------------------------------ reporting */
+
+static char *dup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *dup_printf(const char *fmt, ...)
+{
+	char buf[1536];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	return evc__strdup(buf);
+}
+
+char *evcd_nats_text(evcd_t *d)
+{
+	struct evcd_nats *m = d->nats;
+	char *out;
+	if (!m)
+		return NULL;
+	if (!m->connect)
+		return dup_printf("NATS: not connected (connect=no: exactly-once filter only)\n");
+	pthread_mutex_lock(&m->mu);
+	out = dup_printf("NATS: %s %s (cluster %s%s)\n", m->connected ? "connected to" : "disconnected from",
+				 m->connected ? m->server : m->url, m->cluster, m->gateway ? ", gateway" : "");
+	pthread_mutex_unlock(&m->mu);
+	return out;
+}
+
+char *evcd_nats_json(evcd_t *d)
+{
+	struct evcd_nats *m = d->nats;
+	evcast_relay_stats_t rs;
+	char *out;
+	if (!m)
+		return NULL;
+	evcast_node_relay_stats(d->node, &rs);
+	pthread_mutex_lock(&m->mu);
+	out = dup_printf(
+		"{\"connected\":%s,\"server\":\"%s\",\"cluster\":\"%s\",\"gateway\":%s,\"published\":%llu,"
+		"\"received\":%llu,\"duplicates\":%llu,\"dropped\":%llu,\"publish_errors\":%llu,"
+		"\"rx_overflow\":%llu,\"bad\":%llu,\"reconnects\":%llu,\"disconnects\":%llu,"
+		"\"gateway_out\":%llu,\"gateway_in\":%llu,\"origins\":%llu}",
+		m->connected ? "true" : "false", m->connected ? m->server : "", m->cluster,
+		m->gateway ? "true" : "false", (unsigned long long)m->published, (unsigned long long)m->received,
+		(unsigned long long)rs.duplicates,
+		(unsigned long long)(m->publish_errors + m->rx_overflow + m->bad),
+		(unsigned long long)m->publish_errors, (unsigned long long)m->rx_overflow,
+		(unsigned long long)m->bad, (unsigned long long)m->reconnects, (unsigned long long)m->disconnects,
+		(unsigned long long)m->gateway_out, (unsigned long long)m->gateway_in, (unsigned long long)rs.origins);
+	pthread_mutex_unlock(&m->mu);
+	return out;
+}

@@ -1,0 +1,214 @@
+/*
+ * node_relay.c -- the node's entry points for relays (docs/MULTISITE.md):
+ * an exactly-once filter keyed by (Core-UUID, Event-Sequence), feeding an
+ * event received by another transport (NATS) into the node as if it came
+ * from multicast, and re-sending an event's original text to the node's
+ * multicast destinations. The filter is bounded: EVC__DEDUPE_WINDOW sequences
+ * per origin, at most max_origins origins (least recently used evicted, counted).
+ */
+#include "node_internal.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define EVC__DEDUPE_WINDOW 4096u
+#define EVC__DEDUPE_WORDS (EVC__DEDUPE_WINDOW / 64u)
+#define RELAY_TXBUF (EVCAST_LEGACY_MAX_DGRAM + 1024)
+
+typedef struct dd_origin {
+	char uuid[40];
+	uint64_t top;  /* highest sequence seen */
+	uint64_t used; /* LRU clock */
+	uint64_t bits[EVC__DEDUPE_WORDS];
+} dd_origin_t;
+
+struct evc__dedupe {
+	dd_origin_t *o;
+	size_t n, cap;
+	uint64_t clock;
+	evcast_relay_stats_t st;
+};
+
+int evcast_node_dedupe(evcast_node_t *n, unsigned max_origins)
+{
+	if (!n)
+		return EVCAST_EINVAL;
+	if (n->dedupe) {
+		evc__free(n->dedupe->o);
+		evc__free(n->dedupe);
+		n->dedupe = NULL;
+	}
+	if (max_origins == 0)
+		return 0;
+	struct evc__dedupe *d = evc__calloc(1, sizeof(*d));
+	if (!d || !(d->o = evc__calloc(max_origins, sizeof(dd_origin_t)))) {
+		evc__free(d);
+		return EVCAST_ENOMEM;
+	}
+	d->cap = max_origins;
+	n->dedupe = d;
+	return 0;
+}
+
+void evc__node_dedupe_free(evcast_node_t *n) { (void)evcast_node_dedupe(n, 0); }
+
+static bool bit_get(const dd_origin_t *o, uint64_t s) { return o->bits[(s % EVC__DEDUPE_WINDOW) / 64] >> (s % 64) & 1; }
+static void bit_set(dd_origin_t *o, uint64_t s) { o->bits[(s % EVC__DEDUPE_WINDOW) / 64] |= UINT64_C(1) << (s % 64); }
+static void bit_clr(dd_origin_t *o, uint64_t s)
+{
+	o->bits[(s % EVC__DEDUPE_WINDOW) / 64] &= ~(UINT64_C(1) << (s % 64));
+}
+
+/* 1: first sight of (uuid, seq), recorded; 0: a duplicate (or older than the
+ * window); 1 as well when the pair is missing or unparsable (cannot tell). */
+int evc__node_dedupe_check(evcast_node_t *n, const char *uuid, const char *seqs)
+{
+	struct evc__dedupe *d = n->dedupe;
+	char *end;
+	if (!d || !uuid || !seqs || !*uuid || strlen(uuid) >= sizeof(d->o[0].uuid))
+		return 1;
+	unsigned long long seq = strtoull(seqs, &end, 10);
+	if (end == seqs || *end)
+		return 1;
+	dd_origin_t *o = NULL;
+	for (size_t i = 0; i < d->n; i++)
+		if (strcmp(d->o[i].uuid, uuid) == 0) {
+			o = &d->o[i];
+			break;
+		}
+	d->clock++;
+	if (!o) {
+		if (d->n < d->cap) {
+			o = &d->o[d->n++];
+		} else {
+			o = &d->o[0];
+			for (size_t i = 1; i < d->n; i++)
+				if (d->o[i].used < o->used)
+					o = &d->o[i];
+			d->st.origins_evicted++;
+		}
+		memset(o, 0, sizeof(*o));
+		snprintf(o->uuid, sizeof(o->uuid), "%s", uuid);
+		o->top = seq;
+		o->used = d->clock;
+		bit_set(o, seq);
+		return 1;
+	}
+	o->used = d->clock;
+	if (seq > o->top) {
+		uint64_t gap = seq - o->top;
+		if (gap >= EVC__DEDUPE_WINDOW)
+			memset(o->bits, 0, sizeof(o->bits));
+		else
+			for (uint64_t s = o->top + 1; s <= seq; s++)
+				bit_clr(o, s);
+		o->top = seq;
+		bit_set(o, seq);
+		return 1;
+	}
+	if (o->top - seq >= EVC__DEDUPE_WINDOW) {
+		d->st.too_old++;
+		d->st.duplicates++;
+		return 0;
+	}
+	if (bit_get(o, seq)) {
+		d->st.duplicates++;
+		return 0;
+	}
+	bit_set(o, seq);
+	return 1;
+}
+
+void evcast_node_relay_stats(const evcast_node_t *n, evcast_relay_stats_t *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (n && n->dedupe) {
+		*out = n->dedupe->st;
+		out->origins = n->dedupe->n;
+	}
+}
+
+int evcast_node_input_text(evcast_node_t *n, const char *text, size_t len, const char *via)
+{
+	evcast_event_t *src = NULL, *ev;
+	const char *name, *value;
+	int r;
+	if (!n || !text || n->state != EVC__NODE_RUNNING)
+		return EVCAST_ESTATE;
+	if ((r = evcast_event_from_plain(text, len, &src)) != 0)
+		return r;
+	const char *sender = evcast_event_get_header(src, "FreeSWITCH-Switchname");
+	if (sender && strcmp(sender, n->cfg->node_name) == 0) {
+		evcast_event_free(src);
+		return 1; /* our own */
+	}
+	const char *uuid = evcast_event_get_header(src, "Core-UUID");
+	if (uuid && strcmp(uuid, n->core_uuid) == 0) {
+		evcast_event_free(src);
+		return 1;
+	}
+	if (!evc__node_dedupe_check(n, uuid, evcast_event_get_header(src, "Event-Sequence"))) {
+		evcast_event_free(src);
+		return 2;
+	}
+	ev = evcast_event_new_named("CUSTOM", "multicast::event");
+	if (!ev || evcast_event_add_header(ev, "Multicast", "yes") != 0)
+		goto nomem;
+	for (size_t i = 0; evcast_event_header_at(src, i, &name, &value) == 0; i++) {
+		char hn[256];
+		if (strcasecmp(name, "Multicast-Sender") == 0)
+			continue;
+		if (snprintf(hn, sizeof(hn), "Orig-%s", name) >= (int)sizeof(hn))
+			continue;
+		if (evcast_event_add_header(ev, hn, value) != 0)
+			goto nomem;
+	}
+	if (sender && evcast_event_add_header(ev, "Orig-Multicast-Sender", sender) != 0)
+		goto nomem;
+	if (via && evcast_event_add_header(ev, "Multicast-Via", via) != 0)
+		goto nomem;
+	size_t blen = 0;
+	const char *body = evcast_event_get_body(src, &blen);
+	if (body && blen && evcast_event_set_body(ev, body, blen) != 0)
+		goto nomem;
+	evcast_event_free(src);
+	struct evc__dedupe *dd = n->dedupe; /* checked above: not twice */
+	n->dedupe = NULL;
+	evc__node_received(n, ev, sender, NULL, false);
+	n->dedupe = dd;
+	return 0;
+nomem:
+	evcast_event_free(src);
+	evcast_event_free(ev);
+	n->stats.drop_nomem++;
+	return EVCAST_ENOMEM;
+}
+
+int evcast_node_relay_text(evcast_node_t *n, const char *text, size_t len)
+{
+	evcast_event_t *ev = NULL;
+	int r;
+	if (!n || !text || n->state != EVC__NODE_RUNNING)
+		return EVCAST_ESTATE;
+	if ((r = evcast_event_from_plain(text, len, &ev)) != 0)
+		return r;
+	if (n->ep && evc__node_v2_sends(n, EVCAST_PROTO_V2))
+		evc__node_v2_send(n, ev);
+	if (evc__node_v2_sends(n, EVCAST_PROTO_LEGACY)) {
+		const char *sw = evcast_event_get_header(ev, "FreeSWITCH-Switchname");
+		r = evcast_event_set_header(ev, "Multicast-Sender", sw ? sw : n->cfg->node_name);
+		int l = r == 0 ? evcast_legacy_encode(ev, n->key, NULL, n->txbuf, RELAY_TXBUF) : r;
+		if (l < 0 || l > EVCAST_LEGACY_MAX_DGRAM) {
+			n->stats.tx_oversize++;
+			evcast_event_free(ev);
+			return l < 0 ? l : EVCAST_E2BIG;
+		}
+		if (evc__udp_send(n->udp, n->txbuf, (size_t)l, EVCAST_PROTO_LEGACY) > 0) {
+			n->stats.tx_events++;
+			n->stats.tx_bytes += (uint64_t)l;
+		}
+	}
+	evcast_event_free(ev);
+	return 0;
+}
