@@ -172,11 +172,11 @@ int evcast_node_input_text(evcast_node_t *n, const char *text, size_t len, const
 	const char *body = evcast_event_get_body(src, &blen);
 	if (body && blen && evcast_event_set_body(ev, body, blen) != 0)
 		goto nomem;
-	evcast_event_free(src);
 	struct evc__dedupe *dd = n->dedupe; /* checked above: not twice */
 	n->dedupe = NULL;
-	evc__node_received(n, ev, sender, NULL, false);
+	evc__node_received(n, ev, sender, NULL, false); /* sender lives in src: free src after */
 	n->dedupe = dd;
+	evcast_event_free(src);
 	return 0;
 nomem:
 	evcast_event_free(src);
