@@ -48,37 +48,7 @@ conf() { # conf ID NODE DB
 
 # regs ID FIRST COUNT PAD: register users FIRST.. with contact and user agent of
 # about PAD bytes each, through daemon ID's control socket.
-regs() {
-	"$EVC_PY" - "${EVC_SOCK[$1]}" "$2" "$3" "$4" <<-'EOF'
-		import socket, sys
-		path, first, count, pad = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-		s = socket.socket(socket.AF_UNIX)
-		s.connect(path)
-		f = s.makefile("rb")
-		def msg():
-		    hdr = {}
-		    while True:
-		        line = f.readline().decode().rstrip("\n")
-		        if not line:
-		            if hdr: break
-		            continue
-		        k, v = line.split(": ", 1)
-		        hdr[k] = v
-		    if "Content-Length" in hdr:
-		        f.read(int(hdr["Content-Length"]))
-		    return hdr
-		if msg().get("Content-Type") == "auth/request":
-		    s.sendall(b"auth ClueCon\n\n"); msg()
-		for u in range(first, first + count):
-		    ev = ("sendevent CUSTOM\nEvent-Subclass: sofia::register\nprofile-name: internal\nfrom-user: %d\n"
-		          "from-host: example.test\ncall-id: c-%d\ncontact: <sip:%d@10.250.0.99;x=%s>\nexpires: 600\n"
-		          "user-agent: filler %s\n\n" % (u, u, u, "a" * pad, "u" * pad))
-		    s.sendall(ev.encode())
-		    if not msg().get("Reply-Text", "").startswith("+OK"):
-		        sys.exit("sendevent refused")
-		s.sendall(b"exit\n\n")
-	EOF
-}
+regs() { "$EVC_PY" "$EVC_LIB_DIR/regops.py" "${EVC_SOCK[$1]}" --pad "$4" "reg:$2-$(($2 + $3 - 1))"; }
 rstat() { evc_cli "$1" registrations --json | jq -r --arg f "$2" '.stats[$f] // .stats.db[$f] // 0'; }
 nrows() { evc_cli "$1" registrations --json | jq -r '.row_count'; }
 # in_d CMD...: run CMD in D's mount namespace (where the tmpfs is)

@@ -53,40 +53,7 @@ conf() {
 
 # regops ID OP... with OP = reg:FIRST-LAST or unreg:FIRST-LAST: sofia::register /
 # sofia::unregister of users FIRST..LAST (call-id c-USER) through daemon ID's socket.
-regops() {
-	"$EVC_PY" - "${EVC_SOCK[$1]}" "${@:2}" <<-'EOF'
-		import socket, sys
-		s = socket.socket(socket.AF_UNIX)
-		s.connect(sys.argv[1])
-		f = s.makefile("rb")
-		def msg():
-		    hdr = {}
-		    while True:
-		        line = f.readline().decode().rstrip("\n")
-		        if not line:
-		            if hdr: break
-		            continue
-		        k, v = line.split(": ", 1)
-		        hdr[k] = v
-		    if "Content-Length" in hdr:
-		        f.read(int(hdr["Content-Length"]))
-		    return hdr
-		if msg().get("Content-Type") == "auth/request":
-		    s.sendall(b"auth ClueCon\n\n"); msg()
-		for op in sys.argv[2:]:
-		    typ, rng = op.split(":")
-		    lo, hi = (int(x) for x in rng.split("-"))
-		    for u in range(lo, hi + 1):
-		        ev = ("sendevent CUSTOM\nEvent-Subclass: sofia::%s\nprofile-name: internal\nfrom-user: %d\n"
-		              "from-host: example.test\ncall-id: c-%d\n" % ("register" if typ == "reg" else "unregister", u, u))
-		        if typ == "reg":
-		            ev += "contact: <sip:%d@10.250.0.99>\nexpires: 600\n" % u
-		        s.sendall((ev + "\n").encode())
-		        if not msg().get("Reply-Text", "").startswith("+OK"):
-		            sys.exit("sendevent refused")
-		s.sendall(b"exit\n\n")
-	EOF
-}
+regops() { "$EVC_PY" "$EVC_LIB_DIR/regops.py" "${EVC_SOCK[$1]}" "${@:2}"; }
 users() { evc_cli "$1" registrations --json | jq -r '.rows[] | "\(.reg_user) \(.node)"' | sort; }
 # span NODE FIRST LAST: expected rows
 span() { local u; for ((u = $2; u <= $3; u++)); do echo "$u $1"; done; }

@@ -3,9 +3,8 @@
 #
 # Topology: A, B, C in their own network namespaces on a private bridge; every
 # host drops 10 % of the datagrams it receives (nftables `numgen random`: this
-# kernel has no sch_netem, so duplication and reordering are covered by
-# test_registry's 200 random orders with duplicates; a lost event repaired
-# later is itself a reordering) while OPS register/unregister operations are
+# kernel has no sch_netem) and its daemon duplicates 5 % and reorders 10 % of
+# what it receives (EVCAST_IMPAIR, src/lib/impair.c) while OPS register/unregister operations are
 # made on A and B (OPS/2 each, every fourth user unregistered again). kill -9
 # of C in the middle and its restart (it rejoins from one donor). Then the loss
 # is removed and, within SETTLE seconds (the goal, 3 s, is reported; the hard
@@ -13,7 +12,8 @@
 # and equal to the expected set (anti-entropy digests repair what was lost).
 source "$(dirname "$0")/lib.sh"
 evc_require
-OPS=${OPS:-4000}
+OPS=${OPS:-4000}  # the issue's 20000: OPS=20000 (4.0 s to converge here, see the closing note)
+export EVCAST_IMPAIR=${EVCAST_IMPAIR:-dup=0.05,reorder=0.1,seed=$$}
 SETTLE=${SETTLE:-6}  # hard limit under a loaded CI (sanitizers); the goal is 3 s, reported below
 GOAL=3
 GROUP=239.255.42.10
@@ -47,42 +47,7 @@ conf() {
 }
 
 # ops ID FIRST COUNT: register COUNT users from FIRST on daemon ID, unregistering every fourth.
-ops() {
-	"$EVC_PY" - "${EVC_SOCK[$1]}" "$2" "$3" <<-'EOF'
-		import socket, sys
-		path, first, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-		s = socket.socket(socket.AF_UNIX)
-		s.connect(path)
-		f = s.makefile("rb")
-		def msg():
-		    hdr = {}
-		    while True:
-		        line = f.readline().decode().rstrip("\n")
-		        if not line:
-		            if hdr: break
-		            continue
-		        k, v = line.split(": ", 1)
-		        hdr[k] = v
-		    if "Content-Length" in hdr:
-		        f.read(int(hdr["Content-Length"]))
-		    return hdr
-		if msg().get("Content-Type") == "auth/request":
-		    s.sendall(b"auth ClueCon\n\n"); msg()
-		def send(typ, u):
-		    ev = ("sendevent CUSTOM\nEvent-Subclass: sofia::%s\nprofile-name: internal\nfrom-user: %d\n"
-		          "from-host: example.test\ncall-id: c-%d\n" % (typ, u, u))
-		    if typ == "register":
-		        ev += "contact: <sip:%d@10.250.0.99>\nexpires: 600\n" % u
-		    s.sendall((ev + "\n").encode())
-		    if not msg().get("Reply-Text", "").startswith("+OK"):
-		        sys.exit("sendevent refused")
-		for u in range(first, first + count):
-		    send("register", u)
-		    if u % 4 == 0:
-		        send("unregister", u)
-		s.sendall(b"exit\n\n")
-	EOF
-}
+ops() { "$EVC_PY" "$EVC_LIB_DIR/regops.py" "${EVC_SOCK[$1]}" "mix:$2-$(($2 + $3 - 1))"; }
 
 users() { evc_cli "$1" registrations --json | jq -r '.rows[] | "\(.reg_user) \(.node)"' | sort; }
 converged() {
@@ -109,6 +74,7 @@ for h in A B C; do
 	conf $h $h
 	evc_daemon_start $h $h "$EVC_TMP/$h.xml"
 done
+grep -q "EVCAST_IMPAIR: test fault injection on" "$EVC_TMP/A.log" || evc_fail "the duplication/reordering is not active"
 evc_wait_for 8 "A sees B and C UP" eval 'evc_peer_is A B UP && evc_peer_is A C UP' || evc_fail "peers not up"
 half=$((OPS / 2))
 EXPECTED=$( {

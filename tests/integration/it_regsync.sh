@@ -45,41 +45,7 @@ conf() {
 
 # bulk ID FIRST LAST TYPE: sofia::TYPE for users FIRST..LAST on daemon ID (one
 # control connection: events as `sendevent` blocks through `evcast api`-less raw ESL).
-bulk() {
-	local id=$1 first=$2 last=$3 type=$4
-	"$EVC_PY" - "${EVC_SOCK[$id]}" "$first" "$last" "$type" <<-'EOF'
-		import socket, sys
-		path, first, last, typ = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-		s = socket.socket(socket.AF_UNIX)
-		s.connect(path)
-		f = s.makefile("rb")
-		def msg():
-		    hdr = {}
-		    while True:
-		        line = f.readline().decode().rstrip("\n")
-		        if not line:
-		            if hdr: break
-		            continue
-		        k, v = line.split(": ", 1)
-		        hdr[k] = v
-		    if "Content-Length" in hdr:
-		        f.read(int(hdr["Content-Length"]))
-		    return hdr
-		first_msg = msg()
-		if first_msg.get("Content-Type") == "auth/request":
-		    s.sendall(b"auth ClueCon\n\n"); msg()
-		for u in range(first, last + 1):
-		    ev = ("sendevent CUSTOM\nEvent-Subclass: sofia::%s\nprofile-name: internal\nfrom-user: %d\n"
-		          "from-host: example.test\ncall-id: c-%d\n" % (typ, u, u))
-		    if typ == "register":
-		        ev += "contact: <sip:%d@10.250.0.99>\nexpires: 600\nstatus: Registered(UDP)\n" % u
-		    s.sendall((ev + "\n").encode())
-		    r = msg()
-		    if not r.get("Reply-Text", "").startswith("+OK"):
-		        sys.exit("sendevent refused: %r" % r)
-		s.sendall(b"exit\n\n")
-	EOF
-}
+bulk() { local op=reg; [[ $4 == unregister ]] && op=unreg; "$EVC_PY" "$EVC_LIB_DIR/regops.py" "${EVC_SOCK[$1]}" --status "$op:$2-$3"; }
 
 # table ID: live and tombstoned keys? `show registrations` lists live rows: sorted "user node contact".
 table() { evc_cli "$1" registrations --json | jq -r '.rows[] | "\(.reg_user) \(.node) \(.url) \(.expires)"' | sort; }
