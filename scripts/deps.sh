@@ -11,7 +11,7 @@ PKGS=(cmake make gcc clang pkg-config libuv1-dev libsodium-dev nettle-dev libexp
       libzstd-dev iproute2 jq python3 lua-sql-sqlite3 nats-server nftables sqlite3 tshark valgrind curl)
 missing=()
 for p in "${PKGS[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "install ok installed" >/dev/null || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ]; then

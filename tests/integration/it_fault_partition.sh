@@ -127,7 +127,7 @@ evc_wait_for 8 "every peer UP again" all_up || evc_fail "peers not UP after heal
 evc_ok "converged ${dt}s after healing, peers UP after $(since "$th")s ($(wc -l <<<"$EXPECTED") rows on each; \
 repairs A $(evc_cli A registrations --json | jq -c .stats.sync.repairs), C $(evc_cli C registrations --json | jq -c .stats.sync.repairs))"
 for h in A B C; do
-	evc_cli $h locate 1006@example.test | grep -q '^C ' || evc_fail "$h does not locate 1006 on C"
+	evc_cli $h locate 1006@example.test | grep '^C ' >/dev/null || evc_fail "$h does not locate 1006 on C"
 	if evc_cli $h locate 1004@example.test >/dev/null 2>&1; then evc_fail "$h still locates 1004 (unregistered on C)"; fi
 	if evc_cli $h locate 3001@example.test >/dev/null 2>&1; then evc_fail "$h still locates 3001 (unregistered on A)"; fi
 done

@@ -107,7 +107,7 @@ for spec in a1:$G1:yes a2:$G1:no a3:$G1:yes b1:$G2:yes b2:$G2:no; do
 	evc_daemon_start "$id" "$id" "$EVC_TMP/$id.xml"
 done
 
-linked() { evc_cli "$1" peers 2>/dev/null | grep -q "^NATS: connected to nats://"; }
+linked() { evc_cli "$1" peers 2>/dev/null | grep "^NATS: connected to nats://" >/dev/null; }
 for id in a1 a3 b1; do
 	evc_wait_for 15 "$id connected to NATS" linked "$id" || evc_fail "$id not connected: $(tail -n 20 "$EVC_TMP/$id.log")"
 done
@@ -162,7 +162,7 @@ if [[ "$cur" == "$N1" ]]; then dead=n1 live=$N2; else dead=n2 live=$N1; fi
 evc_log "a1 is on $cur: killing $dead"
 kill -9 "${NATS_PID[$dead]}"
 wait "${NATS_PID[$dead]}" 2>/dev/null || true
-on_live() { evc_cli "$1" peers 2>/dev/null | grep -q "^NATS: connected to nats://$live:4222"; }
+on_live() { evc_cli "$1" peers 2>/dev/null | grep "^NATS: connected to nats://$live:4222" >/dev/null; }
 for id in a1 a3 b1; do
 	evc_wait_for 20 "$id connected to $live" on_live "$id" || evc_fail "$id: $(evc_cli "$id" peers | grep NATS)"
 done
