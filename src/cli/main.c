@@ -41,7 +41,7 @@ static void usage(FILE *f)
 		   "commands:\n",
 		EVCAST_DEFAULT_CONTROL_SOCKET);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-13s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\nexit status: 0 ok, 1 rejected input or daemon error, 2 usage\n");
 }
 
