@@ -160,8 +160,13 @@ int evcd_reload(evcd_t *d, char *msg, size_t msglen)
 	    strcmp(cfg->control_socket, d->cfg->control_socket) != 0)
 		evcd_logf(d, EVCAST_LOG_WARNING, "reload: control-socket change (%s) applies at the next start",
 			  cfg->control_socket);
-	if (!same_section(d->cfg, cfg, "event_socket.conf"))
-		evcd_logf(d, EVCAST_LOG_WARNING, "reload: event_socket.conf changes apply at the next start");
+	/* These blocks are read when their module starts; say so rather than
+	 * pretend a changed block took effect. */
+	static const char *const at_start[] = {"event_socket.conf", "lua.conf", "registrations.conf", "presence.conf",
+					       "sidecar.conf", "nats.conf", "metrics.conf"};
+	for (size_t i = 0; i < sizeof(at_start) / sizeof(at_start[0]); i++)
+		if (!same_section(d->cfg, cfg, at_start[i]))
+			evcd_logf(d, EVCAST_LOG_WARNING, "reload: %s changes apply at the next start", at_start[i]);
 	evcast_config_free(d->cfg);
 	d->cfg = cfg;
 	d->log_level = cfg->log_level;
