@@ -21,29 +21,10 @@ BINDINGS="HEARTBEAT CUSTOM sofia::register sofia::unregister sofia::expire evcas
 mkdir -p "$DISK"
 
 conf() { # conf ID NODE DB
-	cat >"$EVC_TMP/$1.xml" <<-EOF
-		<evcast>
-		  <configuration name="event_multicast.conf">
-		    <settings>
-		      <param name="address" value="$GROUP"/>
-		      <param name="port" value="$PORT"/>
-		      <param name="bindings" value="$BINDINGS"/>
-		      <param name="node-name" value="$2"/>
-		      <param name="multicast-interface" value="eth0"/>
-		      <param name="heartbeat-interval" value="1"/>
-		      <param name="peer-timeout" value="3"/>
-		      <param name="control-socket" value="$EVC_TMP/$1.sock"/>
-		      <param name="log-level" value="notice"/>
-		    </settings>
-		  </configuration>
-		  <configuration name="registrations.conf">
-		    <settings>
-		      <param name="db-path" value="$3"/>
-		      <param name="sync-join-wait-ms" value="1000"/>
-		    </settings>
-		  </configuration>
-		</evcast>
-	EOF
+	evc_conf_blocks "$EVC_TMP/$1.xml" "address=$GROUP" "port=$PORT" "bindings=$BINDINGS" "node-name=$2" \
+		"multicast-interface=eth0" "heartbeat-interval=1" "peer-timeout=3" \
+		"control-socket=$EVC_TMP/$1.sock" "log-level=notice" registrations.conf "db-path=$3" \
+		"sync-join-wait-ms=1000"
 }
 
 # regs ID FIRST COUNT PAD: register users FIRST.. with contact and user agent of

@@ -23,32 +23,11 @@ A_IP=$(evc_netns_host_addr 1)
 B_IP=$(evc_netns_host_addr 2)
 
 conf() {
-	cat >"$EVC_TMP/$1.xml" <<-EOF
-		<evcast>
-		  <configuration name="event_multicast.conf">
-		    <settings>
-		      <param name="address" value="$GROUP"/>
-		      <param name="port" value="$PORT"/>
-		      <param name="bindings" value="$BINDINGS"/>
-		      <param name="node-name" value="$1"/>
-		      <param name="multicast-interface" value="eth0"/>
-		      <param name="heartbeat-interval" value="1"/>
-		      <param name="peer-timeout" value="3"/>
-		      <param name="control-socket" value="$EVC_TMP/$1.sock"/>
-		      <param name="log-level" value="notice"/>
-		      <param name="protocol" value="v2"/>
-		      <param name="v2-keys" value="$KEY"/>
-		    </settings>
-		  </configuration>
-		  <configuration name="registrations.conf">
-		    <settings>
-		      <param name="db-path" value="$EVC_TMP/$1.db"/>
-		      <param name="sync-join-wait-ms" value="1500"/>
-		      <param name="anti-entropy-interval-ms" value="800"/>
-		    </settings>
-		  </configuration>
-		</evcast>
-	EOF
+	evc_conf_blocks "$EVC_TMP/$1.xml" "address=$GROUP" "port=$PORT" "bindings=$BINDINGS" "node-name=$1" \
+		"multicast-interface=eth0" "heartbeat-interval=1" "peer-timeout=3" \
+		"control-socket=$EVC_TMP/$1.sock" "log-level=notice" "protocol=v2" "v2-keys=$KEY" \
+		registrations.conf "db-path=$EVC_TMP/$1.db" "sync-join-wait-ms=1500" \
+		"anti-entropy-interval-ms=800"
 }
 
 # regops ID OP... with OP = reg:FIRST-LAST or unreg:FIRST-LAST: sofia::register /

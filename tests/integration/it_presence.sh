@@ -16,27 +16,10 @@ PORT=4242
 
 conf() {
 	local id=$1
-	cat >"$EVC_TMP/$id.xml" <<-EOF
-		<evcast>
-		  <configuration name="event_multicast.conf">
-		    <settings>
-		      <param name="address" value="$GROUP"/>
-		      <param name="port" value="$PORT"/>
-		      <param name="bindings" value="HEARTBEAT PRESENCE_IN CHANNEL_STATE"/>
-		      <param name="node-name" value="$id"/>
-		      <param name="multicast-interface" value="eth0"/>
-		      <param name="heartbeat-interval" value="1"/>
-		      <param name="control-socket" value="$EVC_TMP/$id.sock"/>
-		      <param name="log-level" value="info"/>
-		    </settings>
-		  </configuration>
-		  <configuration name="presence.conf">
-		    <settings>
-		      <param name="enabled" value="yes"/>
-		    </settings>
-		  </configuration>
-		</evcast>
-	EOF
+	evc_conf_blocks "$EVC_TMP/$id.xml" "address=$GROUP" "port=$PORT" \
+		"bindings=HEARTBEAT PRESENCE_IN CHANNEL_STATE" "node-name=$id" "multicast-interface=eth0" \
+		"heartbeat-interval=1" "control-socket=$EVC_TMP/$id.sock" "log-level=info" presence.conf \
+		"enabled=yes"
 }
 
 evc_step "network: A and B; daemons with presence.conf"

@@ -20,32 +20,10 @@ ADDR_A=$(evc_netns_host_addr 1)
 # conf ID NODE: an <evcast> file with event_multicast.conf and registrations.conf.
 conf() {
 	local id=$1 node=$2
-	cat >"$EVC_TMP/$id.xml" <<-EOF
-		<evcast>
-		  <configuration name="event_multicast.conf">
-		    <settings>
-		      <param name="address" value="$GROUP"/>
-		      <param name="port" value="$PORT"/>
-		      <param name="bindings" value="$BINDINGS"/>
-		      <param name="ttl" value="1"/>
-		      <param name="node-name" value="$node"/>
-		      <param name="multicast-interface" value="eth0"/>
-		      <param name="heartbeat-interval" value="1"/>
-		      <param name="peer-timeout" value="3"/>
-		      <param name="control-socket" value="$EVC_TMP/$id.sock"/>
-		      <param name="log-level" value="info"/>
-		    </settings>
-		  </configuration>
-		  <configuration name="registrations.conf">
-		    <settings>
-		      <param name="db-path" value="$EVC_TMP/$node.db"/>
-		      <param name="batch-interval-ms" value="50"/>
-		      <param name="sweep-interval-ms" value="200"/>
-		      <param name="tombstone-ttl" value="600"/>
-		    </settings>
-		  </configuration>
-		</evcast>
-	EOF
+	evc_conf_blocks "$EVC_TMP/$id.xml" "address=$GROUP" "port=$PORT" "bindings=$BINDINGS" "ttl=1" \
+		"node-name=$node" "multicast-interface=eth0" "heartbeat-interval=1" "peer-timeout=3" \
+		"control-socket=$EVC_TMP/$id.sock" "log-level=info" registrations.conf "db-path=$EVC_TMP/$node.db" \
+		"batch-interval-ms=50" "sweep-interval-ms=200" "tombstone-ttl=600"
 }
 
 # register ID USER CALLID EXPIRES [extra -H args...]: sofia::register fired on daemon ID.

@@ -17,30 +17,10 @@ BINDINGS="HEARTBEAT CUSTOM sofia::register sofia::unregister sofia::expire evcas
 
 conf() {
 	local id=$1
-	cat >"$EVC_TMP/$id.xml" <<-EOF
-		<evcast>
-		  <configuration name="event_multicast.conf">
-		    <settings>
-		      <param name="address" value="$GROUP"/>
-		      <param name="port" value="$PORT"/>
-		      <param name="bindings" value="$BINDINGS"/>
-		      <param name="node-name" value="$id"/>
-		      <param name="multicast-interface" value="eth0"/>
-		      <param name="heartbeat-interval" value="1"/>
-		      <param name="peer-timeout" value="3"/>
-		      <param name="control-socket" value="$EVC_TMP/$id.sock"/>
-		      <param name="log-level" value="info"/>
-		    </settings>
-		  </configuration>
-		  <configuration name="registrations.conf">
-		    <settings>
-		      <param name="db-path" value="$EVC_TMP/$id.db"/>
-		      <param name="sync-join-wait-ms" value="1500"/>
-		      <param name="anti-entropy-interval-ms" value="1000"/>
-		    </settings>
-		  </configuration>
-		</evcast>
-	EOF
+	evc_conf_blocks "$EVC_TMP/$id.xml" "address=$GROUP" "port=$PORT" "bindings=$BINDINGS" \
+		"node-name=$id" "multicast-interface=eth0" "heartbeat-interval=1" "peer-timeout=3" \
+		"control-socket=$EVC_TMP/$id.sock" "log-level=info" registrations.conf "db-path=$EVC_TMP/$id.db" \
+		"sync-join-wait-ms=1500" "anti-entropy-interval-ms=1000"
 }
 
 # bulk ID FIRST LAST TYPE: sofia::TYPE for users FIRST..LAST on daemon ID (one

@@ -103,6 +103,34 @@ evc_conf() {
 	mv "$file.tmp" "$file"
 }
 
+# evc_conf_blocks FILE [BLOCK.conf] name=value... [BLOCK.conf name=value...]: an
+# <evcast> root holding one <configuration> per BLOCK (the first defaults to
+# event_multicast.conf), each with the name=value params that follow it, in order.
+evc_conf_blocks() {
+	local file=$1 arg open=
+	shift
+	{
+		echo '<evcast>'
+		for arg in "$@"; do
+			if [[ $arg != *=* && $arg == *.conf ]]; then
+				[[ -z $open ]] || printf '  </settings></configuration>\n'
+				printf '  <configuration name="%s"><settings>\n' "$arg"
+				open=1
+				continue
+			fi
+			if [[ -z $open ]]; then
+				printf '  <configuration name="event_multicast.conf"><settings>\n'
+				open=1
+			fi
+			printf '    <param name="%s" value="%s"/>\n' "$(evc_xml_escape "${arg%%=*}")" \
+				"$(evc_xml_escape "${arg#*=}")"
+		done
+		[[ -z $open ]] || printf '  </settings></configuration>\n'
+		echo '</evcast>'
+	} >"$file.tmp"
+	mv "$file.tmp" "$file"
+}
+
 # ------------------------------------------------------------ daemons
 # evc_daemon_start ID HOST CONF: start evcastd in host HOST's namespace with CONF
 # (whose control-socket must be $EVC_TMP/ID.sock); wait until it answers.
