@@ -10,7 +10,9 @@
  * paced mode (--rate R --duration S) fires on a 1 ms timer and measures the
  * one-way latency from a monotonic timestamp header. --v2 plain|ID:SECRET runs
  * the same traffic over evcast wire protocol v2 (batching; sealed with the
- * key). One RESULT line.
+ * key); --payload sets its payload-size, --compress its v2-compress, --body
+ * random makes the body random alphanumerics instead of one repeated byte
+ * (compression's worst case among text bodies). One RESULT line.
  */
 #include "bench_util.h"
 #include "evcast/evcast.h"
@@ -23,7 +25,8 @@
 
 static const char *USAGE =
 	"usage: bench_legacy [--count N] [--receivers R] [--size TEXT_BYTES] [--group ADDR] [--port P]\n"
-	"                    [--ifaddr ADDR] [--rate EV_PER_S --duration S] [--v2 plain|ID:SECRET] [--label NAME]";
+	"                    [--ifaddr ADDR] [--rate EV_PER_S --duration S] [--v2 plain|ID:SECRET] [--label NAME]\n"
+	"                    [--payload BYTES] [--compress no|yes|LEVEL] [--body fill|random]";
 
 static void quiet_log(void *ud, int level, const char *msg)
 {
@@ -43,7 +46,10 @@ static int make_node(uv_loop_t *loop, const bench_opts_t *o, const char *name, c
 		if (strcmp(o->v2, "plain") != 0)
 			n += snprintf(v2 + n, sizeof(v2) - (size_t)n, "<param name=\"v2-keys\" value=\"%s\"/>", o->v2);
 		if (o->payload)
-			snprintf(v2 + n, sizeof(v2) - (size_t)n, "<param name=\"payload-size\" value=\"%u\"/>", o->payload);
+			n += snprintf(v2 + n, sizeof(v2) - (size_t)n, "<param name=\"payload-size\" value=\"%u\"/>",
+				      o->payload);
+		if (o->compress)
+			snprintf(v2 + n, sizeof(v2) - (size_t)n, "<param name=\"v2-compress\" value=\"%s\"/>", o->compress);
 	}
 	snprintf(xml, sizeof(xml),
 		 "<configuration name=\"event_multicast.conf\"><settings>"
@@ -141,6 +147,9 @@ typedef struct tx {
 	uv_timer_t tick, linger;
 	char *body;
 	size_t body_len;
+	char *pool; /* --body random: bodies are taken from here */
+	size_t pool_len;
+	uint32_t rnd;
 	size_t probe_text; /* plain-text size of the probe as delivered locally */
 	uint64_t sent, t0, t_end;
 	bool paced;
@@ -171,7 +180,12 @@ static int fire_one(tx_t *t, const char *subclass, size_t body_len)
 	evcast_event_add_header(ev, "Bench-Ts", v);
 	if (t->paced)
 		evcast_event_add_header(ev, "Bench-Paced", "1");
-	evcast_event_set_body(ev, t->body, body_len);
+	if (t->pool) {
+		t->rnd ^= t->rnd << 13, t->rnd ^= t->rnd >> 17, t->rnd ^= t->rnd << 5;
+		evcast_event_set_body(ev, t->pool + t->rnd % t->pool_len, body_len);
+	} else {
+		evcast_event_set_body(ev, t->body, body_len);
+	}
 	return evcast_node_fire(t->node, ev);
 }
 
@@ -224,7 +238,7 @@ int main(int argc, char **argv)
 			  .ifaddr = "127.0.0.1", .port = 47002, .label = "legacy"};
 	bench_result_t res[BENCH_MAX_RECEIVERS];
 	uv_loop_t loop;
-	tx_t t = {.o = &o};
+	tx_t t = {.o = &o, .rnd = 88675123u};
 	evcast_stats_t st;
 	bench_parse_opts(argc, argv, &o, USAGE);
 	if (bench_spawn(&o, receiver, NULL) < 0)
@@ -237,6 +251,18 @@ int main(int argc, char **argv)
 	t.paced = o.rate > 0;
 	t.body = malloc(o.size + 1);
 	memset(t.body, 'b', o.size);
+	if (o.body && strcmp(o.body, "random") == 0) {
+		/* incompressible-ish text (36 symbols, fixed seed): each event takes its
+		 * body at a random offset of a 1 MiB pool, so events differ */
+		static const char al[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+		uint32_t x = 2463534242u;
+		t.pool_len = (size_t)1 << 20;
+		t.pool = malloc(t.pool_len + o.size);
+		for (size_t i = 0; i < t.pool_len + o.size; i++) {
+			x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+			t.pool[i] = al[x % 36];
+		}
+	}
 	/* size the body so that the event's plain text (as sent, with
 	 * Multicast-Sender) is about --size bytes */
 	int probe_id = evcast_node_subscribe(t.node, on_probe, &t);
@@ -279,5 +305,6 @@ int main(int argc, char **argv)
 		printf("V2 events_per_datagram=%.2f datagrams=%llu\n", ndg ? (double)nev / (double)ndg : 0.0,
 		       (unsigned long long)ndg);
 	free(t.body);
+	free(t.pool);
 	return rc < 0 ? 1 : 0;
 }

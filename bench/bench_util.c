@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,12 +44,13 @@ void bench_parse_opts(int argc, char **argv, bench_opts_t *o, const char *usage)
 		{"duration", required_argument, NULL, 'd'}, {"url", required_argument, NULL, 'u'},
 		{"label", required_argument, NULL, 'L'},    {"ifaddr", required_argument, NULL, 'i'},
 		{"socket", required_argument, NULL, 'S'},   {"v2", required_argument, NULL, 'V'},
-		{"payload", required_argument, NULL, 'P'},
+		{"payload", required_argument, NULL, 'P'},  {"compress", required_argument, NULL, 'Z'},
+		{"body", required_argument, NULL, 'B'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
-	while ((c = getopt_long(argc, argv, "n:r:s:g:p:R:d:u:L:i:S:V:P:h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:r:s:g:p:R:d:u:L:i:S:V:P:Z:B:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'n': o->count = strtoull(optarg, NULL, 10); break;
 		case 'r': o->receivers = atoi(optarg); break;
@@ -63,9 +65,15 @@ void bench_parse_opts(int argc, char **argv, bench_opts_t *o, const char *usage)
 		case 'S': o->socket = optarg; break;
 		case 'V': o->v2 = optarg; break;
 		case 'P': o->payload = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'Z': o->compress = optarg; break;
+		case 'B': o->body = optarg; break;
 		case 'h': printf("%s\n", usage); exit(0);
 		default: fprintf(stderr, "%s\n", usage); exit(2);
 		}
+	}
+	if (o->body && strcmp(o->body, "fill") != 0 && strcmp(o->body, "random") != 0) {
+		fprintf(stderr, "--body: fill or random\n%s\n", usage);
+		exit(2);
 	}
 	if (optind != argc || o->receivers < 1 || o->receivers > BENCH_MAX_RECEIVERS || o->count < 1 ||
 	    o->count > 100000000 || o->size < 16 || o->size > 60000 || o->port < 1 || o->port > 65535 ||
@@ -77,6 +85,15 @@ void bench_parse_opts(int argc, char **argv, bench_opts_t *o, const char *usage)
 	/* paced mode: the count follows from rate x duration */
 	if (o->rate && o->duration > 0)
 		o->count = (uint64_t)(o->rate * o->duration);
+}
+
+uint64_t bench_cpu_ns(void)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * 1000000000u +
+	       ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000u;
 }
 
 void bench_ready(void)
@@ -107,6 +124,7 @@ int bench_spawn(const bench_opts_t *o, bench_receiver_fn fn, void *ud)
 			g_ready_fd = rp[1];
 			alarm((BENCH_DEADLINE_MS + 30000) / 1000); /* last resort */
 			fn(i, o, &r, ud);
+			r.cpu_ns = bench_cpu_ns();
 			(void)!write(res[1], &r, sizeof(r));
 			_exit(r.error ? 1 : 0);
 		}
@@ -208,7 +226,7 @@ void bench_report(const bench_opts_t *o, uint64_t sent, double send_s, size_t wi
 		  const bench_result_t *res)
 {
 	double rmin = 0, rsum = 0, lost = 0;
-	uint64_t p50 = 0, p90 = 0, p99 = 0, mx = 0, nlat = 0;
+	uint64_t p50 = 0, p90 = 0, p99 = 0, mx = 0, nlat = 0, cpu = bench_cpu_ns(), delivered = 0;
 	for (int i = 0; i < o->receivers; i++) {
 		const bench_result_t *r = &res[i];
 		double span = r->last_ns > r->first_ns ? (double)(r->last_ns - r->first_ns) / 1e9 : 0;
@@ -219,11 +237,13 @@ void bench_report(const bench_opts_t *o, uint64_t sent, double send_s, size_t wi
 		if (r->nlat)
 			printf(", latency p50 %.1f us p99 %.1f us (%llu samples)", (double)r->p50_ns / 1e3,
 			       (double)r->p99_ns / 1e3, (unsigned long long)r->nlat);
-		printf("%s\n", r->error ? " [FAILED]" : "");
+		printf(", cpu %.0f ms%s\n", (double)r->cpu_ns / 1e6, r->error ? " [FAILED]" : "");
 		if (i == 0 || rate < rmin)
 			rmin = rate;
 		rsum += rate;
 		lost += sent > r->received ? (double)(sent - r->received) : 0;
+		delivered += r->received;
+		cpu += r->cpu_ns;
 		/* latency: the worst receiver's percentiles */
 		if (r->p50_ns > p50) p50 = r->p50_ns;
 		if (r->p90_ns > p90) p90 = r->p90_ns;
@@ -231,11 +251,14 @@ void bench_report(const bench_opts_t *o, uint64_t sent, double send_s, size_t wi
 		if (r->max_ns > mx) mx = r->max_ns;
 		nlat += r->nlat;
 	}
+	printf("  sender cpu %.0f ms\n", (double)bench_cpu_ns() / 1e6);
 	printf("RESULT case=%s receivers=%d sent=%llu size=%zu send_s=%.3f send_rate=%.0f rate_min=%.0f "
 	       "rate_avg=%.0f loss_pct=%.2f",
 	       o->label, o->receivers, (unsigned long long)sent, wire_size, send_s,
 	       send_s > 0 ? (double)sent / send_s : 0, rmin, rsum / o->receivers,
 	       sent ? 100.0 * lost / ((double)sent * o->receivers) : 0);
+	printf(" delivered=%llu cpu_ms=%.0f cpu_us_ev=%.3f", (unsigned long long)delivered, (double)cpu / 1e6,
+	       delivered ? (double)cpu / 1e3 / (double)delivered : 0.0);
 	if (nlat)
 		printf(" p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f", (double)p50 / 1e3, (double)p90 / 1e3,
 		       (double)p99 / 1e3, (double)mx / 1e3);

@@ -26,13 +26,15 @@ typedef struct bench_result {
 	uint64_t first_ns, last_ns; /* monotonic, first and last arrival */
 	uint64_t nlat;              /* latency samples */
 	uint64_t p50_ns, p90_ns, p99_ns, max_ns;
+	uint64_t cpu_ns;            /* the receiver process's user + system CPU time */
 	int error;                  /* nonzero: the receiver failed (message on stderr) */
 } bench_result_t;
 
 /* Common options: --count N, --receivers R, --size BYTES, --group A, --port P,
  * --rate EV_PER_S (0 = as fast as possible), --duration S (paced mode),
  * --url URL (NATS), --socket PATH (evcastd control socket), --v2 plain|ID:SECRET,
- * --payload BYTES (v2 payload-size). */
+ * --payload BYTES (v2 payload-size), --compress no|yes|LEVEL (v2-compress),
+ * --body fill|random (bench_legacy's event body). */
 typedef struct bench_opts {
 	uint64_t count;
 	int receivers;
@@ -46,10 +48,13 @@ typedef struct bench_opts {
 	const char *socket; /* evcastd control socket (ESL) */
 	const char *v2;     /* bench_legacy: protocol v2, "plain" or a key "ID:SECRET" */
 	unsigned payload;   /* bench_legacy --v2: payload-size (0 = the default 1400) */
+	const char *compress; /* bench_legacy --v2: v2-compress (no, yes, a zstd level) */
+	const char *body;   /* bench_legacy: "fill" (default, one repeated byte) or "random" (alphanumerics) */
 	const char *label; /* case name in the RESULT line */
 } bench_opts_t;
 
 uint64_t bench_now_ns(void);
+uint64_t bench_cpu_ns(void); /* user + system CPU time of this process */
 void bench_sleep_ns(uint64_t ns);
 
 /* Parses the common options; exits 2 with a usage line on a bad one. */
@@ -76,7 +81,10 @@ void bench_lat_finish(bench_lat_t *l, bench_result_t *res);
 
 /* Prints the per-receiver lines and one RESULT line:
  * RESULT case=L receivers=R sent=N size=B send_s=S rate_min=.. rate_avg=.. loss_pct=..
- *        [p50_us= p90_us= p99_us= max_us=] */
+ *        delivered=N cpu_ms=.. cpu_us_ev=.. [p50_us= p90_us= p99_us= max_us=]
+ * cpu_ms: user + system CPU of the calling process (the sender) and of every
+ * receiver; cpu_us_ev: that per delivered event (processes outside the bench,
+ * e.g. nats-server, are not in it). */
 void bench_report(const bench_opts_t *o, uint64_t sent, double send_s, size_t wire_size,
 		  const bench_result_t *res);
 

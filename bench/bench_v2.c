@@ -1,14 +1,17 @@
 /*
  * bench_v2.c -- the per-event CPU cost of the v2 receive steps, for callgrind.
  *
- *   bench_v2 sealed|plain FILE [-n N]
+ *   bench_v2 sealed|plain FILE [-n N] [--fill]
  * FILE is a legacy datagram (e.g. register_plain.bin); its event text, without
- * Multicast-Sender, becomes a one-record v2 DATA batch, sealed with
- * XChaCha20-Poly1305 (key id 1) or plaintext. Then N times (function
+ * Multicast-Sender, becomes a one-record v2 DATA batch (--fill: as many
+ * records, copies of it, as one default 1400-byte datagram carries, as the
+ * sender batches events), sealed with XChaCha20-Poly1305 (key id 1) or
+ * plaintext. Then N times (function
  * v2_receive_once): header decode + replay check + open + batch check + event
  * parse + free, i.e. docs/PROTOCOL.md section 12 up to delivery (no I/O, no
  * node dispatch). Run under `valgrind --tool=callgrind
- * --toggle-collect=v2_receive_once` and divide by "calls=N". Uses the
+ * --toggle-collect=v2_receive_once` and divide by "calls=N" (per datagram)
+ * or by calls * "events=K" (per event). Uses the
  * library's internal v2 API (src/lib/v2.h) against the static libevcast.
  */
 #include "evcast/evcast.h"
@@ -49,9 +52,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: bench_v2 sealed|plain FILE [-n N]\n");
 		return 2;
 	}
-	bool sealed = strcmp(argv[1], "sealed") == 0;
-	if (argc >= 5 && strcmp(argv[3], "-n") == 0)
-		n = strtoul(argv[4], NULL, 10);
+	bool sealed = strcmp(argv[1], "sealed") == 0, fill = false;
+	for (int i = 3; i < argc; i++) {
+		if (strcmp(argv[i], "-n") == 0 && i + 1 < argc)
+			n = strtoul(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--fill") == 0)
+			fill = true;
+	}
 	if (n < 1 || n > 10000000) {
 		fprintf(stderr, "bench_v2: -n must be 1..10000000\n");
 		return 2;
@@ -81,9 +88,12 @@ int main(int argc, char **argv)
 		return 1;
 	uint8_t batch[EVC_V2_MAX_DGRAM];
 	evc__v2_batch_t b;
-	evc__v2_batch_init(&b, batch, sizeof(batch));
+	evc__v2_batch_init(&b, batch, fill ? EVC_V2_DEFAULT_PAYLOAD - EVC_V2_HDR_LEN - EVC_V2_TAG_LEN : sizeof(batch));
 	if (!text || evc__v2_batch_add(&b, text, tlen) < 0)
 		return 1;
+	unsigned events = 1;
+	while (fill && evc__v2_batch_add(&b, text, tlen) >= 0)
+		events++;
 	uint64_t epoch = UINT64_C(1767225600000000);
 	evc__v2_hdr_t h = {.type = EVC_V2_DATA, .epoch = epoch, .seq = 1, .ts_us = epoch + 1000,
 			   .frag_index = 0, .frag_count = 1, .msg_len = (uint32_t)b.len};
@@ -105,7 +115,7 @@ int main(int argc, char **argv)
 	}
 	for (unsigned long i = 0; i < n; i++)
 		v2_receive_once(kr, &rp, epoch + 2000);
-	printf("mode=v2-%s calls=%lu datagram=%zu event_text=%zu\n", argv[1], n + 1, g_len, tlen);
+	printf("mode=v2-%s calls=%lu events=%u datagram=%zu event_text=%zu\n", argv[1], n + 1, events, g_len, tlen);
 	evc__v2_replay_free(&rp);
 	evc__v2_keyring_free(kr);
 	evcast_free(text);

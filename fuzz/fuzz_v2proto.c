@@ -5,7 +5,8 @@
  * The input is a program of records: 1 op byte, then per op. Ops: a raw
  * datagram (2-byte length + bytes), a DATA / ANNOUNCE / NAK built from fields
  * in the input and sealed with the endpoint's key (so the fuzzer gets behind
- * the AEAD), a time step with a poll, a local send. Invariants that abort:
+ * the AEAD; optionally with the ZSTD flag, over a zstd-compressed batch or
+ * raw bytes), a time step with a poll, a local send. Invariants that abort:
  * each delivered text is a non-empty record of at most 1 MiB, every NAK sent
  * is a whole datagram, every drop is a known reason; ASan/UBSan watch the
  * rest (hold-back queue, reassembly, gap tracker under arbitrary orders).
@@ -13,10 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
+#include <zstd.h>
 #include "v2.h"
 
 static evc__v2_keyring_t *kr;
-static uint8_t dg[EVC_V2_MAX_DGRAM], msg[EVC_V2_MAX_DGRAM];
+static uint8_t dg[EVC_V2_MAX_DGRAM], msg[EVC_V2_MAX_DGRAM], zmsg[EVC_V2_MAX_DGRAM + 1024];
 static uint64_t delivered;
 
 static void send_group(void *ud, const uint8_t *buf, size_t len) { (void)ud, (void)buf, (void)len; }
@@ -124,7 +126,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			pos += n;
 			if (h.msg_len == 0)
 				break;
-			int len = evc__v2_seal(kr, &h, msg + off, flen, dg, sizeof(dg));
+			/* f[7] bit 0: the ZSTD flag (docs/PROTOCOL.md 6.1); on a well-formed
+			 * unfragmented batch the payload is then that batch compressed */
+			uint8_t flags = (f[7] & 1) ? EVC_V2_F_ZSTD : 0;
+			if (flags && op % 5 == 1 && h.frag_count == 1 && h.type == EVC_V2_DATA) {
+				size_t z = ZSTD_compress(zmsg, sizeof(zmsg), msg, h.msg_len, 1);
+				if (!ZSTD_isError(z) && z <= sizeof(msg)) {
+					memcpy(msg, zmsg, z);
+					h.msg_len = (uint32_t)z;
+					flen = (uint32_t)z;
+				}
+			}
+			int len = evc__v2_seal_flags(kr, &h, flags, msg + off, flen, dg, sizeof(dg));
 			if (len < 0)
 				abort();
 			rc = evc__v2_ep_recv(ep, dg, (size_t)len, (struct sockaddr *)&from, now);

@@ -4,11 +4,12 @@
 # jq, python3 and iproute2 are for the integration tests (JSON checks, raw UDP, netns);
 # nftables for kernel-level packet loss in the v2 loss tests (this kernel has no
 # sch_netem); sqlite3 to inspect databases; tshark for the Wireshark dissector
-# test; valgrind for the callgrind rows of `make bench`; curl for the metrics test.
+# test; valgrind for the callgrind rows of `make bench`; curl for the metrics test;
+# openssl for the CA and certificates of the NATS TLS test.
 set -euo pipefail
 PKGS=(cmake make gcc clang pkg-config libuv1-dev libsodium-dev nettle-dev libexpat1-dev
       libcjson-dev libsqlite3-dev libcmocka-dev liblua5.4-dev libnats-dev libclang-rt-14-dev
-      libzstd-dev iproute2 jq python3 lua-sql-sqlite3 nats-server nftables sqlite3 tshark valgrind curl)
+      libzstd-dev iproute2 jq python3 lua-sql-sqlite3 nats-server nftables sqlite3 tshark valgrind curl openssl)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "install ok installed" >/dev/null || missing+=("$p")

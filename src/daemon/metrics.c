@@ -318,6 +318,16 @@ static char *render(struct evcd_metrics *m, size_t *len)
 				sb_printf(&b, "# HELP evcast_nats_%s_total NATS link counter (docs/MULTISITE.md).\n"
 					      "# TYPE evcast_nats_%s_total counter\nevcast_nats_%s_total %.0f\n",
 					  it->string, it->string, it->string, it->valuedouble);
+			else if (cJSON_IsObject(it) && !strcmp(it->string, "rejects")) { /* per reason (relay_seal.h) */
+				sb_printf(&b, "# HELP evcast_nats_rejected_by_reason_total NATS payloads rejected, per "
+					      "reason.\n# TYPE evcast_nats_rejected_by_reason_total counter\n");
+				for (cJSON *r = it->child; r; r = r->next)
+					if (cJSON_IsNumber(r) && r->string) {
+						sb_printf(&b, "evcast_nats_rejected_by_reason_total{reason=\"");
+						sb_label(&b, r->string);
+						sb_printf(&b, "\"} %.0f\n", r->valuedouble);
+					}
+			}
 		}
 		cJSON_Delete(o);
 	}

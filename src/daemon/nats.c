@@ -5,15 +5,21 @@
  * nkey + nkey-seed-file | creds-file, tls + ca-file, max-pending-bytes (libnats
  * reconnect buffer), gateway (relay multicast <-> NATS), connect (no: only the
  * exactly-once filter, for multicast-only nodes of a site with two gateways),
- * encrypt (no; yes is refused: not implemented).
+ * encrypt (yes: payloads sealed end to end with the node's v2-keys; refused at
+ * start without one), max-skew (seconds a sealed payload's age may be off).
  * Local events selected by the bindings go to evcast.<cluster>.<Event-Name>
- * [.<subclass tokens>] as "EVN1" + plain text; evcast.<cluster>.> comes back
- * through a bounded, mutex-protected queue and a uv_async_t into
- * evcast_node_input_text (exactly-once filter on (Core-UUID, Event-Sequence)).
+ * [.<subclass tokens>] as "EVN1" + plain text, or sealed "EVS1" (relay_seal.h,
+ * docs/PROTOCOL.md 13; the subject is authenticated); evcast.<cluster>.> comes
+ * back through a bounded, mutex-protected queue and a uv_async_t, is opened
+ * (rejects counted per reason, logged rate-limited with the subject) and goes
+ * into evcast_node_input_text (exactly-once filter on (Core-UUID, Event-Sequence)).
+ * The first connect attempt runs without retry so libnats' reason (auth, TLS)
+ * can be logged; then libnats retries forever, a 1 s timer logging new reasons.
  * libnats threads touch only the queue and the link counters, under the mutex.
  */
 #include "daemon.h"
 #include "internal.h"
+#include "relay_seal.h"
 #include <nats/nats.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -22,16 +28,19 @@
 #include <string.h>
 #include <strings.h>
 
-#define NATS_MAGIC "EVN1"
+#define NATS_MAGIC EVC_RELAY_PLAIN_MAGIC
 #define NATS_QUEUE_MAX 4096
 #define NATS_QUEUE_BYTES (64u * 1024u * 1024u)
 #define NATS_MAX_URLS 16
 #define NATS_ORIGINS 1024
-#define NATS_TXBUF (EVCAST_V2_MAX_EVENT + 8)
+#define NATS_TXBUF (EVCAST_V2_MAX_EVENT + EVC_RELAY_OVERHEAD + 8)
+#define NATS_PTBUF (EVCAST_V2_MAX_EVENT + 8)
+#define NATS_DEFAULT_SKEW 120u
 
 typedef struct qmsg {
 	struct qmsg *next;
 	size_t len;
+	char *subject; /* points into data, after the payload and its NUL */
 	char data[];
 } qmsg_t;
 
@@ -39,13 +48,17 @@ struct evcd_nats {
 	evcd_t *d;
 	int sub_id;
 	char url[1024], cluster[128], token[256], user[128], password[256], nkey[512], nkeypub[128], creds[512], ca[512];
-	unsigned max_pending;
-	bool tls, gateway, connect;
+	unsigned max_pending, max_skew;
+	bool tls, gateway, connect, encrypt;
 	evcast_bindings_t *bindings;
 	natsOptions *opts;
 	natsConnection *nc;
 	natsSubscription *sub;
 	uv_async_t async;
+	uv_timer_t timer; /* logs why the link is down (auth, TLS), on the loop thread */
+	int handles;      /* open uv handles; the module is freed when the last closes */
+	unsigned closed_ticks; /* seconds the libnats connection has been closed */
+	char last_err[256];
 	pthread_mutex_t mu;
 	qmsg_t *qhead, *qtail;
 	size_t qlen, qbytes;
@@ -55,7 +68,9 @@ struct evcd_nats {
 	uint64_t rx_overflow, reconnects, disconnects, received;
 	/* loop thread only */
 	uint64_t published, publish_errors, gateway_out, gateway_in, own, bad;
-	char *txbuf;
+	uint64_t rejects[EVC_RELAY_R_COUNT]; /* per -EVC_RELAY_R_* reason */
+	evc__ratelimit_t rl;                 /* reject log lines */
+	char *txbuf, *ptbuf;                 /* ptbuf: plain text to seal / opened text */
 };
 
 /* ----------------------------------------------------------------- config */
@@ -74,10 +89,10 @@ static int read_config(evcd_t *d, struct evcd_nats *m)
 	const evcast_section_t *s = d->cfg ? evcast_config_section(d->cfg, "nats.conf") : NULL;
 	const char *file = d->config_path ? d->config_path : "config";
 	const char *bind = d->cfg && d->cfg->bindings ? d->cfg->bindings : "";
-	bool encrypt = false;
 	snprintf(m->url, sizeof(m->url), "nats://127.0.0.1:4222");
 	snprintf(m->cluster, sizeof(m->cluster), "default");
 	m->max_pending = 8u * 1024u * 1024u;
+	m->max_skew = NATS_DEFAULT_SKEW;
 	m->connect = true;
 	if (!s)
 		return 0;
@@ -120,11 +135,10 @@ static int read_config(evcd_t *d, struct evcd_nats *m)
 			r = evc__conf_bool(q->value, &m->gateway);
 		} else if (!strcasecmp(q->name, "encrypt")) {
 			why = "expected yes or no";
-			r = evc__conf_bool(q->value, &encrypt);
-			if (r == 0 && encrypt) {
-				why = "end-to-end sealing is not implemented yet (use tls)";
-				r = -1;
-			}
+			r = evc__conf_bool(q->value, &m->encrypt);
+		} else if (!strcasecmp(q->name, "max-skew")) {
+			why = "expected seconds from 0 (no bound) to 86400";
+			r = evc__conf_uint(q->value, 0u, 86400u, &m->max_skew);
 		} else if (!strcasecmp(q->name, "max-pending-bytes")) {
 			why = "expected a number of bytes from 65536 to 1073741824";
 			r = evc__conf_uint(q->value, 65536u, 1073741824u, &m->max_pending);
@@ -142,6 +156,13 @@ static int read_config(evcd_t *d, struct evcd_nats *m)
 	}
 	if (!!*m->nkey != !!*m->nkeypub) {
 		evcd_logf(d, EVCAST_LOG_ERR, "%s: nats.conf: nkey (the public key) and nkey-seed-file go together", file);
+		return EVCAST_EINVAL;
+	}
+	if (m->encrypt && !evc__node_relay_has_keys(d->node)) {
+		evcd_logf(d, EVCAST_LOG_ERR,
+			  "%s: nats.conf: encrypt=yes needs a v2 key: set v2-keys (ID:SECRET, see `evcast keygen`) and "
+			  "optionally v2-primary-key in event_multicast.conf",
+			  file);
 		return EVCAST_EINVAL;
 	}
 	if (evcast_bindings_new(bind, &m->bindings) != 0) {
@@ -187,14 +208,21 @@ static void publish(struct evcd_nats *m, const evcast_event_t *ev)
 	const char *name = evcast_event_name(ev);
 	if (!m->nc || !name)
 		return;
+	subject_for(m, name, evcast_event_subclass(ev), subj, sizeof(subj));
 	memcpy(m->txbuf, NATS_MAGIC, 4);
-	int len = evcast_event_write_plain(ev, m->txbuf + 4, NATS_TXBUF - 4);
+	int len = evcast_event_write_plain(ev, m->encrypt ? m->ptbuf : m->txbuf + 4, NATS_PTBUF - 4);
+	if (len >= 0 && m->encrypt)
+		len = evc__node_relay_seal(m->d->node, subj, m->ptbuf, (size_t)len, (uint8_t *)m->txbuf, NATS_TXBUF);
+	else if (len >= 0)
+		len += 4;
 	if (len < 0) {
 		m->publish_errors++;
+		if (m->encrypt && evc__ratelimit_allow(&m->rl, evc__wall_ms()))
+			evcd_logf(m->d, EVCAST_LOG_ERR, "nats: %s: cannot seal the event: %s", subj,
+				  evc__relay_reason_name(len)); /* no v2 key left after a reload, or too big */
 		return;
 	}
-	subject_for(m, name, evcast_event_subclass(ev), subj, sizeof(subj));
-	if (natsConnection_Publish(m->nc, subj, m->txbuf, len + 4) == NATS_OK)
+	if (natsConnection_Publish(m->nc, subj, m->txbuf, len) == NATS_OK)
 		m->published++;
 	else
 		m->publish_errors++; /* reconnect buffer full, or closed */
@@ -251,9 +279,11 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
 {
 	struct evcd_nats *m = closure;
 	int len = natsMsg_GetDataLength(msg);
+	const char *subj = natsMsg_GetSubject(msg);
+	size_t slen = subj ? strlen(subj) : 0;
 	(void)nc;
 	(void)sub;
-	qmsg_t *q = len >= 0 ? malloc(sizeof(*q) + (size_t)len + 1) : NULL;
+	qmsg_t *q = len >= 0 ? malloc(sizeof(*q) + (size_t)len + slen + 2) : NULL;
 	pthread_mutex_lock(&m->mu);
 	m->received++;
 	if (!q || m->qlen >= NATS_QUEUE_MAX || m->qbytes + (size_t)len > NATS_QUEUE_BYTES) {
@@ -267,6 +297,8 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
 	q->len = (size_t)len;
 	memcpy(q->data, natsMsg_GetData(msg), (size_t)len);
 	q->data[len] = '\0';
+	q->subject = q->data + len + 1;
+	memcpy(q->subject, subj ? subj : "", slen + 1);
 	if (m->qtail)
 		m->qtail->next = q;
 	else
@@ -277,6 +309,17 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
 	pthread_mutex_unlock(&m->mu);
 	natsMsg_Destroy(msg);
 	uv_async_send(&m->async);
+}
+
+/* A payload refused by relay_seal (reason > 0): counted, logged at a limited rate. */
+static void reject(struct evcd_nats *m, int reason, const qmsg_t *q)
+{
+	m->rejects[reason - EVC_RELAY_R_FIRST]++;
+	if (!evc__ratelimit_allow(&m->rl, evc__wall_ms()))
+		return;
+	evcd_logf(m->d, EVCAST_LOG_WARNING, "nats: %s: payload of %zu bytes rejected: %s (%llu suppressed)",
+		  q->subject, q->len, evc__relay_reason_name(reason), (unsigned long long)m->rl.suppressed);
+	m->rl.suppressed = 0;
 }
 
 static void on_async(uv_async_t *a)
@@ -290,10 +333,20 @@ static void on_async(uv_async_t *a)
 	pthread_mutex_unlock(&m->mu);
 	while (q) {
 		qmsg_t *next = q->next;
-		int r = -1;
-		if (q->len >= 4 && memcmp(q->data, NATS_MAGIC, 4) == 0)
-			r = evcast_node_input_text(m->d->node, q->data + 4, q->len - 4, "nats");
-		if (r == 0 && m->gateway && evcast_node_relay_text(m->d->node, q->data + 4, q->len - 4) == 0)
+		const uint8_t *text = NULL;
+		size_t tlen = 0;
+		int r = evc__node_relay_open(m->d->node, m->encrypt, (uint64_t)m->max_skew * 1000000u, q->subject,
+					     (const uint8_t *)q->data, q->len, (uint8_t *)m->ptbuf, NATS_PTBUF, &text,
+					     &tlen);
+		if (r <= -EVC_RELAY_R_FIRST && r > -EVC_RELAY_R_END) {
+			reject(m, -r, q);
+			free(q);
+			q = next;
+			continue;
+		}
+		if (r == 0)
+			r = evcast_node_input_text(m->d->node, (const char *)text, tlen, "nats");
+		if (r == 0 && m->gateway && evcast_node_relay_text(m->d->node, (const char *)text, tlen) == 0)
 			m->gateway_in++; /* first sights only: a duplicate (2) is never relayed */
 		if (r == 1)
 			m->own++;
@@ -354,7 +407,7 @@ static int options(evcd_t *d, struct evcd_nats *m)
 	if (s == NATS_OK)
 		s = natsOptions_SetReconnectBufSize(m->opts, (int)m->max_pending);
 	if (s == NATS_OK)
-		s = natsOptions_SetRetryOnFailedConnect(m->opts, true, on_connected, m);
+		s = natsOptions_SetRetryOnFailedConnect(m->opts, false, NULL, NULL); /* the first try says why */
 	if (s == NATS_OK)
 		s = natsOptions_SetReconnectedCB(m->opts, on_reconnected, m);
 	if (s == NATS_OK)
@@ -388,17 +441,90 @@ static void free_module(struct evcd_nats *m)
 	}
 	evcast_bindings_free(m->bindings);
 	evc__free(m->txbuf);
+	evc__free(m->ptbuf);
 	pthread_mutex_destroy(&m->mu);
 	evc__free(m);
 }
 
-static void on_async_closed(uv_handle_t *h) { free_module(h->data); }
+static void on_handle_closed(uv_handle_t *h)
+{
+	struct evcd_nats *m = h->data;
+	if (--m->handles == 0)
+		free_module(m);
+}
+
+static void close_handles(struct evcd_nats *m)
+{
+	uv_close((uv_handle_t *)&m->async, on_handle_closed);
+	if (m->timer.data) /* initialised */
+		uv_close((uv_handle_t *)&m->timer, on_handle_closed);
+}
+
+/* Subscribes to evcast.<cluster>.>; NATS_CONNECTION_CLOSED when libnats gave up. */
+static natsStatus subscribe_cluster(struct evcd_nats *m)
+{
+	char subj[200];
+	snprintf(subj, sizeof(subj), "evcast.%s.>", m->cluster);
+	natsStatus s = natsConnection_Subscribe(&m->sub, m->nc, subj, on_msg, m);
+	if (s == NATS_OK)
+		natsSubscription_SetPendingLimits(m->sub, -1, -1); /* our own queue bounds it */
+	return s;
+}
+
+/* libnats closes a connection for good on some errors (the same authorization
+ * error twice, some TLS failures): a new one, with the same options, so a fixed
+ * server or credential brings the link back without a restart. */
+static void relink(struct evcd_nats *m)
+{
+	evcd_logf(m->d, EVCAST_LOG_INFO, "nats: re-creating the connection to %s (closed by libnats)", m->url);
+	natsSubscription_Destroy(m->sub);
+	m->sub = NULL;
+	natsConnection_Destroy(m->nc);
+	m->nc = NULL;
+	natsStatus s = natsConnection_Connect(&m->nc, m->opts); /* retrying: returns at once when down */
+	if (s == NATS_OK)
+		link_cb(m->nc, m, true, false);
+	if (s == NATS_OK || s == NATS_NOT_YET_CONNECTED)
+		subscribe_cluster(m);
+}
+
+/* Every second while the link is down: libnats' last error (authorization
+ * violation, TLS handshake, refused), logged once per distinct text; a
+ * connection libnats closed is re-created every 5 s. */
+static void on_timer(uv_timer_t *t)
+{
+	struct evcd_nats *m = t->data;
+	const char *txt = NULL;
+	bool up;
+	pthread_mutex_lock(&m->mu);
+	up = m->connected;
+	pthread_mutex_unlock(&m->mu);
+	if (up) {
+		m->last_err[0] = '\0';
+		return;
+	}
+	if (!m->nc || natsConnection_IsClosed(m->nc)) {
+		if (++m->closed_ticks >= 5) {
+			m->closed_ticks = 0;
+			relink(m);
+		}
+		if (!m->nc)
+			return;
+	}
+	natsStatus s = natsConnection_GetLastError(m->nc, &txt);
+	if (s == NATS_OK || !txt || !*txt || !strncmp(m->last_err, txt, sizeof(m->last_err) - 1))
+		return;
+	if (s == NATS_NO_SERVER && m->last_err[0])
+		return; /* keep the specific reason logged at the first try */
+	snprintf(m->last_err, sizeof(m->last_err), "%s", txt);
+	evcd_logf(m->d, EVCAST_LOG_ERR, "nats: link to %s down: %s: %s (nats.conf: check url, tls, ca-file and "
+		  "credentials)", m->url, natsStatus_GetText(s), txt);
+}
 
 int evcd_nats_start(evcd_t *d)
 {
 	struct evcd_nats *m = evc__calloc(1, sizeof(*m));
 	int rc;
-	char subj[200];
 	natsStatus s;
 	if (!m)
 		return EVCAST_ENOMEM;
@@ -408,7 +534,8 @@ int evcd_nats_start(evcd_t *d)
 		free_module(m);
 		return rc;
 	}
-	if (!(m->txbuf = evc__malloc(NATS_TXBUF))) {
+	evc__ratelimit_init(&m->rl, 5, 1);
+	if (!(m->txbuf = evc__malloc(NATS_TXBUF)) || !(m->ptbuf = evc__malloc(NATS_PTBUF))) {
 		free_module(m);
 		return EVCAST_ENOMEM;
 	}
@@ -419,6 +546,7 @@ int evcd_nats_start(evcd_t *d)
 		}
 		uv_async_init(d->loop, &m->async, on_async);
 		m->async.data = m;
+		m->handles = 1;
 		d->nats = m;
 		evcd_logf(d, EVCAST_LOG_NOTICE, "nats: not connecting; exactly-once filter on");
 		return 0;
@@ -435,26 +563,42 @@ int evcd_nats_start(evcd_t *d)
 	}
 	uv_async_init(d->loop, &m->async, on_async);
 	m->async.data = m;
+	uv_timer_init(d->loop, &m->timer);
+	m->timer.data = m;
+	m->handles = 2;
 	s = natsConnection_Connect(&m->nc, m->opts);
+	if (s != NATS_OK) { /* libnats' reason (authorization, TLS) is only known to this thread now */
+		natsStatus ls = s;
+		const char *why = nats_GetLastError(&ls);
+		snprintf(m->last_err, sizeof(m->last_err), "%s", why && *why ? why : natsStatus_GetText(s));
+		evcd_logf(d, EVCAST_LOG_ERR, "nats: link to %s down: %s: %s (nats.conf: check url, tls, ca-file and "
+			  "credentials); retrying in the background", m->url, natsStatus_GetText(s), m->last_err);
+		s = natsOptions_SetRetryOnFailedConnect(m->opts, true, on_connected, m);
+		if (s == NATS_OK)
+			s = natsConnection_Connect(&m->nc, m->opts);
+	}
+	bool up = s == NATS_OK;
 	if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
 		evcd_logf(d, EVCAST_LOG_ERR, "nats: cannot connect to %s: %s", m->url, natsStatus_GetText(s));
 		goto fail;
 	}
-	if (s == NATS_OK)
+	if (up)
 		link_cb(m->nc, m, true, false);
-	snprintf(subj, sizeof(subj), "evcast.%s.>", m->cluster);
-	if ((s = natsConnection_Subscribe(&m->sub, m->nc, subj, on_msg, m)) != NATS_OK) {
-		evcd_logf(d, EVCAST_LOG_ERR, "nats: cannot subscribe %s: %s", subj, natsStatus_GetText(s));
+	if ((s = subscribe_cluster(m)) == NATS_CONNECTION_CLOSED) /* libnats gave up already: see relink */
+		evcd_logf(d, EVCAST_LOG_ERR, "nats: libnats closed the link to %s; re-created every 5 s", m->url);
+	else if (s != NATS_OK) {
+		evcd_logf(d, EVCAST_LOG_ERR, "nats: cannot subscribe evcast.%s.>: %s", m->cluster, natsStatus_GetText(s));
 		goto fail;
 	}
-	natsSubscription_SetPendingLimits(m->sub, -1, -1); /* our own queue bounds it */
+	uv_timer_start(&m->timer, on_timer, 1000, 1000);
+	uv_unref((uv_handle_t *)&m->timer);
 	if ((m->sub_id = evcast_node_subscribe(d->node, on_event, m)) < 0) {
 		evcd_logf(d, EVCAST_LOG_ERR, "nats: cannot subscribe to the node");
 		goto fail;
 	}
 	d->nats = m;
 	evcd_logf(d, EVCAST_LOG_NOTICE, "nats: %s, cluster %s%s (%s)", m->url, m->cluster,
-		  m->gateway ? ", gateway" : "", s == NATS_OK ? "connected" : "connecting");
+		  m->gateway ? ", gateway" : "", up ? "connected" : "connecting");
 	return 0;
 fail:
 	natsSubscription_Destroy(m->sub);
@@ -462,7 +606,7 @@ fail:
 	natsOptions_Destroy(m->opts);
 	nats_CloseAndWait(2000);
 	evcast_node_dedupe(d->node, 0);
-	uv_close((uv_handle_t *)&m->async, on_async_closed);
+	close_handles(m);
 	return EVCAST_EIO;
 }
 
@@ -473,7 +617,7 @@ void evcd_nats_stop(evcd_t *d)
 		return;
 	d->nats = NULL;
 	if (!m->connect) {
-		uv_close((uv_handle_t *)&m->async, on_async_closed);
+		close_handles(m);
 		return;
 	}
 	evcast_node_unsubscribe(d->node, m->sub_id);
@@ -483,7 +627,8 @@ void evcd_nats_stop(evcd_t *d)
 	natsConnection_Destroy(m->nc);
 	natsOptions_Destroy(m->opts);
 	nats_CloseAndWait(2000); /* no libnats thread touches m after this */
-	uv_close((uv_handle_t *)&m->async, on_async_closed);
+	uv_timer_stop(&m->timer);
+	close_handles(m);
 }
 
 /* ------------------------------------------------------------ reporting */
@@ -491,7 +636,7 @@ void evcd_nats_stop(evcd_t *d)
 static char *dup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *dup_printf(const char *fmt, ...)
 {
-	char buf[1536];
+	char buf[2560];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
@@ -508,8 +653,9 @@ char *evcd_nats_text(evcd_t *d)
 	if (!m->connect)
 		return dup_printf("NATS: not connected (connect=no: exactly-once filter only)\n");
 	pthread_mutex_lock(&m->mu);
-	out = dup_printf("NATS: %s %s (cluster %s%s)\n", m->connected ? "connected to" : "disconnected from",
-				 m->connected ? m->server : m->url, m->cluster, m->gateway ? ", gateway" : "");
+	out = dup_printf("NATS: %s %s (cluster %s%s%s)\n", m->connected ? "connected to" : "disconnected from",
+			 m->connected ? m->server : m->url, m->cluster, m->gateway ? ", gateway" : "",
+			 m->encrypt ? ", sealed" : "");
 	pthread_mutex_unlock(&m->mu);
 	return out;
 }
@@ -518,22 +664,31 @@ char *evcd_nats_json(evcd_t *d)
 {
 	struct evcd_nats *m = d->nats;
 	evcast_relay_stats_t rs;
-	char *out;
+	char *out, rej[768];
+	uint64_t rejected = 0;
+	size_t l = 0;
 	if (!m)
 		return NULL;
 	evcast_node_relay_stats(d->node, &rs);
+	for (int i = 0; i < EVC_RELAY_R_COUNT; i++) {
+		rejected += m->rejects[i];
+		l += (size_t)snprintf(rej + l, sizeof(rej) - l, "%s\"%s\":%llu", i ? "," : "",
+				      evc__relay_reason_name(EVC_RELAY_R_FIRST + i), (unsigned long long)m->rejects[i]);
+	}
 	pthread_mutex_lock(&m->mu);
 	out = dup_printf(
-		"{\"connected\":%s,\"server\":\"%s\",\"cluster\":\"%s\",\"gateway\":%s,\"published\":%llu,"
+		"{\"connected\":%s,\"server\":\"%s\",\"cluster\":\"%s\",\"gateway\":%s,\"encrypt\":%s,"
+		"\"published\":%llu,"
 		"\"received\":%llu,\"duplicates\":%llu,\"dropped\":%llu,\"publish_errors\":%llu,"
-		"\"rx_overflow\":%llu,\"bad\":%llu,\"reconnects\":%llu,\"disconnects\":%llu,"
+		"\"rx_overflow\":%llu,\"bad\":%llu,\"rejected\":%llu,\"rejects\":{%s},\"reconnects\":%llu,"
+		"\"disconnects\":%llu,"
 		"\"gateway_out\":%llu,\"gateway_in\":%llu,\"origins\":%llu}",
 		m->connected ? "true" : "false", m->connected ? m->server : "", m->cluster,
-		m->gateway ? "true" : "false", (unsigned long long)m->published, (unsigned long long)m->received,
-		(unsigned long long)rs.duplicates,
-		(unsigned long long)(m->publish_errors + m->rx_overflow + m->bad),
+		m->gateway ? "true" : "false", m->encrypt ? "true" : "false", (unsigned long long)m->published,
+		(unsigned long long)m->received, (unsigned long long)rs.duplicates,
+		(unsigned long long)(m->publish_errors + m->rx_overflow + m->bad + rejected),
 		(unsigned long long)m->publish_errors, (unsigned long long)m->rx_overflow,
-		(unsigned long long)m->bad, (unsigned long long)m->reconnects, (unsigned long long)m->disconnects,
+		(unsigned long long)m->bad, (unsigned long long)rejected, rej, (unsigned long long)m->reconnects, (unsigned long long)m->disconnects,
 		(unsigned long long)m->gateway_out, (unsigned long long)m->gateway_in, (unsigned long long)rs.origins);
 	pthread_mutex_unlock(&m->mu);
 	return out;

@@ -221,6 +221,49 @@ evcast_event_t *evcast_event_new_named(const char *name, const char *subclass)
 	return ev;
 }
 
+/* The wrapper's headers, as the arena holds them. */
+static const char rx_wrap[] = "Event-Name\0CUSTOM\0Event-Subclass\0multicast::event\0Multicast\0yes";
+static const hdr_t rx_wrap_h[3] = {{0, 10, 11, 6}, {18, 14, 33, 16}, {50, 9, 60, 3}};
+
+/* The wrapper of a received event (CUSTOM multicast::event, Multicast: yes)
+ * with room, in the same allocation, for up to len bytes of text parsed
+ * with the "Orig-" prefix (evc__event_parse_plain) and the standard headers
+ * (larger texts grow the storage as usual); the event kept in *spare is
+ * reused when it is large enough. */
+evcast_event_t *evc__event_new_received(size_t len, evcast_event_t **spare)
+{
+	size_t t = len < 4096 ? len : 4096;
+	size_t nh = 16 + t / 20, nbytes = 640 + 17 + 5 * (t / 3 + 2) + t + 17;
+	evcast_event_t *ev = spare ? *spare : NULL;
+	if (ev) {
+		*spare = NULL;
+		if (ev->cap < nh || ev->caps < nbytes) {
+			evc__free(ev);
+			ev = NULL;
+		}
+	}
+	if (!ev && !(ev = evc__event_alloc(nh, nbytes)))
+		return NULL;
+	memcpy(ev->s, rx_wrap, sizeof(rx_wrap));
+	memcpy(ev->h, rx_wrap_h, sizeof(rx_wrap_h));
+	ev->n = 3;
+	ev->ns = sizeof(rx_wrap);
+	ev->dead = 0;
+	return ev;
+}
+
+void evc__event_release(evcast_event_t *ev, evcast_event_t **spare)
+{
+	if (ev && spare && !*spare && ev->h_inline && ev->s_inline) {
+		evc__free(ev->body);
+		ev->body = NULL;
+		ev->nbody = 0;
+		*spare = ev;
+		return;
+	}
+	evcast_event_free(ev);
+}
+
 void evcast_event_free(evcast_event_t *ev)
 {
 	if (!ev)
@@ -229,7 +272,8 @@ void evcast_event_free(evcast_event_t *ev)
 		evc__free(ev->h);
 	if (!ev->s_inline)
 		evc__free(ev->s);
-	evc__free(ev->body);
+	if (ev->body)
+		evc__free(ev->body);
 	evc__free(ev);
 }
 
@@ -310,6 +354,67 @@ int evc__event_add_prefixed(evcast_event_t *ev, const char *prefix, const evcast
 	}
 	ev->n += src->n;
 	ev->ns = (size_t)(d - ev->s);
+	return 0;
+}
+
+int evc__event_append_range(evcast_event_t *ev, const evcast_event_t *src, size_t from, size_t count)
+{
+	if (!ev || !src || ev == src || from > src->n || count > src->n - from || src->dead)
+		return EVCAST_EINVAL;
+	if (count == 0)
+		return 0;
+	const hdr_t *sh = src->h + from;
+	size_t lo = sh[0].name, hi = sh[count - 1].value + sh[count - 1].nvalue + 1; /* contiguous: no dead bytes */
+	while (ev->cap - ev->n < count)
+		if (evc__event_hdr_grow(ev) != 0)
+			return EVCAST_ENOMEM;
+	int r = evc__event_str_reserve(ev, hi - lo);
+	if (r != 0)
+		return r;
+	memcpy(ev->s + ev->ns, src->s + lo, hi - lo);
+	uint32_t shift = (uint32_t)(ev->ns - lo); /* mod 2^32: offsets stay below ARENA_MAX */
+	hdr_t *h = ev->h + ev->n;
+	for (size_t i = 0; i < count; i++) {
+		h[i] = sh[i];
+		h[i].name += shift;
+		h[i].value += shift;
+	}
+	ev->n += count;
+	ev->ns += hi - lo;
+	return 0;
+}
+
+int evc__event_set_u64_at(evcast_event_t *ev, size_t i, uint64_t v)
+{
+	char t[20];
+	size_t k = sizeof(t);
+	if (!ev || i >= ev->n)
+		return EVCAST_EINVAL;
+	static const char d2[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+				    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+				    "8081828384858687888990919293949596979899";
+	for (; v >= 100; v /= 100) /* two digits a step */
+		memcpy(t + (k -= 2), d2 + 2 * (v % 100), 2);
+	if (v >= 10)
+		memcpy(t + (k -= 2), d2 + 2 * v, 2);
+	else
+		t[--k] = (char)('0' + v);
+	size_t nd = sizeof(t) - k;
+	hdr_t *h = &ev->h[i];
+	if (h->nvalue < nd) {
+		if (nd + 1 > ev->caps - ev->ns && evc__event_str_reserve(ev, nd + 1) != 0)
+			return EVCAST_ENOMEM;
+		h = &ev->h[i];
+		ev->dead += h->nvalue + 1;
+		h->nvalue = (uint32_t)nd;
+		h->value = arena_put(ev, t + k, nd);
+		return 0;
+	}
+	/* right-aligned in the old value's bytes, its NUL kept */
+	ev->dead += h->nvalue - nd;
+	h->value += h->nvalue - (uint32_t)nd;
+	h->nvalue = (uint32_t)nd;
+	memcpy(ev->s + h->value, t + k, nd);
 	return 0;
 }
 

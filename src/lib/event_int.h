@@ -8,6 +8,7 @@
 
 #include "internal.h"
 #include <stdint.h>
+#include <string.h>
 
 typedef struct hdr {
 	uint32_t name, nname;   /* offset and length in the arena */
@@ -30,8 +31,37 @@ struct evcast_event {
 
 static inline unsigned char lc(unsigned char c) { return (unsigned char)(c - 'A') < 26 ? c | 0x20 : c; }
 
+/* Bytes of x (a name word) that are ASCII letters: 0x80 in each such byte. */
+static inline uint64_t evc__letters8(uint64_t x)
+{
+	uint64_t t = (x | 0x2020202020202020ull) & 0x7f7f7f7f7f7f7f7full; /* folded, high bit off */
+	uint64_t ge_a = t + 0x1f1f1f1f1f1f1f1full;  /* high bit set: t >= 'a' (no carry out of a byte) */
+	uint64_t gt_z = t + 0x0505050505050505ull;  /* high bit set: t > 'z' */
+	return ge_a & ~gt_z & ~x & 0x8080808080808080ull;
+}
+
+/* 8 bytes equal but for the case of ASCII letters (SWAR). */
+static inline bool evc__eq8(uint64_t x, uint64_t y)
+{
+	uint64_t d = x ^ y;
+	return d == 0 || (d & ~(evc__letters8(x) >> 2)) == 0; /* only a letter's case bit differs */
+}
+
+/* Case-insensitive (ASCII) equality of n bytes, 8 at a time. */
 static inline bool evc__name_eq(const char *a, const char *b, size_t n)
 {
+	uint64_t x, y;
+	if (n >= 8) {
+		for (size_t i = 0; i + 8 <= n; i += 8) {
+			memcpy(&x, a + i, 8);
+			memcpy(&y, b + i, 8);
+			if (!evc__eq8(x, y))
+				return false;
+		}
+		memcpy(&x, a + n - 8, 8); /* the last 8 bytes, overlapping */
+		memcpy(&y, b + n - 8, 8);
+		return evc__eq8(x, y);
+	}
 	for (size_t i = 0; i < n; i++)
 		if (lc((unsigned char)a[i]) != lc((unsigned char)b[i]))
 			return false;

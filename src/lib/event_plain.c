@@ -3,7 +3,7 @@
  *
  * Owns FreeSWITCH's switch_url_encode rules (table-driven: uppercase %XX kept,
  * `_undef_` for empty values), plain serialization ("Name: value\n" ...,
- * Content-Length + body) and plain parsing, in place, 16 bytes at a time
+ * Content-Length + body) and plain parsing, one pass, 16 bytes at a time
  * (SSE2; -DEVCAST_NO_SIMD builds the scalar twin). No I/O, no logging.
  * Sections: URL encoding, plain serialization, plain parsing.
  */
@@ -269,9 +269,33 @@ static int parse_clen(const char *p, const char *e, size_t *out)
 	return 0;
 }
 
-/* The first byte at or after p equal to x or y, 16 bytes at a time. The
- * caller guarantees a hit (a sentinel) and 15 readable bytes after it. */
-static inline char *scan2(char *p, char x, char y)
+/* Copies bytes from p to o until the first byte equal to x or y (a sentinel
+ * guarantees one), 16 bytes at a time: whole blocks are stored, so up to 15
+ * bytes past the stop point are written too (scratch: the caller keeps o at
+ * least 17 bytes behind every byte still to be read, so that neither those
+ * nor the byte before the stop byte, read for a "\r\n", are overwritten).
+ * Returns the number of bytes before the stop byte. */
+static inline size_t copy_until(char *o, const char *p, char x, char y)
+{
+#if defined(__SSE2__) && !defined(EVCAST_NO_SIMD)
+	const __m128i vx = _mm_set1_epi8(x), vy = _mm_set1_epi8(y);
+	for (size_t k = 0;; k += 16) {
+		__m128i d = _mm_loadu_si128((const __m128i *)(const void *)(p + k));
+		_mm_storeu_si128((__m128i *)(void *)(o + k), d);
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(d, vx), _mm_cmpeq_epi8(d, vy)));
+		if (m)
+			return k + (size_t)__builtin_ctz(m);
+	}
+#else
+	size_t k = 0;
+	for (; p[k] != x && p[k] != y; k++)
+		o[k] = p[k];
+	return k;
+#endif
+}
+
+/* The first byte at or after p equal to x or y (a sentinel guarantees one). */
+static inline const char *scan2(const char *p, char x, char y)
 {
 #if defined(__SSE2__) && !defined(EVCAST_NO_SIMD)
 	const __m128i vx = _mm_set1_epi8(x), vy = _mm_set1_epi8(y);
@@ -307,49 +331,26 @@ static size_t count_nl(const char *p, size_t n)
 	return c;
 }
 
-/* Decodes a value in place from its first '%' (at i) to the end of its
- * line; *le gets the line's '\n'. Returns the end of the decoded value
- * (without a final '\r'), which stops at a decoded NUL (values are C strings).
- * i[1], i[2] are always readable: a sentinel and padding follow the text. */
-static char *decode_line(char *i, char **le)
-{
-	char *o = i, *cut = NULL;
-	for (;;) {
-		char c = *i;
-		if (c == '\n')
-			break;
-		if (c == '%') {
-			uint8_t hi = hexval[(unsigned char)i[1]], lo = hexval[(unsigned char)i[2]];
-			if ((hi | lo) < 16) { /* both hex digits (255 otherwise; '\n' is not one) */
-				c = (char)(hi << 4 | lo);
-				if (c == '\0' && !cut)
-					cut = o;
-				*o++ = c;
-				i += 3;
-				continue;
-			}
-		}
-		*o++ = c;
-		i++;
-	}
-	*le = i;
-	if (i[-1] == '\r')
-		o--; /* the line ends in "\r\n": that '\r' was copied last */
-	return cut ? cut : o;
-}
-
 /* Appends the headers of plain text to ev (names prefixed with prefix),
- * then sets the body from Content-Length. The text is copied into the arena
- * once, behind a '\n' sentinel, and parsed there in place: a name ends where
- * its ':' becomes a NUL, a value is decoded where it lies. Without a prefix
- * every header stays where it was parsed; with one, the text is staged
- * (lines + 1) * prefix bytes further on, so each finished line moves left to
- * its place and never overtakes what is still to be read. On error ev keeps
- * its old headers. */
-static int parse_plain(evcast_event_t *ev, const char *text, size_t len, const char *prefix, size_t np)
+ * then sets the body from Content-Length, in one pass. The text is copied
+ * once into the arena (staging, behind a '\n' sentinel and 16 bytes of
+ * padding) and each header is written, prefix + name + NUL + decoded value +
+ * NUL, at the arena's end, ahead of the staged text: the staging starts
+ * 17 + np * (the most header lines len bytes can hold) bytes further on, so
+ * the output, whole 16-byte blocks included, never reaches a byte still to
+ * be read (nor the one before it). Values without '%' are copied as they
+ * are. The staging is scratch past ev->ns. On error ev keeps its old
+ * headers. */
+static inline __attribute__((always_inline)) int parse_core(evcast_event_t *ev, const char *text, size_t len,
+							      const char *prefix, size_t np)
 {
-	size_t gap = np ? np * (count_nl(text, len) + 1) : 0;
-	if (gap > ARENA_MAX - 17 || len > ARENA_MAX - 17 - gap)
+	/* header lines: at most one per '\n' and the last; or, cheaper to know,
+	 * one per 3 bytes ("x:\n") -- counted exactly when that bound is large */
+	size_t maxlines = np && len > 4096 ? count_nl(text, len) + 2 : len / 3 + 2;
+	if (np && maxlines > (ARENA_MAX - 64) / np / 4)
+		return EVCAST_E2BIG;
+	size_t gap = 17 + np * maxlines;
+	if (len > ARENA_MAX - 34 - gap)
 		return EVCAST_E2BIG;
 	int r = evc__event_str_reserve(ev, gap + len + 17);
 	if (r != 0)
@@ -359,47 +360,77 @@ static int parse_plain(evcast_event_t *ev, const char *text, size_t len, const c
 	memset(end, 0, 17);
 	*end = '\n'; /* the sentinel */
 	const char *nulp = memchr(text, '\0', len); /* a body may hold NULs, headers not */
-	char *nul = nulp ? p + (nulp - text) : end + 1, *stage = p;
-	size_t n0 = ev->n, clen = 0, live = 0;
+	const char *nul = nulp ? p + (nulp - text) : end + 1;
+	uint64_t pw = 0; /* a short prefix is stored as one 8-byte word */
+	if (np <= 8)
+		memcpy(&pw, prefix ? prefix : "", np);
+	size_t n0 = ev->n, clen = 0;
 	hdr_t *h = ev->h + ev->n, *hend = ev->h + ev->cap;
 	bool blank = false;
 	while (p < end) {
-		char *colon = scan2(p, ':', '\n'), *le, *v, *ve;
-		if (*colon == '\n') { /* no ':' on this line */
-			if (colon == p || (colon == p + 1 && *p == '\r')) {
-				p = colon + 1; /* empty line: end of the headers */
+		char *line = p, *ol = o, *cut = NULL;
+		if (np) {
+			if (np <= 8)
+				memcpy(o, &pw, 8);
+			else
+				memcpy(o, prefix, np);
+			o += np;
+		}
+		size_t nname = copy_until(o, p, ':', '\n');
+		p += nname;
+		if (*p == '\n') { /* no ':' on this line */
+			if (nname == 0 || (nname == 1 && *line == '\r')) {
+				p++; /* empty line: end of the headers */
 				blank = true;
+				o = ol;
 				break;
 			}
 			r = EVCAST_EPARSE;
 			goto fail;
 		}
-		if (colon == p) {
+		if (nname == 0) {
 			r = EVCAST_EPARSE; /* empty name */
 			goto fail;
 		}
-		for (v = colon + 1; *v == ' '; v++)
+		char *oname = o - np;
+		o += nname;
+		*o++ = '\0';
+		for (p++; *p == ' '; p++)
 			;
-		char *pct = scan2(v, '%', '\n');
-		if (*pct == '\n') {
-			le = pct;
-			ve = le > v && le[-1] == '\r' ? le - 1 : le;
-		} else {
-			ve = decode_line(pct, &le);
-		}
-		if (nul < le) {
-			r = EVCAST_EPARSE; /* a raw NUL byte: text, not binary */
-			goto fail;
-		}
-		size_t nname = (size_t)(colon - p), nv = (size_t)(ve - v);
-		if (nname == sizeof(CLEN) - 1 && evc__name_eq(p, CLEN, nname)) {
-			if (pct != le || (r = parse_clen(v, ve, &clen)) != 0) {
+		char *v = p, *ov = o;
+		if (nname == sizeof(CLEN) - 1 && (*line | 0x20) == 'c' && evc__name_eq(line, CLEN, nname)) {
+			const char *le = scan2(v, '%', '\n');
+			if (*le != '\n' || (r = parse_clen(v, le > v && le[-1] == '\r' ? le - 1 : le, &clen)) != 0) {
 				r = EVCAST_EPARSE;
 				goto fail;
 			}
-			p = le + 1;
+			o = ol;
+			p = (char *)le + 1;
 			continue;
 		}
+		for (;;) { /* the value, decoded */
+			size_t k = copy_until(o, p, '%', '\n');
+			o += k;
+			p += k;
+			if (*p == '\n')
+				break;
+			uint8_t hi = hexval[(unsigned char)p[1]], lo = hexval[(unsigned char)p[2]];
+			if ((hi | lo) < 16) { /* both hex digits (255 otherwise; '\n' is not one) */
+				char c = (char)(hi << 4 | lo);
+				if (c == '\0' && !cut)
+					cut = o; /* values are C strings: it ends at a decoded NUL */
+				*o++ = c;
+				p += 3;
+			} else {
+				*o++ = '%';
+				p++;
+			}
+		}
+		if (p > v && p[-1] == '\r')
+			o--; /* the line ends in "\r\n": that raw '\r' was copied last */
+		if (cut)
+			o = cut;
+		*o = '\0';
 		if (h == hend) {
 			ev->n = (size_t)(h - ev->h);
 			if ((r = evc__event_hdr_grow(ev)) != 0)
@@ -407,34 +438,23 @@ static int parse_plain(evcast_event_t *ev, const char *text, size_t len, const c
 			h = ev->h + ev->n;
 			hend = ev->h + ev->cap;
 		}
-		*colon = '\0';
-		*ve = '\0';
-		if (np) { /* move "name\0...value\0" left, behind the prefix */
-			size_t blk = (size_t)(ve + 1 - p);
-			memcpy(o, prefix, np);
-			memmove(o + np, p, blk);
-			v = o + np + (v - p);
-			p = o;
-			o += np + blk;
-		} else {
-			o = ve + 1;
-		}
-		h->name = (uint32_t)(p - a);
+		h->name = (uint32_t)(oname - a);
 		h->nname = (uint32_t)(np + nname);
-		h->value = (uint32_t)(v - a);
-		h->nvalue = (uint32_t)nv;
+		h->value = (uint32_t)(ov - a);
+		h->nvalue = (uint32_t)(o - ov);
 		h++;
-		live += np + nname + nv + 2;
-		p = le + 1;
+		o++;
+		p++;
 	}
 	if (p > end)
 		p = end; /* the last line ended at the sentinel */
-	size_t done = (size_t)(p - stage); /* bytes of text consumed */
-	if (!np && p > o)
-		o = p; /* in place: up to where parsing stopped */
+	if (nul < p) {
+		r = EVCAST_EPARSE; /* a raw NUL byte among the headers: text, not binary */
+		goto fail;
+	}
+	size_t done = len - (size_t)(end - p); /* bytes of text consumed */
 	ev->n = (size_t)(h - ev->h);
-	ev->dead += (size_t)(o - (a + ev->ns)) - live;
-	ev->ns = (size_t)(o - a);
+	ev->ns = (size_t)(o - a); /* what was written is live: ignored lines and cut values were overwritten */
 	const char *rest = text + done, *tend = text + len;
 	if (clen) {
 		if (!blank || (size_t)(tend - rest) < clen) {
@@ -456,11 +476,17 @@ fail:
 	/* drop what was added (the arena did not move: ev->ns is still where
 	 * this parse began, or past it when only the body failed) */
 	ev->n = n0;
-	live = 0;
+	size_t live = 0;
 	for (size_t i = 0; i < n0; i++)
 		live += ev->h[i].nname + ev->h[i].nvalue + 2;
 	ev->dead = ev->ns - live;
 	return r;
+}
+
+/* parse_core with np a constant where it is 0 (no prefix code at all). */
+static int parse_plain(evcast_event_t *ev, const char *text, size_t len, const char *prefix, size_t np)
+{
+	return np ? parse_core(ev, text, len, prefix, np) : parse_core(ev, text, len, NULL, 0);
 }
 
 int evc__event_parse_plain(evcast_event_t *ev, const char *text, size_t len, const char *prefix)
@@ -475,8 +501,9 @@ int evc__event_parse_plain(evcast_event_t *ev, const char *text, size_t len, con
 	return parse_plain(ev, text, len, prefix, np);
 }
 
-/* Parsed in place: one allocation (event, headers, arena of len + 17 with
- * the sentinel's padding) holds the whole event but its body. */
+/* One allocation (event, headers, arena of len + 34: the 17-byte lead of
+ * the staging, the text, the sentinel and its padding) holds the whole
+ * event but its body. */
 int evcast_event_from_plain(const char *text, size_t len, evcast_event_t **out)
 {
 	if (!out || (!text && len))
@@ -487,7 +514,7 @@ int evcast_event_from_plain(const char *text, size_t len, evcast_event_t **out)
 	if (len > ARENA_MAX - 17)
 		return EVCAST_E2BIG;
 	size_t nh = len / 32 + 8;
-	evcast_event_t *ev = evc__event_alloc(nh > 256 ? 256 : nh, len + 17);
+	evcast_event_t *ev = evc__event_alloc(nh > 256 ? 256 : nh, len + 34);
 	if (!ev)
 		return EVCAST_ENOMEM;
 	int r = parse_plain(ev, text, len, NULL, 0);

@@ -134,7 +134,7 @@ int evc__v2_hdr_decode(const uint8_t *buf, size_t len, evc__v2_hdr_t *h)
 	h->flags = buf[6];
 	if (h->type < EVC_V2_DATA || h->type > EVC_V2_NAK)
 		return -EVC_V2_R_TYPE;
-	if (h->flags & ~EVC_V2_F_SEALED)
+	if (h->flags & ~(EVC_V2_F_SEALED | EVC_V2_F_ZSTD))
 		return -EVC_V2_R_FLAGS;
 	if (buf[7] != 0)
 		return -EVC_V2_R_RESERVED;

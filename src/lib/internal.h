@@ -141,6 +141,18 @@ bool evc__udp_config_differs(const evcast_config_t *a, const evcast_config_t *b)
  * senders append last, such as Multicast-Sender. */
 const char *evc__event_get_header_last(const evcast_event_t *ev, const char *name);
 int evc__event_add_trusted(evcast_event_t *ev, const char *name, size_t nname, const char *value, size_t nvalue);
+/* A received event's wrapper (CUSTOM multicast::event, Multicast: yes), sized
+ * for len bytes of text parsed with the "Orig-" prefix (event.c); reuses the
+ * event kept in *spare (may be NULL) by evc__event_release. */
+evcast_event_t *evc__event_new_received(size_t len, evcast_event_t **spare);
+/* Frees ev, or keeps it (one allocation, body dropped) in *spare when empty. */
+void evc__event_release(evcast_event_t *ev, evcast_event_t **spare);
+/* Sets header i's value to the decimal v: in place, right-aligned, when the
+ * old value is long enough (its first bytes become dead), else appended. */
+int evc__event_set_u64_at(evcast_event_t *ev, size_t i, uint64_t v);
+/* Appends headers [from, from + count) of src (built by adds only: no
+ * deleted or replaced header) to ev, in order: one copy of their bytes. */
+int evc__event_append_range(evcast_event_t *ev, const evcast_event_t *src, size_t from, size_t count);
 /* Appends every header of src to ev, in order, each name prefixed with prefix
  * (e.g. "Orig-"): one reservation, no per-header validation (src's names are
  * valid). The receive path's fast way to build the legacy multicast::event. */

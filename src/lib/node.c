@@ -54,57 +54,69 @@ static void local_addresses(evcast_node_t *n)
 	freeifaddrs(ifs);
 }
 
-/* Decimal digits of v into out (no NUL); returns the length. */
-static size_t u64_dec(uint64_t v, char *out)
+#define ADD_CONST(ev, name, v, nv) evc__event_add_trusted(ev, name, sizeof(name) - 1, v, nv)
+
+/* The standard headers, in their order; Event-Date-Timestamp (7) and
+ * Event-Sequence (11) hold 20-digit placeholders, set per event in place. */
+#define STD_TS 7
+#define STD_SEQ 11
+#define STD_N 12
+static evcast_event_t *std_template(const evcast_node_t *n)
 {
-	char tmp[20];
-	size_t n = 0;
-	do
-		tmp[n++] = (char)('0' + v % 10);
-	while ((v /= 10) != 0);
-	for (size_t i = 0; i < n; i++)
-		out[i] = tmp[n - 1 - i];
-	return n;
+	static const char zeros[] = "00000000000000000000"; /* room for any uint64_t */
+	evcast_event_t *t = evcast_event_new();
+	if (!t)
+		return NULL;
+	int r = 0;
+	r |= ADD_CONST(t, "Core-UUID", n->core_uuid, 36);
+	r |= ADD_CONST(t, "FreeSWITCH-Hostname", n->hostname, strlen(n->hostname));
+	r |= ADD_CONST(t, "FreeSWITCH-Switchname", n->cfg->node_name, strlen(n->cfg->node_name));
+	r |= ADD_CONST(t, "FreeSWITCH-IPv4", n->ipv4, strlen(n->ipv4));
+	r |= ADD_CONST(t, "FreeSWITCH-IPv6", n->ipv6, strlen(n->ipv6));
+	r |= ADD_CONST(t, "Event-Date-Local", n->date_local, n->date_local_len);
+	r |= ADD_CONST(t, "Event-Date-GMT", n->date_gmt, n->date_gmt_len);
+	r |= ADD_CONST(t, "Event-Date-Timestamp", zeros, sizeof(zeros) - 1);
+	r |= ADD_CONST(t, "Event-Calling-File", "node.c", 6);
+	r |= ADD_CONST(t, "Event-Calling-Function", "evcast_node_fire", 16);
+	r |= ADD_CONST(t, "Event-Calling-Line-Number", "0", 1);
+	r |= ADD_CONST(t, "Event-Sequence", zeros, sizeof(zeros) - 1);
+	if (r || evcast_event_header_count(t) != STD_N) {
+		evcast_event_free(t);
+		return NULL;
+	}
+	return t;
 }
 
 /* The Event-Date-Local/GMT texts change once a second: formatted then, and
- * reused (strftime and the time zone cost more than the rest of an event). */
-static void refresh_dates(evcast_node_t *n, time_t secs)
+ * reused (strftime and the time zone cost more than the rest of an event),
+ * with the template of the standard headers (also rebuilt after a reload,
+ * which drops it). Returns the template, or NULL (no memory). */
+static const evcast_event_t *refresh_dates(evcast_node_t *n, time_t secs)
 {
 	struct tm tm;
-	if (secs == n->date_secs)
-		return;
+	if (secs == n->date_secs && n->std_tpl)
+		return n->std_tpl;
 	n->date_secs = secs;
 	localtime_r(&secs, &tm);
 	n->date_local_len = strftime(n->date_local, sizeof(n->date_local), "%Y-%m-%d %H:%M:%S", &tm);
 	gmtime_r(&secs, &tm);
 	n->date_gmt_len = strftime(n->date_gmt, sizeof(n->date_gmt), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	evcast_event_free(n->std_tpl);
+	n->std_tpl = std_template(n);
+	return n->std_tpl;
 }
 
-#define ADD_CONST(ev, name, v, nv) evc__event_add_trusted(ev, name, sizeof(name) - 1, v, nv)
-
-/* FreeSWITCH's switch_event_prep_for_delivery: appended, once, at fire time. */
+/* FreeSWITCH's switch_event_prep_for_delivery: appended, once, at fire time:
+ * the template copied, then its two numbers set. */
 static int add_std_headers(evcast_node_t *n, evcast_event_t *ev)
 {
-	char ts[24], seq[24];
 	uint64_t us = evc__wall_us();
-	int r = 0;
-
-	refresh_dates(n, (time_t)(us / 1000000u));
-	size_t nts = u64_dec(us, ts), nseq = u64_dec(++n->sequence, seq);
-	r |= ADD_CONST(ev, "Core-UUID", n->core_uuid, 36);
-	r |= ADD_CONST(ev, "FreeSWITCH-Hostname", n->hostname, strlen(n->hostname));
-	r |= ADD_CONST(ev, "FreeSWITCH-Switchname", n->cfg->node_name, strlen(n->cfg->node_name));
-	r |= ADD_CONST(ev, "FreeSWITCH-IPv4", n->ipv4, strlen(n->ipv4));
-	r |= ADD_CONST(ev, "FreeSWITCH-IPv6", n->ipv6, strlen(n->ipv6));
-	r |= ADD_CONST(ev, "Event-Date-Local", n->date_local, n->date_local_len);
-	r |= ADD_CONST(ev, "Event-Date-GMT", n->date_gmt, n->date_gmt_len);
-	r |= ADD_CONST(ev, "Event-Date-Timestamp", ts, nts);
-	r |= ADD_CONST(ev, "Event-Calling-File", "node.c", 6);
-	r |= ADD_CONST(ev, "Event-Calling-Function", "evcast_node_fire", 16);
-	r |= ADD_CONST(ev, "Event-Calling-Line-Number", "0", 1);
-	r |= ADD_CONST(ev, "Event-Sequence", seq, nseq);
-	return r ? EVCAST_ENOMEM : 0;
+	const evcast_event_t *t = refresh_dates(n, (time_t)(us / 1000000u));
+	size_t base = evcast_event_header_count(ev);
+	if (!t || evc__event_append_range(ev, t, 0, STD_N) != 0 || evc__event_set_u64_at(ev, base + STD_TS, us) != 0 ||
+	    evc__event_set_u64_at(ev, base + STD_SEQ, ++n->sequence) != 0)
+		return EVCAST_ENOMEM;
+	return 0;
 }
 
 /* --------------------------------------------------------------- dispatch */
@@ -213,7 +225,7 @@ static int node_fire(evcast_node_t *n, evcast_event_t *ev, bool received)
 {
 	if (!ev)
 		return EVCAST_EINVAL;
-	if (!evcast_event_name(ev)) {
+	if (!received && !evcast_event_name(ev)) { /* a received one is a named wrapper */
 		evcast_event_free(ev);
 		return EVCAST_EINVAL;
 	}
@@ -235,7 +247,10 @@ static int node_fire(evcast_node_t *n, evcast_event_t *ev, bool received)
 	else if (n->state == EVC__NODE_RUNNING && should_send(n, ev))
 		send_event(n, ev);
 	n->fire_depth--;
-	evcast_event_free(ev);
+	if (received)
+		evc__event_release(ev, &n->rx_spare); /* its storage serves the next datagram */
+	else
+		evcast_event_free(ev);
 	return 0;
 }
 
@@ -329,9 +344,8 @@ static void on_datagram(void *ud, const uint8_t *buf, size_t len, const struct s
 		evc__node_v2_recv(n, buf, len, from);
 		return;
 	}
-	evcast_event_t *ev = evcast_event_new_named("CUSTOM", "multicast::event");
-	if (!ev || evcast_event_add_header(ev, "Multicast", "yes") != 0) {
-		evcast_event_free(ev);
+	evcast_event_t *ev = evc__event_new_received(len, &n->rx_spare);
+	if (!ev) {
 		n->stats.drop_nomem++;
 		return;
 	}
@@ -589,6 +603,8 @@ int evcast_node_reload(evcast_node_t *n, const evcast_config_t *cfg)
 	evcast_bindings_free(n->bindings);
 	evcast_legacy_key_free(n->key);
 	n->cfg = p.cfg;
+	evcast_event_free(n->std_tpl); /* Switchname may have changed: rebuilt at the next event */
+	n->std_tpl = NULL;
 	n->bindings = p.bindings;
 	n->key = p.key;
 	evc__node_v2_reload(n, p.v2s, p.kr);
@@ -611,6 +627,8 @@ static void node_finish(evcast_node_t *n)
 	void (*cb)(void *) = n->close_cb;
 	void *ud = n->close_ud;
 	evc__peers_free(&n->peers);
+	evcast_event_free(n->std_tpl);
+	evcast_event_free(n->rx_spare);
 	evcast_config_free(n->cfg);
 	evcast_bindings_free(n->bindings);
 	evcast_legacy_key_free(n->key);

@@ -46,6 +46,8 @@ struct evcast_node {
 	time_t date_secs; /* second the cached date texts are for */
 	char date_local[32], date_gmt[48];
 	size_t date_local_len, date_gmt_len;
+	evcast_event_t *std_tpl; /* the standard headers, numbers as placeholders, for date_secs (node.c) */
+	evcast_event_t *rx_spare; /* a received event's storage, kept for the next one (node.c) */
 	char hostname[256];
 	char ipv4[64], ipv6[64];
 	/* protocol v2 (node_v2.c) */
@@ -55,6 +57,7 @@ struct evcast_node {
 	uv_timer_t v2_timer;
 	uint64_t v2_due_us;
 	uint64_t v2_last_tx_us; /* when the last event was handed to v2 */
+	bool v2_turn_flush;     /* a batch is building: flush it when this loop turn ends */
 	uint8_t *v2_txbuf;
 	uint8_t node_id[EVC_V2_NODE_ID_LEN];
 	struct sockaddr_storage v2_from; /* source of the datagram being received */

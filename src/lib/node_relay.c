@@ -5,8 +5,12 @@
  * from multicast, and re-sending an event's original text to the node's
  * multicast destinations. The filter is bounded: EVC__DEDUPE_WINDOW sequences
  * per origin, at most max_origins origins (least recently used evicted, counted).
+ * Also the node's side of the sealed NATS payload (relay_seal.h): sealing as
+ * this node, and opening with the skew bound and a replay window keyed by the
+ * authenticated (node id, epoch) -- the same filter, under another key.
  */
 #include "node_internal.h"
+#include "relay_seal.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +21,7 @@
 #define RELAY_TXBUF (EVCAST_LEGACY_MAX_DGRAM + 1024)
 
 typedef struct dd_origin {
-	char uuid[40];
+	char uuid[64]; /* Core-UUID, or "s:<node id hex>:<epoch hex>" for sealers */
 	uint64_t top;  /* highest sequence seen */
 	uint64_t used; /* LRU clock */
 	uint64_t bits[EVC__DEDUPE_WORDS];
@@ -27,6 +31,7 @@ struct evc__dedupe {
 	dd_origin_t *o;
 	size_t n, cap;
 	uint64_t clock;
+	uint64_t seal_seq; /* last seq this node sealed */
 	evcast_relay_stats_t st;
 };
 
@@ -61,16 +66,9 @@ static void bit_clr(dd_origin_t *o, uint64_t s)
 }
 
 /* 1: first sight of (uuid, seq), recorded; 0: a duplicate (or older than the
- * window); 1 as well when the pair is missing or unparsable (cannot tell). */
-int evc__node_dedupe_check(evcast_node_t *n, const char *uuid, const char *seqs)
+ * window), counted in st when count is set. */
+static int dd_check(struct evc__dedupe *d, const char *uuid, uint64_t seq, bool count)
 {
-	struct evc__dedupe *d = n->dedupe;
-	char *end;
-	if (!d || !uuid || !seqs || !*uuid || strlen(uuid) >= sizeof(d->o[0].uuid))
-		return 1;
-	unsigned long long seq = strtoull(seqs, &end, 10);
-	if (end == seqs || *end)
-		return 1;
 	dd_origin_t *o = NULL;
 	for (size_t i = 0; i < d->n; i++)
 		if (strcmp(d->o[i].uuid, uuid) == 0) {
@@ -108,16 +106,30 @@ int evc__node_dedupe_check(evcast_node_t *n, const char *uuid, const char *seqs)
 		return 1;
 	}
 	if (o->top - seq >= EVC__DEDUPE_WINDOW) {
-		d->st.too_old++;
-		d->st.duplicates++;
+		d->st.too_old += count;
+		d->st.duplicates += count;
 		return 0;
 	}
 	if (bit_get(o, seq)) {
-		d->st.duplicates++;
+		d->st.duplicates += count;
 		return 0;
 	}
 	bit_set(o, seq);
 	return 1;
+}
+
+/* 1: first sight of (uuid, seq), recorded; 0: a duplicate (or older than the
+ * window); 1 as well when the pair is missing or unparsable (cannot tell). */
+int evc__node_dedupe_check(evcast_node_t *n, const char *uuid, const char *seqs)
+{
+	struct evc__dedupe *d = n->dedupe;
+	char *end;
+	if (!d || !uuid || !seqs || !*uuid || strlen(uuid) >= sizeof(d->o[0].uuid))
+		return 1;
+	unsigned long long seq = strtoull(seqs, &end, 10);
+	if (end == seqs || *end)
+		return 1;
+	return dd_check(d, uuid, seq, true);
 }
 
 void evcast_node_relay_stats(const evcast_node_t *n, evcast_relay_stats_t *out)
@@ -210,5 +222,51 @@ int evcast_node_relay_text(evcast_node_t *n, const char *text, size_t len)
 		}
 	}
 	evcast_event_free(ev);
+	return 0;
+}
+
+/* ------------------------------------------------ sealed NATS payload */
+
+bool evc__node_relay_has_keys(const evcast_node_t *n) { return n && evc__v2_keyring_count(n->kr) > 0; }
+
+int evc__node_relay_seal(evcast_node_t *n, const char *subject, const char *text, size_t len, uint8_t *out,
+			 size_t cap)
+{
+	evc__relay_hdr_t h;
+	if (!n || !n->dedupe || !text)
+		return EVCAST_ESTATE;
+	memset(&h, 0, sizeof(h));
+	memcpy(h.node_id, n->node_id, sizeof(h.node_id));
+	h.epoch = n->start_us;
+	h.seq = n->dedupe->seal_seq + 1;
+	h.ts_us = evc__wall_us();
+	int r = evc__relay_seal(n->kr, subject, &h, (const uint8_t *)text, len, out, cap);
+	if (r > 0)
+		n->dedupe->seal_seq = h.seq; /* a seq is used once, by a payload that left */
+	return r;
+}
+
+int evc__node_relay_open(evcast_node_t *n, bool encrypt, uint64_t max_skew_us, const char *subject,
+			 const uint8_t *buf, size_t len, uint8_t *pt, size_t cap, const uint8_t **text, size_t *tlen)
+{
+	evc__relay_hdr_t h;
+	bool sealed = false;
+	char key[64];
+	if (!n)
+		return EVCAST_EINVAL;
+	int r = evc__relay_open(n->kr, encrypt, subject, buf, len, &h, pt, cap, text, tlen, &sealed);
+	if (r != 0 || !sealed)
+		return r;
+	uint64_t now = evc__wall_us();
+	if (max_skew_us && (h.ts_us > now ? h.ts_us - now : now - h.ts_us) > max_skew_us)
+		return -EVC_RELAY_R_SKEW;
+	if (!n->dedupe)
+		return 0;
+	int l = snprintf(key, sizeof(key), "s:");
+	for (size_t i = 0; i < sizeof(h.node_id); i++)
+		l += snprintf(key + l, sizeof(key) - (size_t)l, "%02x", h.node_id[i]);
+	snprintf(key + l, sizeof(key) - (size_t)l, ":%llx", (unsigned long long)h.epoch);
+	if (!dd_check(n->dedupe, key, h.seq, false))
+		return -EVC_RELAY_R_REPLAY;
 	return 0;
 }

@@ -88,9 +88,8 @@ static void cb_deliver(void *ud, const uint8_t node_id[EVC_V2_NODE_ID_LEN], uint
 	evcast_node_t *n = ud;
 	char hex[33], ep[32];
 	(void)epoch;
-	evcast_event_t *ev = evcast_event_new_named("CUSTOM", "multicast::event");
-	if (!ev || evcast_event_add_header(ev, "Multicast", "yes") != 0) {
-		evcast_event_free(ev);
+	evcast_event_t *ev = evc__event_new_received(len, &n->rx_spare);
+	if (!ev) {
 		n->stats.drop_nomem++;
 		return;
 	}
@@ -163,8 +162,14 @@ static void on_v2_timer(uv_timer_t *t)
 {
 	evcast_node_t *n = t->data;
 	n->v2_due_us = UINT64_MAX;
-	if (n->ep)
-		v2_arm(n, evc__v2_ep_poll(n->ep, evc__wall_us()));
+	if (!n->ep)
+		return;
+	uint64_t now = evc__wall_us();
+	if (n->v2_turn_flush) {
+		n->v2_turn_flush = false;
+		evc__v2_ep_flush(n->ep, now);
+	}
+	v2_arm(n, evc__v2_ep_poll(n->ep, now));
 }
 
 /* (Re)arms the endpoint's timer when due_us is earlier than what is armed. */
@@ -199,6 +204,14 @@ void evc__node_v2_send(evcast_node_t *n, const evcast_event_t *ev)
 	if (now - n->v2_last_tx_us >= n->v2s->ep.flush_us)
 		evc__v2_ep_flush(n->ep, now);
 	n->v2_last_tx_us = now;
+	/* smart batching: the events fired during one loop turn share batches,
+	 * flushed by a 0 ms timer when the turn ends (before the loop waits for
+	 * I/O again), so a batch never waits for more events that are not
+	 * already being produced; the endpoint's 1 ms bound stays as a backstop */
+	if (!n->v2_turn_flush) {
+		n->v2_turn_flush = true;
+		v2_arm(n, now);
+	}
 	v2_arm(n, evc__v2_ep_poll(n->ep, now));
 }
 

@@ -178,11 +178,17 @@ void evc__v2_nonce(const evc__v2_hdr_t *h, uint8_t nonce[24])
 int evc__v2_seal(const evc__v2_keyring_t *kr, evc__v2_hdr_t *h, const uint8_t *pt, size_t ptlen, uint8_t *out,
 		 size_t cap)
 {
+	return evc__v2_seal_flags(kr, h, 0, pt, ptlen, out, cap);
+}
+
+int evc__v2_seal_flags(const evc__v2_keyring_t *kr, evc__v2_hdr_t *h, uint8_t flags, const uint8_t *pt,
+		       size_t ptlen, uint8_t *out, size_t cap)
+{
 	bool sealed = kr && kr->n > 0;
 	size_t total = EVC_V2_HDR_LEN + ptlen + (sealed ? EVC_V2_TAG_LEN : 0);
 	if (total > cap || total > EVC_V2_MAX_DGRAM)
 		return EVCAST_E2BIG;
-	h->flags = sealed ? EVC_V2_F_SEALED : 0;
+	h->flags = (uint8_t)((flags & EVC_V2_F_ZSTD) | (sealed ? EVC_V2_F_SEALED : 0));
 	h->key_id = sealed ? kr->keys[kr->primary].id : 0;
 	h->payload_len = (uint32_t)(total - EVC_V2_HDR_LEN);
 	evc__v2_hdr_encode(h, out);
@@ -257,3 +263,32 @@ int evc__v2_keygen(uint32_t id, char *out, size_t cap)
 }
 
 int evcast_v2_keygen(uint32_t key_id, char *out, size_t cap) { return evc__v2_keygen(key_id, out, cap); }
+
+/* ------------------------------------------------ AEAD for other framings */
+/* Additive (relay_seal.c, the NATS payload): the keyring's AEAD with a
+ * caller-built nonce and associated data; no v2 header involved. */
+
+int evc__v2_aead_seal(const evc__v2_keyring_t *kr, const uint8_t *ad, size_t adlen, const uint8_t nonce[24],
+		      const uint8_t *pt, size_t ptlen, uint8_t *out)
+{
+	unsigned long long clen = 0;
+	if (!kr || kr->n == 0)
+		return -EVC_V2_R_NOKEY;
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out, &clen, pt, ptlen, ad, adlen, NULL, nonce,
+						   kr->keys[kr->primary].key);
+	return 0;
+}
+
+int evc__v2_aead_open(const evc__v2_keyring_t *kr, uint32_t key_id, const uint8_t *ad, size_t adlen,
+		      const uint8_t nonce[24], const uint8_t *ct, size_t ctlen, uint8_t *pt)
+{
+	const v2_key_t *k = kr ? find_key(kr, key_id) : NULL;
+	unsigned long long mlen = 0;
+	if (!k)
+		return -EVC_V2_R_NOKEY;
+	if (ctlen < EVC_V2_TAG_LEN)
+		return -EVC_V2_R_LENGTH;
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(pt, &mlen, NULL, ct, ctlen, ad, adlen, nonce, k->key) != 0)
+		return -EVC_V2_R_AUTH;
+	return 0;
+}

@@ -41,6 +41,7 @@
 
 enum evc__v2_type { EVC_V2_DATA = 1, EVC_V2_ANNOUNCE = 2, EVC_V2_NAK = 3 };
 #define EVC_V2_F_SEALED 0x01u
+#define EVC_V2_F_ZSTD 0x02u /* DATA payload is one zstd frame (PROTOCOL.md 6.1) */
 
 /* ------------------------------------------------------------ reject reasons */
 /* Positive numbers; functions return their negation. They start at 100 so they
@@ -185,12 +186,24 @@ void evc__v2_nonce(const evc__v2_hdr_t *h, uint8_t nonce[24]);
  * EVCAST_E2BIG when it exceeds cap or the 65507-byte limit. */
 int evc__v2_seal(const evc__v2_keyring_t *kr, evc__v2_hdr_t *h, const uint8_t *pt, size_t ptlen, uint8_t *out,
 		 size_t cap);
+/* The same with extra flags (EVC_V2_F_ZSTD; other bits ignored). */
+int evc__v2_seal_flags(const evc__v2_keyring_t *kr, evc__v2_hdr_t *h, uint8_t flags, const uint8_t *pt,
+		       size_t ptlen, uint8_t *out, size_t cap);
 /* Opens a datagram whose header h was decoded by evc__v2_hdr_decode from buf.
  * The plaintext is written to pt (cap >= evc__v2_plain_len(h)); *ptlen set.
  * accept_plain: take unsealed datagrams although keys are configured.
  * 0, -EVC_V2_R_NOKEY / _PLAIN / _AUTH, EVCAST_E2BIG (cap too small). */
 int evc__v2_open(const evc__v2_keyring_t *kr, bool accept_plain, const evc__v2_hdr_t *h, const uint8_t *buf,
 		 size_t len, uint8_t *pt, size_t cap, size_t *ptlen);
+
+/* The keyring's AEAD for another framing (relay_seal.c: the NATS payload).
+ * seal: out gets ptlen + 16 bytes (may not overlap pt), with the primary key;
+ * 0 or -EVC_V2_R_NOKEY (empty keyring). open: pt gets ctlen - 16 bytes with
+ * the key key_id; 0, -EVC_V2_R_NOKEY (unknown id), _LENGTH, _AUTH. */
+int evc__v2_aead_seal(const evc__v2_keyring_t *kr, const uint8_t *ad, size_t adlen, const uint8_t nonce[24],
+		      const uint8_t *pt, size_t ptlen, uint8_t *out);
+int evc__v2_aead_open(const evc__v2_keyring_t *kr, uint32_t key_id, const uint8_t *ad, size_t adlen,
+		      const uint8_t nonce[24], const uint8_t *ct, size_t ctlen, uint8_t *pt);
 
 /* Writes "ID:BASE64(32 random bytes)" + NUL into out (>= 60 bytes needed).
  * Returns the length or EVCAST_E2BIG / EVCAST_EINVAL (id 0). */
@@ -367,6 +380,8 @@ typedef struct evc__v2_ep_cfg {
 	uint64_t nak_delay_ms;     /* default 5 */
 	unsigned nak_max_tries;    /* default 16 */
 	size_t hold_bytes;         /* in-order hold-back per sender; default 4 MiB */
+	bool compress;             /* send batches zstd-compressed (receiving always accepts them) */
+	int compress_level;        /* zstd level, EVC_V2_ZLEVEL_MIN..MAX; default -1 */
 } evc__v2_ep_cfg_t;
 
 /* Fills the defaults above (node_id and epoch left zero). */
@@ -390,6 +405,7 @@ typedef struct evc__v2_ep_cbs {
 typedef struct evc__v2_ep_stats {
 	uint64_t tx_events, tx_datagrams, tx_fragments, tx_bytes, tx_rtx, tx_announces, tx_naks;
 	uint64_t tx_too_big;      /* events over 1 MiB refused */
+	uint64_t tx_zbatches, tx_zbytes_in; /* batches sent compressed; their uncompressed bytes */
 	uint64_t rx_datagrams, rx_events, rx_naks, rx_nak_stale;
 	uint64_t rx_held, rx_hold_overflow; /* datagrams held for order; holds cut short by the bound */
 	uint64_t nomem;           /* datagrams not kept (ring, hold-back) for want of memory */
@@ -420,5 +436,25 @@ int evc__v2_ep_recv(evc__v2_ep_t *ep, const uint8_t *buf, size_t len, const stru
  * Returns the next time (us) it wants to run, UINT64_MAX when idle. */
 uint64_t evc__v2_ep_poll(evc__v2_ep_t *ep, uint64_t now_us);
 void evc__v2_ep_stats(const evc__v2_ep_t *ep, evc__v2_ep_stats_t *out);
+
+/* ------------------------------------------------------------ zbatch.c */
+/* zstd compression of DATA batches (flag EVC_V2_F_ZSTD). A context pair and
+ * one EVC_V2_ZMAX scratch buffer; output pointers point into it and stay
+ * valid until the next call. */
+#define EVC_V2_ZMAX (EVC_V2_MAX_DGRAM - EVC_V2_HDR_LEN) /* decompressed bound */
+#define EVC_V2_ZMIN 2048u      /* smaller batches are sent as they are */
+#define EVC_V2_ZLEVEL_MIN (-7)
+#define EVC_V2_ZLEVEL_MAX 9
+typedef struct evc__zbatch evc__zbatch_t;
+int evc__zbatch_new(int level, evc__zbatch_t **out);
+void evc__zbatch_free(evc__zbatch_t *z);
+/* The compressed length (*out set) when it saves at least 1/8, else 0:
+ * send the batch uncompressed. */
+size_t evc__zbatch_deflate(evc__zbatch_t *z, const uint8_t *in, size_t len, const uint8_t **out);
+/* The receive step after open for a ZSTD datagram: 0 with the batch in
+ * out and outlen, -EVC_V2_R_FLAGS (not an unfragmented DATA), -EVC_V2_R_BATCH
+ * (not one zstd frame of declared size 1..EVC_V2_ZMAX), EVCAST_ENOMEM. */
+int evc__zbatch_inflate(evc__zbatch_t *z, const evc__v2_hdr_t *h, const uint8_t *in, size_t len,
+			const uint8_t **out, size_t *outlen);
 
 #endif

@@ -135,7 +135,7 @@ bool evc__v2_is_param(const char *name)
 {
 	static const char *names[] = {"protocol",       "v2-keys",         "v2-primary-key", "v2-accept-plaintext",
 				      "node-id",        "payload-size",    "retransmit-bytes", "retransmit-age",
-				      "max-skew",       "hold-bytes",      "legacy-address"};
+				      "max-skew",       "hold-bytes",      "legacy-address", "v2-compress"};
 	for (size_t i = 0; i < EVC_ARRAY_SIZE(names); i++)
 		if (strcasecmp(name, names[i]) == 0)
 			return true;
@@ -208,6 +208,20 @@ static int apply(evc__v2_settings_t *o, const evcast_param_t *p, uint16_t port, 
 		if (!evc__parse_u64(v, 65536, 1u << 30, &u))
 			return failf(err, errlen, file, p, "is not a buffer size (65536-1073741824 bytes)");
 		o->ep.hold_bytes = (size_t)u;
+	} else if (strcasecmp(p->name, "v2-compress") == 0) {
+		/* no | yes (level -1) | a zstd level (0: no): batches sent compressed */
+		char *end = NULL;
+		long lv = strtol(v, &end, 10);
+		if (end != v && *end == '\0' && lv >= EVC_V2_ZLEVEL_MIN && lv <= EVC_V2_ZLEVEL_MAX) {
+			o->ep.compress = lv != 0;
+			if (lv != 0)
+				o->ep.compress_level = (int)lv;
+		} else if ((b = evc__parse_bool(v)) >= 0) {
+			o->ep.compress = b;
+		} else {
+			return failf(err, errlen, file, p, "is not yes, no or a zstd level (%d-%d)", EVC_V2_ZLEVEL_MIN,
+				     EVC_V2_ZLEVEL_MAX);
+		}
 	} else if (strcasecmp(p->name, "legacy-address") == 0) {
 		dest_ctx_t d = {o, port, ""};
 		o->nlegacy = 0;

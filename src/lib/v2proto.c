@@ -46,12 +46,16 @@ struct evc__v2_ep {
 	evc__v2_txring_t ring;
 	uint64_t next_announce_ms; /* UINT64_MAX: none due */
 	uint8_t *dg;               /* scratch datagram */
+	evc__zbatch_t *ztx;        /* batch compression (cfg.compress), made on first use */
+	size_t zcap;               /* compress: plaintext batch bound, from the last ratio */
+	unsigned zprobe;           /* compress: batches until the bound is raised again */
 	/* receive */
 	evc__v2_replay_t replay;
 	evc__v2_reasm_t *reasm;
 	rx_peer_t **peers; /* sorted by node id */
 	size_t npeers;
 	uint8_t *pt; /* scratch plaintext */
+	evc__zbatch_t *zrx; /* decompression of ZSTD datagrams, made on first use */
 	evc__v2_ep_stats_t st;
 };
 
@@ -74,6 +78,18 @@ void evc__v2_ep_cfg_default(evc__v2_ep_cfg_t *c)
 	c->nak_delay_ms = 5;
 	c->nak_max_tries = 16;
 	c->hold_bytes = 4u << 20;
+	c->compress_level = -1;
+}
+
+/* Compression: batches sent before the batch bound is probed again after
+ * incompressible data. */
+#define ZPROBE_AFTER 64u
+
+/* Compression: the first guess, and the one after incompressible batches. */
+static size_t batch_cap_probe(const evc__v2_ep_t *ep)
+{
+	size_t c = 4 * ep->max_chunk;
+	return c > EVC_V2_ZMAX ? EVC_V2_ZMAX : c;
 }
 
 int evc__v2_ep_new(const evc__v2_ep_cfg_t *cfg, const evc__v2_keyring_t *kr, const evc__v2_ep_cbs_t *cbs,
@@ -93,7 +109,10 @@ int evc__v2_ep_new(const evc__v2_ep_cfg_t *cfg, const evc__v2_keyring_t *kr, con
 	ep->cbs = *cbs;
 	ep->max_chunk = cfg->payload_size - EVC_V2_HDR_LEN - EVC_V2_TAG_LEN;
 	ep->next_announce_ms = UINT64_MAX;
-	ep->batch_buf = evc__malloc(ep->max_chunk);
+	/* with compression a batch may hold more plaintext than a datagram carries:
+	 * as much as is expected to compress into one (zcap, learnt per batch) */
+	ep->zcap = cfg->compress ? batch_cap_probe(ep) : ep->max_chunk;
+	ep->batch_buf = evc__malloc(cfg->compress ? EVC_V2_ZMAX : ep->max_chunk);
 	ep->dg = evc__malloc(EVC_V2_MAX_DGRAM);
 	ep->pt = evc__malloc(EVC_V2_MAX_DGRAM);
 	ep->peers = evc__calloc(cfg->max_senders ? cfg->max_senders : 1, sizeof(*ep->peers));
@@ -108,7 +127,7 @@ int evc__v2_ep_new(const evc__v2_ep_cfg_t *cfg, const evc__v2_keyring_t *kr, con
 		evc__v2_ep_free(ep);
 		return rc;
 	}
-	evc__v2_batch_init(&ep->batch, ep->batch_buf, ep->max_chunk);
+	evc__v2_batch_init(&ep->batch, ep->batch_buf, ep->zcap);
 	*out = ep;
 	return 0;
 }
@@ -134,6 +153,8 @@ void evc__v2_ep_free(evc__v2_ep_t *ep)
 	evc__free(ep->batch_buf);
 	evc__free(ep->dg);
 	evc__free(ep->pt);
+	evc__zbatch_free(ep->ztx);
+	evc__zbatch_free(ep->zrx);
 	evc__free(ep);
 }
 
@@ -172,8 +193,9 @@ static void hdr_init(const evc__v2_ep_t *ep, evc__v2_hdr_t *h, uint8_t type, uin
 	h->frag_count = 1;
 }
 
-/* Sends a message as one or more DATA datagrams and keeps them for retransmission. */
-static int send_message(evc__v2_ep_t *ep, const uint8_t *msg, size_t mlen, uint64_t now_us)
+/* Sends a message as one or more DATA datagrams and keeps them for
+ * retransmission; flags: 0 or EVC_V2_F_ZSTD (seal adds SEALED). */
+static int send_message(evc__v2_ep_t *ep, const uint8_t *msg, size_t mlen, uint8_t flags, uint64_t now_us)
 {
 	uint16_t count;
 	int rc = evc__v2_frag_plan((uint32_t)mlen, (uint32_t)ep->max_chunk, &count);
@@ -188,7 +210,7 @@ static int send_message(evc__v2_ep_t *ep, const uint8_t *msg, size_t mlen, uint6
 		h.frag_index = i;
 		h.frag_count = count;
 		h.msg_len = (uint32_t)mlen;
-		int len = evc__v2_seal(ep->kr, &h, msg + off, flen, ep->dg, EVC_V2_MAX_DGRAM);
+		int len = evc__v2_seal_flags(ep->kr, &h, flags, msg + off, flen, ep->dg, EVC_V2_MAX_DGRAM);
 		if (len < 0)
 			return len;
 		ep->cbs.send_group(ep->cbs.ud, ep->dg, (size_t)len);
@@ -207,8 +229,38 @@ void evc__v2_ep_flush(evc__v2_ep_t *ep, uint64_t now_us)
 {
 	if (ep->batch.len == 0)
 		return;
-	send_message(ep, ep->batch_buf, ep->batch.len, now_us);
-	evc__v2_batch_init(&ep->batch, ep->batch_buf, ep->max_chunk);
+	const uint8_t *msg = ep->batch_buf, *z;
+	size_t mlen = ep->batch.len, zl = 0;
+	uint8_t flags = 0;
+	if (ep->cfg.compress && ep->zprobe && --ep->zprobe == 0)
+		ep->zcap = batch_cap_probe(ep);
+	if (ep->cfg.compress && mlen >= EVC_V2_ZMIN && !ep->zprobe) {
+		if (!ep->ztx && evc__zbatch_new(ep->cfg.compress_level, &ep->ztx) != 0)
+			ep->st.nomem++; /* sent uncompressed */
+		if (ep->ztx && (zl = evc__zbatch_deflate(ep->ztx, msg, mlen, &z)) > 0) {
+			/* the next batch: as much plaintext as should compress into 7/8
+			 * of a datagram at this ratio */
+			uint64_t c = (uint64_t)ep->max_chunk * 7 / 8 * mlen / zl;
+			ep->zcap = c < ep->max_chunk ? ep->max_chunk : c > EVC_V2_ZMAX ? EVC_V2_ZMAX : (size_t)c;
+		} else if (ep->ztx) {
+			/* incompressible: no attempts, datagram-sized batches for a while */
+			ep->zcap = ep->max_chunk;
+			ep->zprobe = ZPROBE_AFTER;
+		}
+		if (zl > 0 && zl <= ep->max_chunk) {
+			ep->st.tx_zbatches++;
+			ep->st.tx_zbytes_in += mlen;
+			msg = z;
+			mlen = zl;
+			flags = EVC_V2_F_ZSTD;
+		} /* else as it is, fragmented when over max_chunk */
+	}
+	/* a bound too small for a batch worth compressing would never learn
+	 * again: probe a larger batch later (data changes) */
+	if (ep->cfg.compress && !ep->zprobe && ep->zcap < 2 * EVC_V2_ZMIN)
+		ep->zprobe = ZPROBE_AFTER;
+	send_message(ep, msg, mlen, flags, now_us);
+	evc__v2_batch_init(&ep->batch, ep->batch_buf, ep->zcap);
 	ep->batch_since_us = 0;
 }
 
@@ -228,7 +280,7 @@ int evc__v2_ep_send(evc__v2_ep_t *ep, const char *text, size_t len, uint64_t now
 		}
 		if (ep->batch_since_us == 0)
 			ep->batch_since_us = now_us ? now_us : 1;
-		if (ep->max_chunk - ep->batch.len < len + 4) /* another like it would not fit */
+		if (ep->batch.cap - ep->batch.len < len + 4) /* another like it would not fit */
 			evc__v2_ep_flush(ep, now_us);
 		return 0;
 	}
@@ -240,7 +292,7 @@ int evc__v2_ep_send(evc__v2_ep_t *ep, const char *text, size_t len, uint64_t now
 	evc__v2_batch_t one;
 	evc__v2_batch_init(&one, msg, len + 4);
 	evc__v2_batch_add(&one, text, len);
-	int rc = send_message(ep, msg, len + 4, now_us);
+	int rc = send_message(ep, msg, len + 4, 0, now_us);
 	evc__free(msg);
 	return rc;
 }
@@ -482,10 +534,15 @@ int evc__v2_ep_recv(evc__v2_ep_t *ep, const uint8_t *buf, size_t len, const stru
 	size_t n = 0;
 	if ((rc = evc__v2_open(ep->kr, ep->cfg.accept_plain, &h, buf, len, ep->pt, EVC_V2_MAX_DGRAM, &n)) < 0)
 		return drop(ep, rc);
+	const uint8_t *pl = ep->pt; /* the payload: the plaintext, or what it decompresses to */
+	if ((h.flags & EVC_V2_F_ZSTD) &&
+	    ((!ep->zrx && (rc = evc__zbatch_new(0, &ep->zrx)) != 0) ||
+	     (rc = evc__zbatch_inflate(ep->zrx, &h, ep->pt, n, &pl, &n)) != 0))
+		return drop(ep, rc);
 	evc__v2_announce_t a;
 	evc__v2_nak_t nak;
 	if (h.type == EVC_V2_DATA && h.frag_count == 1)
-		rc = evc__v2_batch_check(ep->pt, n) < 0 ? -EVC_V2_R_BATCH : 0;
+		rc = evc__v2_batch_check(pl, n) < 0 ? -EVC_V2_R_BATCH : 0;
 	else if (h.type == EVC_V2_ANNOUNCE)
 		rc = evc__v2_announce_decode(ep->pt, n, &a);
 	else if (h.type == EVC_V2_NAK)
@@ -522,7 +579,7 @@ int evc__v2_ep_recv(evc__v2_ep_t *ep, const uint8_t *buf, size_t len, const stru
 	}
 	if ((rc = evc__v2_gaps_seen(&p->gaps, h.epoch, h.seq, now_ms)) < 0)
 		return drop(ep, rc); /* declared lost already: delivering it would break the order */
-	hold(ep, p, &h, auth, ep->pt, n, now_us);
+	hold(ep, p, &h, auth, pl, n, now_us);
 	release(ep, p, now_us);
 	return 0;
 }

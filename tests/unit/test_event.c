@@ -641,6 +641,121 @@ static void test_prefixed(void **state)
 
 /* ----------------------------------------------------------------- XML */
 
+/* The parser copies 16 bytes at a time into the arena ahead of the text it
+ * reads: a "\r\n" line end, an escape or a ':' at every offset within a
+ * block must come out as the plain rules say, with and without a prefix. */
+static void test_block_boundaries(void **state)
+{
+	(void)state;
+	char text[512], want[256];
+	for (size_t k = 0; k < 70; k++) {
+		for (int esc = 0; esc < 3; esc++) {
+			size_t o = 0, w = 0;
+			o += (size_t)sprintf(text + o, "N:");
+			for (size_t i = 0; i < k; i++) {
+				if (esc == 1 && i % 5 == 2) {
+					o += (size_t)sprintf(text + o, "%%41");
+					want[w++] = 'A';
+				} else if (esc == 2 && i % 7 == 3) {
+					o += (size_t)sprintf(text + o, "%%z"); /* not an escape: kept */
+					want[w++] = '%';
+					want[w++] = 'z';
+				} else {
+					text[o++] = (char)('a' + i % 26);
+					want[w++] = (char)('a' + i % 26);
+				}
+			}
+			want[w] = '\0';
+			o += (size_t)sprintf(text + o, "\r\nx-%zu: v:%%3A\r\n\r\n", k);
+			evcast_event_t *ev = NULL;
+			assert_int_equal(evcast_event_from_plain(text, o, &ev), 0);
+			assert_int_equal(evcast_event_header_count(ev), 2);
+			assert_string_equal(evcast_event_get_header(ev, "N"), want);
+			const char *name, *value;
+			assert_int_equal(evcast_event_header_at(ev, 1, &name, &value), 0);
+			assert_true(strncmp(name, "x-", 2) == 0);
+			assert_string_equal(value, "v::");
+			evcast_event_free(ev);
+			ev = evc__event_new_received(o, NULL);
+			assert_non_null(ev);
+			assert_int_equal(evc__event_parse_plain(ev, text, o, "Orig-"), 0);
+			assert_int_equal(evcast_event_header_count(ev), 5);
+			assert_string_equal(evcast_event_get_header(ev, "Event-Subclass"), "multicast::event");
+			assert_string_equal(evcast_event_get_header(ev, "Orig-N"), want);
+			assert_int_equal(evcast_event_header_at(ev, 4, &name, &value), 0);
+			assert_true(strncmp(name, "Orig-x-", 7) == 0);
+			assert_string_equal(value, "v::");
+			/* the text ending without its last line end: a '\r' before the sentinel */
+			evcast_event_t *e2 = NULL;
+			assert_int_equal(evcast_event_from_plain(text, strcspn(text, "\n") + 0, &e2), 0);
+			assert_string_equal(evcast_event_get_header(e2, "N"), want);
+			evcast_event_free(e2);
+			evcast_event_free(ev);
+		}
+	}
+}
+
+/* The receive path's storage: the wrapper, its reuse, the standard headers'
+ * template copy and the in-place numbers. */
+static void test_received_storage(void **state)
+{
+	(void)state;
+	evcast_event_t *spare = NULL, *ev = evc__event_new_received(100, &spare);
+	assert_non_null(ev);
+	assert_int_equal(evcast_event_header_count(ev), 3);
+	assert_string_equal(evcast_event_name(ev), "CUSTOM");
+	assert_string_equal(evcast_event_get_header(ev, "Multicast"), "yes");
+	assert_int_equal(evc__event_parse_plain(ev, "A: 1\n\nbody", 10, "Orig-"), EVCAST_EPARSE);
+	const char *withbody = "A: 1\nContent-Length: 2\n\nhi";
+	assert_int_equal(evc__event_parse_plain(ev, withbody, strlen(withbody), "Orig-"), 0);
+	assert_string_equal(evcast_event_get_header(ev, "Orig-A"), "1");
+	evc__event_release(ev, &spare); /* kept, body dropped */
+	assert_ptr_equal(spare, ev);
+	evcast_event_t *again = evc__event_new_received(100, &spare);
+	assert_ptr_equal(again, ev);
+	assert_null(spare);
+	assert_int_equal(evcast_event_header_count(again), 3);
+	assert_null(evcast_event_get_body(again, NULL));
+	assert_null(evcast_event_get_header(again, "Orig-A"));
+	evcast_event_t *big = evc__event_new_received(3000, &spare); /* nothing kept: a new one */
+	evc__event_release(again, &spare);
+	assert_ptr_equal(spare, again);
+	evc__event_release(big, &spare); /* the slot is taken: freed */
+	assert_ptr_equal(spare, again);
+	big = evc__event_new_received(3000, &spare); /* too small: freed, a new one */
+	assert_null(spare);
+	assert_non_null(big);
+
+	evcast_event_t *tpl = evcast_event_new();
+	assert_int_equal(evcast_event_add_header(tpl, "T1", "one"), 0);
+	assert_int_equal(evcast_event_add_header(tpl, "Num", "00000000000000000000"), 0);
+	assert_int_equal(evcast_event_add_header(tpl, "T3", "three"), 0);
+	assert_int_equal(evc__event_append_range(big, tpl, 0, 3), 0);
+	assert_int_equal(evc__event_append_range(big, tpl, 2, 2), EVCAST_EINVAL);
+	assert_int_equal(evc__event_append_range(big, tpl, 2, 1), 0);
+	assert_int_equal(evc__event_set_u64_at(big, 4, 0), 0);
+	assert_string_equal(evcast_event_get_header(big, "num"), "0");
+	assert_int_equal(evc__event_set_u64_at(big, 4, UINT64_MAX), 0);
+	assert_string_equal(evcast_event_get_header(big, "Num"), "18446744073709551615");
+	assert_int_equal(evc__event_set_u64_at(big, 5, 1245190546126571ull), 0); /* longer than "three": appended */
+	assert_string_equal(evcast_event_get_header(big, "T3"), "1245190546126571");
+	assert_string_equal(evc__event_get_header_last(big, "T3"), "three");
+	assert_int_equal(evc__event_set_u64_at(big, 99, 1), EVCAST_EINVAL);
+	size_t len = 0;
+	char *plain = evcast_event_to_plain(big, &len);
+	assert_string_equal(plain, "Event-Name: CUSTOM\nEvent-Subclass: multicast%3A%3Aevent\nMulticast: yes\nT1: one\n"
+				   "Num: 18446744073709551615\nT3: 1245190546126571\nT3: three\n\n");
+	evcast_free(plain);
+	evcast_event_t *d = evcast_event_dup(big); /* compacts the dead bytes */
+	assert_string_equal(evcast_event_get_header(d, "Num"), "18446744073709551615");
+	evcast_event_free(d);
+	assert_int_equal(evcast_event_del_header(tpl, "T1"), 1); /* not a template any more */
+	assert_int_equal(evc__event_append_range(big, tpl, 0, 1), EVCAST_EINVAL);
+	evcast_event_free(tpl);
+	evcast_event_free(big);
+	evcast_event_free(spare);
+}
+
 static void test_xml(void **state)
 {
 	(void)state;
@@ -773,6 +888,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_json_arrays, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vector_json, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prefixed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_block_boundaries, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_received_storage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xml, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_allocation_failures, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fuzz_corpora, setup, teardown),

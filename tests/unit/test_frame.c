@@ -88,7 +88,9 @@ static void test_every_header_reject(void **state)
 	buf[5] = 0;
 	expect_reject(buf, len, EVC_V2_R_TYPE);
 	buf[5] = 1;
-	buf[6] = 0x02;
+	buf[6] = 0x04; /* bit 1 is ZSTD (PROTOCOL.md 6.1); bits 2..7 are unknown */
+	expect_reject(buf, len, EVC_V2_R_FLAGS);
+	buf[6] = 0x80;
 	expect_reject(buf, len, EVC_V2_R_FLAGS);
 	buf[6] = 0;
 	buf[7] = 1;
