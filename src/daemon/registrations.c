@@ -368,19 +368,30 @@ static char *show_json(evcd_reg_t *r, filt_t *f)
 	return take_json(o);
 }
 
-/* Appends printf output to a growing evc__ string; NULL (freed) on OOM. */
+/* The allocation behind a cat() string of len > 0 bytes: a power of two (>= 64),
+ * so a table of N rows costs O(log N) reallocations, not N (each a copy under ASan). */
+static size_t cat_cap(size_t len)
+{
+	size_t c = 64;
+	while (c < len + 1)
+		c *= 2;
+	return c;
+}
+
+/* Appends printf output to a growing evc__ string (started with evc__strdup("")); NULL (freed) on OOM. */
 static char *cat(char *s, size_t *len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static char *cat(char *s, size_t *len, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
-	char *ns;
+	char *ns = s;
 	if (!s)
 		return NULL;
 	va_start(ap, fmt);
 	n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
-	if (n < 0 || !(ns = evc__realloc(s, *len + (size_t)n + 1))) {
+	if (n < 0 || ((*len == 0 || cat_cap(*len + (size_t)n) > cat_cap(*len)) &&
+		      !(ns = evc__realloc(s, cat_cap(*len + (size_t)n))))) {
 		evc__free(s);
 		return NULL;
 	}

@@ -4,9 +4,11 @@
  *
  * A joining node asks ONE donor for the whole table; the donor streams it,
  * throttled, as CUSTOM evcast::regsync events; every synced node broadcasts a
- * digest per bucket now and then, and a node whose buckets differ asks that
- * node for those buckets only (anti-entropy). Needs "CUSTOM evcast::regsync"
- * in the bindings (a warning says so otherwise).
+ * digest per bucket now and then (and at once after a repair), and a node
+ * whose buckets differ asks that node for the entries of the differing leaves
+ * only, the donor pulling from it in turn (anti-entropy; regsync_digest.h).
+ * Files: regsync.c, regsync_donor.c, regsync_digest.c (shared: regsync_int.h).
+ * Needs "CUSTOM evcast::regsync" in the bindings (a warning says so otherwise).
  */
 #ifndef EVCAST_REGSYNC_H
 #define EVCAST_REGSYNC_H
@@ -30,8 +32,9 @@ int evcd_regsync_param(evcd_regsync_cfg_t *c, const char *name, const char *valu
 void evcd_regsync_defaults(evcd_regsync_cfg_t *c);
 int evcd_regsync_start(evcd_t *d, evc__reg_t *reg, const evcd_regsync_cfg_t *c, evcd_regsync_t **out);
 void evcd_regsync_stop(evcd_regsync_t *s);
-/* {"state":"synced",...} members appended to a JSON object, for show registrations as json. */
+/* {"state":"synced",...} members appended to a JSON object, for show registrations as json
+ * (not const: the table digest it shows is cached in s). */
 struct cJSON;
-void evcd_regsync_stats_json(const evcd_regsync_t *s, struct cJSON *obj);
+void evcd_regsync_stats_json(evcd_regsync_t *s, struct cJSON *obj);
 
 #endif
