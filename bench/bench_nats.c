@@ -7,12 +7,18 @@
  * client does not drop as a slow consumer), --size byte messages (default
  * 1024) on subject bench.load. Paced mode (--rate R --duration S) measures
  * one-way latency from a monotonic timestamp in the payload. One RESULT line.
+ * With BENCH_SUB_NETNS=NAME in the environment each subscriber first enters
+ * the network namespace /run/netns/NAME (bench/bench_nats_sites.sh: publisher
+ * on site 1, subscriber on site 2).
  */
 #include "bench_util.h"
+#include <fcntl.h>
 #include <nats/nats.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SUBJECT "bench.load"
 #define TAG 0x45564342u
@@ -34,7 +40,21 @@ static void receiver(int idx, const bench_opts_t *o, bench_result_t *res, void *
 	natsSubscription *sub = NULL;
 	natsStatus s;
 	bench_lat_t lat;
+	const char *ns = getenv("BENCH_SUB_NETNS");
 	(void)ud;
+	if (ns && *ns) {
+		char path[256];
+		snprintf(path, sizeof(path), "/run/netns/%s", ns);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
+			fprintf(stderr, "bench_nats: receiver %d: cannot enter namespace %s\n", idx, path);
+			if (fd >= 0)
+				close(fd);
+			res->error = 1;
+			return;
+		}
+		close(fd);
+	}
 	if ((s = natsConnection_ConnectTo(&nc, o->url)) != NATS_OK ||
 	    (s = natsConnection_SubscribeSync(&sub, nc, SUBJECT)) != NATS_OK ||
 	    (s = natsSubscription_SetPendingLimits(sub, -1, -1)) != NATS_OK ||
