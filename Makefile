@@ -18,9 +18,8 @@ CONFIG     ?= etc/evcast.conf.xml
 FUZZ_SECONDS ?= 60
 FUZZ_CI_SECONDS ?= 30
 PREFIX     ?=
-# npm packages of the integration tests (modesl), installed by `npm ci` from the committed lock
-NPM_LOCK   = tests/integration/esl/package-lock.json
-NPM_STAMP  = tests/integration/esl/node_modules/.package-lock.json
+# npm packages of the integration tests (modesl, nkeys.js), installed by `npm ci` from the committed locks
+NPM_DIRS   = tests/integration/esl tests/integration/nats
 CTEST      = ctest --output-on-failure -j $(JOBS)
 SAN_ENV    = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1 \
              UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
@@ -33,9 +32,11 @@ all: build
 deps:
 	@scripts/deps.sh
 
-# Re-run only when the lock changed (npm ci rewrites node_modules/.package-lock.json).
+# Re-run only when a lock changed (npm ci rewrites node_modules/.package-lock.json).
 test-deps: deps
-	@if [ -f $(NPM_LOCK) ] && ! [ $(NPM_STAMP) -nt $(NPM_LOCK) ]; then scripts/npm-deps.sh; fi
+	@for d in $(NPM_DIRS); do \
+		if ! [ $$d/node_modules/.package-lock.json -nt $$d/package-lock.json ]; then scripts/npm-deps.sh; break; fi; \
+	done
 
 # ---- normal build
 $(BUILD)/CMakeCache.txt:

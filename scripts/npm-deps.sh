@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # npm-deps.sh -- installs the npm packages of the integration tests and
-# benchmarks (the event-socket clients: modesl) into project-local folders,
+# benchmarks (the event-socket clients: modesl; NATS NKeys: nkeys.js) into project-local folders,
 # exactly as pinned by the committed package-lock.json (`npm ci`).
 #
 # Folders: tests/integration/esl (tests/integration/it_esl_modesl.sh,
-# bench/bench_esl.sh). Needs node >= 18 and npm (Debian nodejs + npm;
+# bench/bench_esl.sh) and tests/integration/nats (nkeys.js, for it_nats_auth.sh).
+# Needs node >= 18 and npm (Debian nodejs + npm;
 # installed with apt-get when missing and root). `npm ci` replaces
 # node_modules each run (a few seconds). Never installs globally.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DIRS=(tests/integration/esl)
+DIRS=(tests/integration/esl tests/integration/nats)
 
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 	if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
