@@ -27,7 +27,7 @@
 #define REPLY_WAIT_MS 30000 /* no reply for this long: give up */
 
 static const char help[] =
-	"usage: evcast send NAME [SUBCLASS] [-H 'Name: value']... [--body TEXT] [--repeat N [--rate R]]\n\n"
+	"usage: evcast send NAME [SUBCLASS] [-H 'Name: value']... [--body TEXT] [--repeat N [--rate R] [--first K]]\n\n"
 	"Fires an event into the daemon (event-socket sendevent): it reaches local listeners and\n"
 	"goes to the group when the bindings select it. SUBCLASS sets Event-Subclass (for CUSTOM).\n"
 	"Prints the daemon's answer, \"+OK <Event-UUID>\".\n\n"
@@ -38,6 +38,8 @@ static const char help[] =
 	"                              reply; prints one summary line instead of the replies\n"
 	"  -r, --rate EVENTS_PER_S     with --repeat: pace the events at this rate (default: as fast\n"
 	"                              as the daemon answers)\n"
+	"  -f, --first K               with --repeat: number from K (default 1), so several runs make\n"
+	"                              one sequence\n"
 	"  -h, --help                  this text\n";
 
 typedef struct buf {
@@ -100,7 +102,8 @@ static void take_reply(evcast_event_t *m, uint64_t *acked, uint64_t *failed, cha
 
 /* --repeat: N sendevent blocks (head, "Evcast-Test-Seq: i", tail) over one
  * connection, at most WINDOW unanswered, paced at rate (0: unpaced). */
-static int send_repeat(const cli_t *cli, const buf_t *head, const buf_t *tail, uint64_t n, double rate)
+static int send_repeat(const cli_t *cli, const buf_t *head, const buf_t *tail, uint64_t n, uint64_t first,
+		       double rate)
 {
 	esl_client_t c;
 	buf_t out = {0};
@@ -127,7 +130,7 @@ static int send_repeat(const cli_t *cli, const buf_t *head, const buf_t *tail, u
 			out.len = 0;
 			for (uint64_t i = 0; i < allow; i++) {
 				int k = snprintf(num, sizeof(num), "Evcast-Test-Seq: %llu\n",
-						 (unsigned long long)(sent + i + 1));
+						 (unsigned long long)(first + sent + i));
 				if (put(&out, head->s, head->len) < 0 || put(&out, num, (size_t)k) < 0 ||
 				    put(&out, tail->s, tail->len) < 0) {
 					fprintf(stderr, "evcast send: out of memory\n");
@@ -212,19 +215,20 @@ int cmd_send(const cli_t *cli, int argc, char **argv)
 		{"body", required_argument, NULL, 'b'},
 		{"repeat", required_argument, NULL, 'n'},
 		{"rate", required_argument, NULL, 'r'},
+		{"first", required_argument, NULL, 'f'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *body = NULL, *name, *sub = NULL, *text;
 	buf_t hdrs = {0}, msg = {0}, tail = {0};
-	unsigned long long repeat = 0;
+	unsigned long long repeat = 0, first = 1;
 	double rate = 0;
 	char *end;
 	esl_client_t c;
 	evcast_event_t *reply = NULL;
 	char num[32];
 	int opt, rc = CLI_USAGE;
-	while ((opt = getopt_long(argc, argv, "H:b:n:r:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "H:b:n:r:f:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'H':
 			if (!header_ok(optarg)) {
@@ -245,6 +249,14 @@ int cmd_send(const cli_t *cli, int argc, char **argv)
 				goto out;
 			}
 			break;
+		case 'f':
+			errno = 0;
+			first = strtoull(optarg, &end, 10);
+			if (errno || *end || optarg[0] < '0' || optarg[0] > '9' || first > UINT64_MAX / 2) {
+				fprintf(stderr, "evcast send: --first \"%s\": expected a number\n", optarg);
+				goto out;
+			}
+			break;
 		case 'r':
 			errno = 0;
 			rate = strtod(optarg, &end);
@@ -262,8 +274,8 @@ int cmd_send(const cli_t *cli, int argc, char **argv)
 		fprintf(stderr, "evcast send: %s\n%s", optind >= argc ? "missing NAME" : "too many arguments", help);
 		goto out;
 	}
-	if (rate > 0 && !repeat) {
-		fprintf(stderr, "evcast send: --rate needs --repeat\n");
+	if ((rate > 0 || first != 1) && !repeat) {
+		fprintf(stderr, "evcast send: --rate and --first need --repeat\n");
 		goto out;
 	}
 	name = argv[optind];
@@ -289,7 +301,7 @@ int cmd_send(const cli_t *cli, int argc, char **argv)
 		goto oom;
 	}
 	if (repeat) {
-		rc = send_repeat(cli, &msg, &tail, repeat, rate);
+		rc = send_repeat(cli, &msg, &tail, repeat, first, rate);
 		goto out;
 	}
 	if (put(&msg, tail.s, tail.len) < 0)
