@@ -108,6 +108,19 @@ static void on_rx_check(uv_timer_t *t)
 	if (!done)
 		return;
 	uv_close((uv_handle_t *)t, NULL);
+	if (r->o->v2) {
+		/* v2 loss recovery as this receiver saw it (stderr: diagnostics) */
+		evcast_stats_t st;
+		evcast_node_stats(r->node, &st);
+		fprintf(stderr, "V2RX received=%llu lost=%llu recovered=%llu naks_tx=%llu hold_overflow=%llu",
+			(unsigned long long)r->res->received, (unsigned long long)st.v2_lost,
+			(unsigned long long)st.v2_recovered, (unsigned long long)st.v2_naks_tx,
+			(unsigned long long)st.v2_hold_overflow);
+		for (int i = 0; i < EVCAST_V2_REASONS && evcast_v2_reason_name(i); i++)
+			if (st.v2_drops[i])
+				fprintf(stderr, " %s=%llu", evcast_v2_reason_name(i), (unsigned long long)st.v2_drops[i]);
+		fprintf(stderr, "\n");
+	}
 	evcast_node_close(r->node, NULL, NULL);
 	r->node = NULL;
 }

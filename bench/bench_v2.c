@@ -1,7 +1,7 @@
 /*
  * bench_v2.c -- the per-event CPU cost of the v2 receive steps, for callgrind.
  *
- *   bench_v2 sealed|plain FILE [-n N] [--fill]
+ *   bench_v2 sealed|plain FILE [-n N] [--fill] [--node [--port P]]
  * FILE is a legacy datagram (e.g. register_plain.bin); its event text, without
  * Multicast-Sender, becomes a one-record v2 DATA batch (--fill: as many
  * records, copies of it, as one default 1400-byte datagram carries, as the
@@ -11,14 +11,26 @@
  * parse + free, i.e. docs/PROTOCOL.md section 12 up to delivery (no I/O, no
  * node dispatch). Run under `valgrind --tool=callgrind
  * --toggle-collect=v2_receive_once` and divide by "calls=N" (per datagram)
- * or by calls * "events=K" (per event). Uses the
- * library's internal v2 API (src/lib/v2.h) against the static libevcast.
+ * or by calls * "events=K" (per event). With --node the datagrams (sequence
+ * 1..N, sealed as they are sent) go over 127.0.0.1 to a running v2 node with
+ * one consumer: the node's whole receive path (endpoint, per-event wrapper,
+ * Multicast-* headers, dispatch), for `--toggle-collect=on_datagram`
+ * (instructions / calls / events; run it in a private network namespace, as
+ * bench.sh does; env BENCH_V2_DUMP=1 prints the first delivered events, to
+ * compare builds). Uses the library's internal v2 API (src/lib/v2.h) against
+ * the static libevcast.
  */
 #include "evcast/evcast.h"
 #include "v2.h"
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
 
 static uint8_t g_dgram[EVC_V2_MAX_DGRAM];
 static size_t g_len;
@@ -44,20 +56,146 @@ __attribute__((noinline)) int v2_receive_once(const evc__v2_keyring_t *kr, evc__
 	return 0;
 }
 
+/* ------------------------------------------------------------ node mode */
+
+typedef struct nctx {
+	evcast_node_t *node;
+	uv_timer_t check;
+	uv_idle_t idle;
+	int fd;
+	struct sockaddr_in to;
+	unsigned long n, sent, delivered, want;
+	uint64_t t0;
+	evcast_stats_t st;
+	const evc__v2_keyring_t *kr;
+	evc__v2_hdr_t h;
+	const uint8_t *batch;
+	size_t blen;
+	int len;
+} nctx_t;
+
+static uint64_t wall_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void on_event(void *ud, const evcast_event_t *ev)
+{
+	nctx_t *c = ud;
+	if (evcast_event_get_header(ev, "Orig-Event-Name"))
+		c->delivered++;
+	if (c->delivered <= 2 && getenv("BENCH_V2_DUMP")) { /* the delivered event, for comparing builds */
+		char *t = evcast_event_to_plain(ev, NULL);
+		fprintf(stderr, "%s----\n", t ? t : "(none)");
+		evcast_free(t);
+	}
+}
+
+/* Seals the next datagram (sequence sent + 1, timestamp now: within the
+ * receiver's skew bound however slow valgrind is) and sends it. */
+static void on_idle(uv_idle_t *hd)
+{
+	nctx_t *c = hd->data;
+	for (int i = 0; i < 16 && c->sent < c->n; i++) {
+		c->h.seq = c->sent + 1;
+		c->h.ts_us = wall_us();
+		c->len = evc__v2_seal(c->kr, &c->h, c->batch, c->blen, g_dgram, sizeof(g_dgram));
+		if (c->len > 0 && sendto(c->fd, g_dgram, (size_t)c->len, 0, (struct sockaddr *)&c->to, sizeof(c->to)) == c->len)
+			c->sent++;
+	}
+	if (c->sent >= c->n)
+		uv_idle_stop(hd);
+}
+
+static void on_check(uv_timer_t *hd)
+{
+	nctx_t *c = hd->data;
+	if (c->delivered < c->want && wall_us() - c->t0 < 300000000u)
+		return;
+	evcast_node_stats(c->node, &c->st);
+	uv_close((uv_handle_t *)&c->idle, NULL);
+	uv_close((uv_handle_t *)hd, NULL);
+	evcast_node_close(c->node, NULL, NULL);
+}
+
+static void log_cb(void *ud, int level, const char *msg)
+{
+	(void)ud;
+	if (level <= EVCAST_LOG_WARNING)
+		fprintf(stderr, "evcast: %s\n", msg);
+}
+
+static int run_node(bool sealed, const evc__v2_keyring_t *kr, const uint8_t *batch, size_t blen, unsigned events,
+		    unsigned long n, int port, size_t tlen)
+{
+	char xml[1024], err[256] = "";
+	evcast_config_t *cfg = NULL;
+	uv_loop_t loop;
+	nctx_t c = {.n = n, .want = n * events, .kr = kr, .batch = batch, .blen = blen};
+	snprintf(xml, sizeof(xml),
+		 "<configuration name=\"event_multicast.conf\"><settings>"
+		 "<param name=\"address\" value=\"127.0.0.1\"/><param name=\"port\" value=\"%d\"/>"
+		 "<param name=\"bindings\" value=\"\"/><param name=\"node-name\" value=\"benchv2\"/>"
+		 "<param name=\"protocol\" value=\"v2\"/>%s</settings></configuration>",
+		 port, sealed ? "<param name=\"v2-keys\" value=\"1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"/>" : "");
+	if (evcast_config_parse(xml, strlen(xml), NULL, log_cb, NULL, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "bench_v2: config: %s\n", err);
+		return 1;
+	}
+	uv_loop_init(&loop);
+	if (evcast_node_new(&loop, cfg, log_cb, NULL, &c.node) < 0 || evcast_node_start(c.node) < 0) {
+		fprintf(stderr, "bench_v2: cannot start the node\n");
+		return 1;
+	}
+	evcast_config_free(cfg);
+	evcast_node_subscribe(c.node, on_event, &c);
+	uint64_t epoch = wall_us();
+	c.h = (evc__v2_hdr_t){.type = EVC_V2_DATA, .epoch = epoch, .frag_index = 0, .frag_count = 1,
+			      .msg_len = (uint32_t)blen};
+	for (int i = 0; i < EVC_V2_NODE_ID_LEN; i++)
+		c.h.node_id[i] = (uint8_t)(0xa0 + i);
+	c.fd = socket(AF_INET, SOCK_DGRAM, 0);
+	c.to.sin_family = AF_INET;
+	c.to.sin_port = htons((uint16_t)port);
+	c.to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	c.t0 = wall_us();
+	uv_idle_init(&loop, &c.idle);
+	c.idle.data = &c;
+	uv_idle_start(&c.idle, on_idle);
+	uv_timer_init(&loop, &c.check);
+	c.check.data = &c;
+	uv_timer_start(&c.check, on_check, 20, 20);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	close(c.fd);
+	int rc = uv_loop_close(&loop);
+	printf("mode=v2-node-%s calls=%llu events=%u datagram=%d event_text=%zu sent=%lu delivered=%lu "
+	       "loop_closed=%s\n",
+	       sealed ? "sealed" : "plain", (unsigned long long)c.st.rx_datagrams, events, c.len, tlen, c.sent,
+	       c.delivered, rc == 0 ? "yes" : "no");
+	return c.delivered == c.want ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	static uint8_t raw[EVCAST_LEGACY_MAX_DGRAM];
 	unsigned long n = 10000;
 	if (argc < 3 || (strcmp(argv[1], "sealed") && strcmp(argv[1], "plain"))) {
-		fprintf(stderr, "usage: bench_v2 sealed|plain FILE [-n N]\n");
+		fprintf(stderr, "usage: bench_v2 sealed|plain FILE [-n N] [--fill] [--node [--port P]]\n");
 		return 2;
 	}
-	bool sealed = strcmp(argv[1], "sealed") == 0, fill = false;
+	bool sealed = strcmp(argv[1], "sealed") == 0, fill = false, node = false;
+	int port = 47020;
 	for (int i = 3; i < argc; i++) {
 		if (strcmp(argv[i], "-n") == 0 && i + 1 < argc)
 			n = strtoul(argv[++i], NULL, 10);
 		else if (strcmp(argv[i], "--fill") == 0)
 			fill = true;
+		else if (strcmp(argv[i], "--node") == 0)
+			node = true;
+		else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc)
+			port = atoi(argv[++i]);
 	}
 	if (n < 1 || n > 10000000) {
 		fprintf(stderr, "bench_v2: -n must be 1..10000000\n");
@@ -94,6 +232,12 @@ int main(int argc, char **argv)
 	unsigned events = 1;
 	while (fill && evc__v2_batch_add(&b, text, tlen) >= 0)
 		events++;
+	if (node) {
+		int rc = run_node(sealed, kr, batch, b.len, events, n, port, tlen);
+		evc__v2_keyring_free(kr);
+		evcast_free(text);
+		return rc;
+	}
 	uint64_t epoch = UINT64_C(1767225600000000);
 	evc__v2_hdr_t h = {.type = EVC_V2_DATA, .epoch = epoch, .seq = 1, .ts_us = epoch + 1000,
 			   .frag_index = 0, .frag_count = 1, .msg_len = (uint32_t)b.len};

@@ -12,6 +12,9 @@
 #include "event_int.h"
 #include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__) && !defined(EVCAST_NO_SIMD)
+#include <emmintrin.h>
+#endif
 
 /* ---------------------------------------------------------------- storage */
 
@@ -223,17 +226,21 @@ evcast_event_t *evcast_event_new_named(const char *name, const char *subclass)
 
 /* The wrapper's headers, as the arena holds them. */
 static const char rx_wrap[] = "Event-Name\0CUSTOM\0Event-Subclass\0multicast::event\0Multicast\0yes";
-static const hdr_t rx_wrap_h[3] = {{0, 10, 11, 6}, {18, 14, 33, 16}, {50, 9, 60, 3}};
+#define RX_WRAP_N 3
+static const hdr_t rx_wrap_h[RX_WRAP_N] = {{0, 10, 11, 6}, {18, 14, 33, 16}, {50, 9, 60, 3}};
+static int place(evcast_event_t *ev, const evcast_event_t *tpl, uint64_t gen);
 
 /* The wrapper of a received event (CUSTOM multicast::event, Multicast: yes)
  * with room, in the same allocation, for up to len bytes of text parsed
  * with the "Orig-" prefix (evc__event_parse_plain) and the standard headers
  * (larger texts grow the storage as usual); the event kept in *spare is
- * reused when it is large enough. */
-evcast_event_t *evc__event_new_received(size_t len, evcast_event_t **spare)
+ * reused when it is large enough. tpl's strings: see internal.h. */
+evcast_event_t *evc__event_new_received_tpl(size_t len, evcast_event_t **spare, const evcast_event_t *tpl,
+					    uint64_t gen)
 {
 	size_t t = len < 4096 ? len : 4096;
-	size_t nh = 16 + t / 20, nbytes = 640 + 17 + 5 * (t / 3 + 2) + t + 17;
+	/* headers: the wrapper's 3, the 12 standard ones, a v2 receiver's 5, then the text's */
+	size_t nh = 24 + t / 20, nbytes = 640 + 17 + 5 * (t / 3 + 2) + t + 17;
 	evcast_event_t *ev = spare ? *spare : NULL;
 	if (ev) {
 		*spare = NULL;
@@ -249,7 +256,52 @@ evcast_event_t *evc__event_new_received(size_t len, evcast_event_t **spare)
 	ev->n = 3;
 	ev->ns = sizeof(rx_wrap);
 	ev->dead = 0;
+	if (!tpl || place(ev, tpl, gen) != 0)
+		ev->place_gen = 0; /* whatever follows may overwrite what was placed */
 	return ev;
+}
+
+/* tpl's strings behind the wrapper's, where tpl has them: in every reuse of
+ * the storage at the same offset, so copied only for a new gen. */
+static int place(evcast_event_t *ev, const evcast_event_t *tpl, uint64_t gen)
+{
+	if (ev->place_gen == gen && gen != 0) {
+		ev->ns = ev->place_at + ev->place_len; /* still there from the previous event of this storage */
+		return 0;
+	}
+	ev->place_gen = 0;
+	if (gen == 0 || tpl->dead || tpl->n < RX_WRAP_N || tpl->ns < sizeof(rx_wrap) ||
+	    memcmp(tpl->s, rx_wrap, sizeof(rx_wrap)) != 0 || memcmp(tpl->h, rx_wrap_h, sizeof(rx_wrap_h)) != 0)
+		return EVCAST_EINVAL;
+	size_t more = tpl->ns - sizeof(rx_wrap);
+	int r = evc__event_str_reserve(ev, more);
+	if (r != 0)
+		return r;
+	memcpy(ev->s + ev->ns, tpl->s + sizeof(rx_wrap), more);
+	ev->place_gen = gen;
+	ev->place_at = (uint32_t)ev->ns;
+	ev->place_len = (uint32_t)more;
+	ev->ns += more;
+	return 0;
+}
+
+int evc__event_append_placed(evcast_event_t *ev, const evcast_event_t *tpl, uint64_t gen)
+{
+	if (!ev || !tpl || gen == 0 || ev->place_gen != gen || ev->place_at != sizeof(rx_wrap) ||
+	    ev->place_len != tpl->ns - sizeof(rx_wrap))
+		return EVCAST_ESTATE;
+	size_t count = tpl->n - RX_WRAP_N;
+	while (ev->cap - ev->n < count)
+		if (evc__event_hdr_grow(ev) != 0)
+			return EVCAST_ENOMEM;
+	memcpy(ev->h + ev->n, tpl->h + RX_WRAP_N, count * sizeof(hdr_t)); /* same offsets as in tpl */
+	ev->n += count;
+	return 0;
+}
+
+evcast_event_t *evc__event_new_received(size_t len, evcast_event_t **spare)
+{
+	return evc__event_new_received_tpl(len, spare, NULL, 0);
 }
 
 void evc__event_release(evcast_event_t *ev, evcast_event_t **spare)
@@ -368,38 +420,53 @@ int evc__event_append_range(evcast_event_t *ev, const evcast_event_t *src, size_
 	while (ev->cap - ev->n < count)
 		if (evc__event_hdr_grow(ev) != 0)
 			return EVCAST_ENOMEM;
-	int r = evc__event_str_reserve(ev, hi - lo);
-	if (r != 0)
-		return r;
+	if (ev->caps - ev->ns < hi - lo) {
+		int r = evc__event_str_reserve(ev, hi - lo);
+		if (r != 0)
+			return r;
+	}
 	memcpy(ev->s + ev->ns, src->s + lo, hi - lo);
 	uint32_t shift = (uint32_t)(ev->ns - lo); /* mod 2^32: offsets stay below ARENA_MAX */
 	hdr_t *h = ev->h + ev->n;
+#if defined(__SSE2__) && !defined(EVCAST_NO_SIMD)
+	const __m128i add = _mm_set_epi32(0, (int)shift, 0, (int)shift); /* name and value, not the lengths */
+	for (size_t i = 0; i < count; i++)
+		_mm_storeu_si128((__m128i *)(void *)(h + i),
+				 _mm_add_epi32(_mm_loadu_si128((const __m128i *)(const void *)(sh + i)), add));
+#else
 	for (size_t i = 0; i < count; i++) {
 		h[i] = sh[i];
 		h[i].name += shift;
 		h[i].value += shift;
 	}
+#endif
 	ev->n += count;
 	ev->ns += hi - lo;
 	return 0;
 }
 
-int evc__event_set_u64_at(evcast_event_t *ev, size_t i, uint64_t v)
+static const char d2[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+			   "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+			   "8081828384858687888990919293949596979899";
+
+/* Writes the decimal digits of v backwards, ending just before e; returns how many. */
+static inline size_t put_u64_back(char *e, uint64_t v)
+{
+	char *p = e;
+	for (; v >= 100; v /= 100) /* two digits a step */
+		memcpy(p -= 2, d2 + 2 * (v % 100), 2);
+	if (v >= 10)
+		memcpy(p -= 2, d2 + 2 * v, 2);
+	else
+		*--p = (char)('0' + v);
+	return (size_t)(e - p);
+}
+
+/* set_u64_at when the old value is too short for v's digits. */
+static __attribute__((noinline)) int set_u64_short(evcast_event_t *ev, size_t i, uint64_t v)
 {
 	char t[20];
-	size_t k = sizeof(t);
-	if (!ev || i >= ev->n)
-		return EVCAST_EINVAL;
-	static const char d2[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-				    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-				    "8081828384858687888990919293949596979899";
-	for (; v >= 100; v /= 100) /* two digits a step */
-		memcpy(t + (k -= 2), d2 + 2 * (v % 100), 2);
-	if (v >= 10)
-		memcpy(t + (k -= 2), d2 + 2 * v, 2);
-	else
-		t[--k] = (char)('0' + v);
-	size_t nd = sizeof(t) - k;
+	size_t nd = put_u64_back(t + sizeof(t), v), k = sizeof(t) - nd;
 	hdr_t *h = &ev->h[i];
 	if (h->nvalue < nd) {
 		if (nd + 1 > ev->caps - ev->ns && evc__event_str_reserve(ev, nd + 1) != 0)
@@ -416,6 +483,49 @@ int evc__event_set_u64_at(evcast_event_t *ev, size_t i, uint64_t v)
 	h->nvalue = (uint32_t)nd;
 	memcpy(ev->s + h->value, t + k, nd);
 	return 0;
+}
+
+int evc__event_set_u64_at(evcast_event_t *ev, size_t i, uint64_t v)
+{
+	if (!ev || i >= ev->n)
+		return EVCAST_EINVAL;
+	hdr_t *h = &ev->h[i];
+	if (h->nvalue < 20)
+		return set_u64_short(ev, i, v);
+	/* room for any uint64_t: the digits written in place, right-aligned, its NUL kept */
+	size_t nd = put_u64_back(ev->s + h->value + h->nvalue, v);
+	ev->dead += h->nvalue - nd;
+	h->value += h->nvalue - (uint32_t)nd;
+	h->nvalue = (uint32_t)nd;
+	return 0;
+}
+
+int evc__event_set_tail_digits(evcast_event_t *ev, size_t i, uint32_t v, size_t width)
+{
+	if (!ev || i >= ev->n || width > 10 || ev->h[i].nvalue < width)
+		return EVCAST_EINVAL;
+	char *e = ev->s + ev->h[i].value + ev->h[i].nvalue;
+	if (width == 6 && v < 1000000u) { /* microseconds: three pairs */
+		uint32_t hi = v / 10000u, lo = v - hi * 10000u, mid = lo / 100u;
+		memcpy(e - 6, d2 + 2 * hi, 2);
+		memcpy(e - 4, d2 + 2 * mid, 2);
+		memcpy(e - 2, d2 + 2 * (lo - mid * 100u), 2);
+		return 0;
+	}
+	for (; width >= 2; width -= 2, v /= 100) /* two digits a step */
+		memcpy(e -= 2, d2 + 2 * (v % 100), 2);
+	if (width) {
+		*--e = (char)('0' + v % 10);
+		v /= 10;
+	}
+	return v ? EVCAST_EINVAL : 0;
+}
+
+const char *evc__event_value_if(const evcast_event_t *ev, size_t i, const char *name, size_t nname)
+{
+	if (!ev || i >= ev->n || ev->h[i].nname != nname || !evc__name_eq(ev->s + ev->h[i].name, name, nname))
+		return NULL;
+	return ev->s + ev->h[i].value;
 }
 
 int evcast_event_set_header(evcast_event_t *ev, const char *name, const char *value)
@@ -474,9 +584,19 @@ const char *evcast_event_get_header(const evcast_event_t *ev, const char *name)
 	return i < 0 ? NULL : ev->s + ev->h[i].value;
 }
 
+const char *evc__event_get_n(const evcast_event_t *ev, const char *name, size_t nname)
+{
+	long i = find_hdr(ev, name, nname, 0);
+	return i < 0 ? NULL : ev->s + ev->h[i].value;
+}
+
 const char *evc__event_get_header_last(const evcast_event_t *ev, const char *name)
 {
-	size_t nname = strlen(name);
+	return evc__event_get_last_n(ev, name, strlen(name));
+}
+
+const char *evc__event_get_last_n(const evcast_event_t *ev, const char *name, size_t nname)
+{
 	for (size_t i = ev->n; i-- > 0;)
 		if (ev->h[i].nname == nname && evc__name_eq(ev->s + ev->h[i].name, name, nname))
 			return ev->s + ev->h[i].value;

@@ -14,6 +14,7 @@ typedef struct hdr {
 	uint32_t name, nname;   /* offset and length in the arena */
 	uint32_t value, nvalue; /* NUL-terminated both */
 } hdr_t;
+_Static_assert(sizeof(hdr_t) == 16, "hdr_t: four packed uint32_t (event.c adds offsets 16 bytes at a time)");
 
 struct evcast_event {
 	hdr_t *h;
@@ -24,6 +25,10 @@ struct evcast_event {
 	char *body;        /* NUL-terminated copy, or NULL */
 	size_t nbody;
 	bool h_inline, s_inline; /* storage allocated with the event itself */
+	/* strings of a template placed by evc__event_new_received_tpl:
+	 * generation (0: none), offset and length in the arena */
+	uint64_t place_gen;
+	uint32_t place_at, place_len;
 	/* inline storage follows: hdr_t[cap] then char[caps] */
 };
 

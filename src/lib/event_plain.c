@@ -279,12 +279,17 @@ static inline size_t copy_until(char *o, const char *p, char x, char y)
 {
 #if defined(__SSE2__) && !defined(EVCAST_NO_SIMD)
 	const __m128i vx = _mm_set1_epi8(x), vy = _mm_set1_epi8(y);
-	for (size_t k = 0;; k += 16) {
-		__m128i d = _mm_loadu_si128((const __m128i *)(const void *)(p + k));
+	__m128i d = _mm_loadu_si128((const __m128i *)(const void *)p); /* the first block peeled: most stops are in it */
+	_mm_storeu_si128((__m128i *)(void *)o, d);
+	unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(d, vx), _mm_cmpeq_epi8(d, vy)));
+	if (m)
+		return (unsigned)__builtin_ctz(m);
+	for (size_t k = 16;; k += 16) {
+		d = _mm_loadu_si128((const __m128i *)(const void *)(p + k));
 		_mm_storeu_si128((__m128i *)(void *)(o + k), d);
-		unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(d, vx), _mm_cmpeq_epi8(d, vy)));
+		m = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(d, vx), _mm_cmpeq_epi8(d, vy)));
 		if (m)
-			return k + (size_t)__builtin_ctz(m);
+			return k + (unsigned)__builtin_ctz(m);
 	}
 #else
 	size_t k = 0;
@@ -339,10 +344,13 @@ static size_t count_nl(const char *p, size_t n)
  * 17 + np * (the most header lines len bytes can hold) bytes further on, so
  * the output, whole 16-byte blocks included, never reaches a byte still to
  * be read (nor the one before it). Values without '%' are copied as they
- * are. The staging is scratch past ev->ns. On error ev keeps its old
- * headers. */
+ * are. The staging is scratch past ev->ns. direct: the text ends in '\n'
+ * and 16 readable bytes follow it (a datagram's MAGIC): then it is read
+ * where it lies, no staging (every scan stops at that '\n'; blocks read at
+ * most 15 bytes past it). nulat: the offset of text's first NUL (len: none),
+ * or SIZE_MAX (searched here). On error ev keeps its old headers. */
 static inline __attribute__((always_inline)) int parse_core(evcast_event_t *ev, const char *text, size_t len,
-							      const char *prefix, size_t np)
+							      const char *prefix, size_t np, size_t nulat, bool direct)
 {
 	/* header lines: at most one per '\n' and the last; or, cheaper to know,
 	 * one per 3 bytes ("x:\n") -- counted exactly when that bound is large */
@@ -355,12 +363,26 @@ static inline __attribute__((always_inline)) int parse_core(evcast_event_t *ev, 
 	int r = evc__event_str_reserve(ev, gap + len + 17);
 	if (r != 0)
 		return r;
-	char *a = ev->s, *o = a + ev->ns, *p = o + gap, *end = p + len;
-	memcpy(p, text, len);
-	memset(end, 0, 17);
-	*end = '\n'; /* the sentinel */
-	const char *nulp = memchr(text, '\0', len); /* a body may hold NULs, headers not */
-	const char *nul = nulp ? p + (nulp - text) : end + 1;
+	char *a = ev->s, *o = a + ev->ns;
+	const char *p, *end;
+	if (direct) { /* read where it lies: it ends in '\n' and 16 readable bytes follow */
+		p = text;
+		end = p + len;
+	} else {
+		char *st = o + gap;
+		memcpy(st, text, len);
+		memset(st + len, 0, 17);
+		st[len] = '\n'; /* the sentinel */
+		p = st;
+		end = st + len;
+	}
+	const char *nul; /* the first NUL: a body may hold NULs, headers not */
+	if (nulat == SIZE_MAX) {
+		const char *nulp = memchr(text, '\0', len);
+		nul = nulp ? p + (nulp - text) : end + 1;
+	} else {
+		nul = nulat < len ? p + nulat : end + 1;
+	}
 	uint64_t pw = 0; /* a short prefix is stored as one 8-byte word */
 	if (np <= 8)
 		memcpy(&pw, prefix ? prefix : "", np);
@@ -368,7 +390,8 @@ static inline __attribute__((always_inline)) int parse_core(evcast_event_t *ev, 
 	hdr_t *h = ev->h + ev->n, *hend = ev->h + ev->cap;
 	bool blank = false;
 	while (p < end) {
-		char *line = p, *ol = o, *cut = NULL;
+		const char *line = p;
+		char *ol = o, *cut = NULL;
 		if (np) {
 			if (np <= 8)
 				memcpy(o, &pw, 8);
@@ -397,7 +420,8 @@ static inline __attribute__((always_inline)) int parse_core(evcast_event_t *ev, 
 		*o++ = '\0';
 		for (p++; *p == ' '; p++)
 			;
-		char *v = p, *ov = o;
+		const char *v = p;
+		char *ov = o;
 		if (nname == sizeof(CLEN) - 1 && (*line | 0x20) == 'c' && evc__name_eq(line, CLEN, nname)) {
 			const char *le = scan2(v, '%', '\n');
 			if (*le != '\n' || (r = parse_clen(v, le > v && le[-1] == '\r' ? le - 1 : le, &clen)) != 0) {
@@ -405,7 +429,7 @@ static inline __attribute__((always_inline)) int parse_core(evcast_event_t *ev, 
 				goto fail;
 			}
 			o = ol;
-			p = (char *)le + 1;
+			p = le + 1;
 			continue;
 		}
 		for (;;) { /* the value, decoded */
@@ -438,10 +462,11 @@ static inline __attribute__((always_inline)) int parse_core(evcast_event_t *ev, 
 			h = ev->h + ev->n;
 			hend = ev->h + ev->cap;
 		}
-		h->name = (uint32_t)(oname - a);
-		h->nname = (uint32_t)(np + nname);
-		h->value = (uint32_t)(ov - a);
-		h->nvalue = (uint32_t)(o - ov);
+		/* two 8-byte stores (name, nname) and (value, nvalue) */
+		uint64_t w0 = (uint64_t)(uint32_t)(oname - a) | (uint64_t)(np + nname) << 32;
+		uint64_t w1 = (uint64_t)(uint32_t)(ov - a) | (uint64_t)(o - ov) << 32;
+		memcpy((char *)h, &w0, 8);
+		memcpy((char *)h + 8, &w1, 8);
 		h++;
 		o++;
 		p++;
@@ -484,21 +509,49 @@ fail:
 }
 
 /* parse_core with np a constant where it is 0 (no prefix code at all). */
-static int parse_plain(evcast_event_t *ev, const char *text, size_t len, const char *prefix, size_t np)
+static int parse_plain(evcast_event_t *ev, const char *text, size_t len, const char *prefix, size_t np, size_t nulat)
 {
-	return np ? parse_core(ev, text, len, prefix, np) : parse_core(ev, text, len, NULL, 0);
+	return np ? parse_core(ev, text, len, prefix, np, nulat, false) : parse_core(ev, text, len, NULL, 0, nulat, false);
+}
+
+/* strlen of a prefix that is a valid header name (or empty), else SIZE_MAX:
+ * one pass instead of strlen + evc__name_ok. */
+static size_t prefix_len(const char *prefix)
+{
+	size_t np = 0;
+	if (prefix)
+		for (char c; (c = prefix[np]) != '\0'; np++)
+			if (c == ':' || c == '\n')
+				return SIZE_MAX;
+	return np;
+}
+
+int evc__event_parse_plain_nul(evcast_event_t *ev, const char *text, size_t len, const char *prefix, size_t nul,
+			       bool padded)
+{
+	if (!ev || (!text && len))
+		return EVCAST_EINVAL;
+	/* the receive path's prefix, known valid (each test stops at a NUL):
+	 * parsed with the prefix a constant */
+	if (prefix && prefix[0] == 'O' && prefix[1] == 'r' && prefix[2] == 'i' && prefix[3] == 'g' && prefix[4] == '-' &&
+	    prefix[5] == '\0') {
+		if (len > ARENA_MAX)
+			return EVCAST_E2BIG;
+		if (padded && len && text[len - 1] == '\n') /* no staging copy */
+			return parse_core(ev, text, len, "Orig-", 5, nul, true);
+		return parse_core(ev, text, len, "Orig-", 5, nul, false);
+	}
+	size_t np = prefix_len(prefix);
+	if (np == SIZE_MAX)
+		return EVCAST_EINVAL;
+	if (len > ARENA_MAX)
+		return EVCAST_E2BIG;
+	return parse_plain(ev, text, len, prefix, np, nul);
 }
 
 int evc__event_parse_plain(evcast_event_t *ev, const char *text, size_t len, const char *prefix)
 {
-	if (!ev || (!text && len))
-		return EVCAST_EINVAL;
-	size_t np = prefix ? strlen(prefix) : 0;
-	if (np && !evc__name_ok(prefix, np))
-		return EVCAST_EINVAL;
-	if (len > ARENA_MAX)
-		return EVCAST_E2BIG;
-	return parse_plain(ev, text, len, prefix, np);
+	return evc__event_parse_plain_nul(ev, text, len, prefix, SIZE_MAX, false);
 }
 
 /* One allocation (event, headers, arena of len + 34: the 17-byte lead of
@@ -517,7 +570,7 @@ int evcast_event_from_plain(const char *text, size_t len, evcast_event_t **out)
 	evcast_event_t *ev = evc__event_alloc(nh > 256 ? 256 : nh, len + 34);
 	if (!ev)
 		return EVCAST_ENOMEM;
-	int r = parse_plain(ev, text, len, NULL, 0);
+	int r = parse_plain(ev, text, len, NULL, 0, SIZE_MAX);
 	if (r != 0) {
 		evcast_event_free(ev);
 		return r;

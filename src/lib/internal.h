@@ -140,16 +140,34 @@ bool evc__udp_config_differs(const evcast_config_t *a, const evcast_config_t *b)
 /* The LAST value of the header (searching from the end), or NULL: for headers
  * senders append last, such as Multicast-Sender. */
 const char *evc__event_get_header_last(const evcast_event_t *ev, const char *name);
+/* The first (evc__event_get_n) or last value of the header named by the
+ * nname bytes at name (no NUL needed: constants, sizeof - 1), or NULL. */
+const char *evc__event_get_n(const evcast_event_t *ev, const char *name, size_t nname);
+const char *evc__event_get_last_n(const evcast_event_t *ev, const char *name, size_t nname);
+/* Header i's value when it is named by the nname bytes at name, else NULL. */
+const char *evc__event_value_if(const evcast_event_t *ev, size_t i, const char *name, size_t nname);
 int evc__event_add_trusted(evcast_event_t *ev, const char *name, size_t nname, const char *value, size_t nvalue);
 /* A received event's wrapper (CUSTOM multicast::event, Multicast: yes), sized
  * for len bytes of text parsed with the "Orig-" prefix (event.c); reuses the
- * event kept in *spare (may be NULL) by evc__event_release. */
+ * event kept in *spare (may be NULL) by evc__event_release. With tpl (built
+ * by adds only; gen > 0 names its contents) the strings of tpl's headers are
+ * placed in the arena too, copied only when the reused storage does not hold
+ * them for gen already; evc__event_append_placed later appends tpl's headers
+ * over them (EVCAST_ESTATE when ev holds none for gen: use
+ * evc__event_append_range). NULL on no memory. */
 evcast_event_t *evc__event_new_received(size_t len, evcast_event_t **spare);
+evcast_event_t *evc__event_new_received_tpl(size_t len, evcast_event_t **spare, const evcast_event_t *tpl,
+					    uint64_t gen);
+int evc__event_append_placed(evcast_event_t *ev, const evcast_event_t *tpl, uint64_t gen);
 /* Frees ev, or keeps it (one allocation, body dropped) in *spare when empty. */
 void evc__event_release(evcast_event_t *ev, evcast_event_t **spare);
 /* Sets header i's value to the decimal v: in place, right-aligned, when the
  * old value is long enough (its first bytes become dead), else appended. */
 int evc__event_set_u64_at(evcast_event_t *ev, size_t i, uint64_t v);
+/* Overwrites the last width (<= 10) bytes of header i's value with v as
+ * width zero-padded decimal digits (v < 10^width; else EVCAST_EINVAL, its
+ * last width digits written). The received timestamp's microseconds. */
+int evc__event_set_tail_digits(evcast_event_t *ev, size_t i, uint32_t v, size_t width);
 /* Appends headers [from, from + count) of src (built by adds only: no
  * deleted or replaced header) to ev, in order: one copy of their bytes. */
 int evc__event_append_range(evcast_event_t *ev, const evcast_event_t *src, size_t from, size_t count);
@@ -161,6 +179,12 @@ int evc__event_add_prefixed(evcast_event_t *ev, const char *prefix, const evcast
  * headers with names prefixed by prefix (may be NULL) and setting the body.
  * On error ev is left unchanged. */
 int evc__event_parse_plain(evcast_event_t *ev, const char *text, size_t len, const char *prefix);
+/* The same, told where text's first NUL byte is: nul is its offset, len when
+ * text holds none, or SIZE_MAX when the caller does not know (then searched);
+ * padded: at least 16 readable bytes follow text (a datagram's MAGIC), so a
+ * text ending in '\n' is parsed where it lies, without a staging copy. */
+int evc__event_parse_plain_nul(evcast_event_t *ev, const char *text, size_t len, const char *prefix, size_t nul,
+			       bool padded);
 
 /* ---- legacy codec (legacy.c) ---- */
 /* As evcast_legacy_decode, but the received headers are appended to ev with

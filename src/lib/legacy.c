@@ -164,13 +164,50 @@ static const uint8_t *find_magic(const uint8_t *p, size_t n)
 	return NULL;
 }
 
+/* MAGIC at p (21 readable bytes): three overlapping 8-byte compares. */
+static inline bool magic_at(const uint8_t *p)
+{
+	uint64_t a[3], b[3];
+	memcpy(&a[0], p, 8);
+	memcpy(&a[1], p + 8, 8);
+	memcpy(&a[2], p + EVCAST_LEGACY_MAGIC_LEN - 8, 8);
+	memcpy(&b[0], evcast_legacy_magic, 8);
+	memcpy(&b[1], evcast_legacy_magic + 8, 8);
+	memcpy(&b[2], evcast_legacy_magic + EVCAST_LEGACY_MAGIC_LEN - 8, 8);
+	return ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2])) == 0;
+}
+
+/* The usual plain datagram (text, MAGIC, zero tail) in one scan: when the
+ * last byte is NUL, strchrnul stops inside the buffer at the first MAGIC
+ * byte or NUL; a whole MAGIC there ends a text that holds no NUL (*nul is
+ * its length). Otherwise NULL, and *nul the first NUL's offset when that
+ * came first (it then lies in the text, as MAGIC follows it), else SIZE_MAX. */
+static const uint8_t *find_magic_plain(const uint8_t *buf, size_t len, size_t *nul)
+{
+	*nul = SIZE_MAX;
+	if (buf[len - 1] != 0)
+		return NULL;
+	const uint8_t *q = (const uint8_t *)strchrnul((const char *)buf, (char)evcast_legacy_magic[0]);
+	if (*q == 0) {
+		*nul = (size_t)(q - buf);
+		return NULL;
+	}
+	if ((size_t)(buf + len - q) >= EVCAST_LEGACY_MAGIC_LEN && magic_at(q)) {
+		*nul = (size_t)(q - buf);
+		return q;
+	}
+	return NULL;
+}
+
 /* The event text of a datagram: the bytes before MAGIC, decrypted first with
  * a key. *owned (wiped and freed by release_text) holds the plaintext of an
- * encrypted datagram. */
+ * encrypted datagram. *nul: the offset of the text's first NUL byte (its
+ * length when it has none), or SIZE_MAX when not known. */
 static int locate_text(const uint8_t *buf, size_t len, const evcast_legacy_key_t *key, const uint8_t **text,
-		       size_t *ntext, uint8_t **owned, size_t *nowned)
+		       size_t *ntext, uint8_t **owned, size_t *nowned, size_t *nul)
 {
 	*owned = NULL;
+	*nul = SIZE_MAX;
 	if (len == 0)
 		return EVCAST_EEMPTY;
 	if (!buf)
@@ -179,7 +216,7 @@ static int locate_text(const uint8_t *buf, size_t len, const evcast_legacy_key_t
 		return EVCAST_E2BIG;
 	const uint8_t *m;
 	if (!key) {
-		if (!(m = find_magic(buf, len)))
+		if (!(m = find_magic_plain(buf, len, nul)) && !(m = find_magic(buf, len)))
 			return EVCAST_ENOMAGIC;
 		*text = buf;
 	} else {
@@ -223,11 +260,11 @@ int evc__legacy_decode_into(const uint8_t *buf, size_t len, const evcast_legacy_
 	if (!ev)
 		return EVCAST_EINVAL;
 	const uint8_t *text;
-	size_t ntext = 0, nowned = 0;
+	size_t ntext = 0, nowned = 0, nul;
 	uint8_t *owned;
-	int r = locate_text(buf, len, key, &text, &ntext, &owned, &nowned);
+	int r = locate_text(buf, len, key, &text, &ntext, &owned, &nowned, &nul);
 	if (r == 0)
-		r = evc__event_parse_plain(ev, (const char *)text, ntext, prefix);
+		r = evc__event_parse_plain_nul(ev, (const char *)text, ntext, prefix, nul, true); /* MAGIC follows */
 	release_text(owned, nowned);
 	return r;
 }
@@ -238,9 +275,9 @@ int evcast_legacy_decode(const uint8_t *buf, size_t len, const evcast_legacy_key
 		return EVCAST_EINVAL;
 	*out = NULL;
 	const uint8_t *text;
-	size_t ntext = 0, nowned = 0;
+	size_t ntext = 0, nowned = 0, nul;
 	uint8_t *owned;
-	int r = locate_text(buf, len, key, &text, &ntext, &owned, &nowned);
+	int r = locate_text(buf, len, key, &text, &ntext, &owned, &nowned, &nul);
 	if (r == 0)
 		r = evcast_event_from_plain((const char *)text, ntext, out);
 	release_text(owned, nowned);

@@ -56,15 +56,26 @@ static void local_addresses(evcast_node_t *n)
 
 #define ADD_CONST(ev, name, v, nv) evc__event_add_trusted(ev, name, sizeof(name) - 1, v, nv)
 
-/* The standard headers, in their order; Event-Date-Timestamp (7) and
- * Event-Sequence (11) hold 20-digit placeholders, set per event in place. */
+/* The standard headers, in their order, after a received event's wrapper
+ * (headers 0-2 of the template); Event-Date-Timestamp (7) holds the
+ * template's second followed by 6 digits (the microseconds, set per event in
+ * place; a 20-digit placeholder at second 0) and Event-Sequence (11) a
+ * 20-digit placeholder, set per event in place. */
 #define STD_TS 7
 #define STD_SEQ 11
 #define STD_N 12
+#define STD_WRAP 3 /* the template's first headers: a received event's wrapper */
 static evcast_event_t *std_template(const evcast_node_t *n)
 {
 	static const char zeros[] = "00000000000000000000"; /* room for any uint64_t */
-	evcast_event_t *t = evcast_event_new();
+	char ts[32];
+	size_t nts = sizeof(zeros) - 1;
+	memcpy(ts, zeros, sizeof(zeros));
+	if (n->date_secs > 0)
+		nts = (size_t)snprintf(ts, sizeof(ts), "%llu000000", (unsigned long long)n->date_secs);
+	/* behind a received event's wrapper: its strings lie where a received
+	 * event places them (evc__event_new_received_tpl) */
+	evcast_event_t *t = evc__event_new_received(0, NULL);
 	if (!t)
 		return NULL;
 	int r = 0;
@@ -75,12 +86,12 @@ static evcast_event_t *std_template(const evcast_node_t *n)
 	r |= ADD_CONST(t, "FreeSWITCH-IPv6", n->ipv6, strlen(n->ipv6));
 	r |= ADD_CONST(t, "Event-Date-Local", n->date_local, n->date_local_len);
 	r |= ADD_CONST(t, "Event-Date-GMT", n->date_gmt, n->date_gmt_len);
-	r |= ADD_CONST(t, "Event-Date-Timestamp", zeros, sizeof(zeros) - 1);
+	r |= ADD_CONST(t, "Event-Date-Timestamp", ts, nts);
 	r |= ADD_CONST(t, "Event-Calling-File", "node.c", 6);
 	r |= ADD_CONST(t, "Event-Calling-Function", "evcast_node_fire", 16);
 	r |= ADD_CONST(t, "Event-Calling-Line-Number", "0", 1);
 	r |= ADD_CONST(t, "Event-Sequence", zeros, sizeof(zeros) - 1);
-	if (r || evcast_event_header_count(t) != STD_N) {
+	if (r || evcast_event_header_count(t) != STD_WRAP + STD_N) {
 		evcast_event_free(t);
 		return NULL;
 	}
@@ -103,17 +114,23 @@ static const evcast_event_t *refresh_dates(evcast_node_t *n, time_t secs)
 	n->date_gmt_len = strftime(n->date_gmt, sizeof(n->date_gmt), "%a, %d %b %Y %H:%M:%S GMT", &tm);
 	evcast_event_free(n->std_tpl);
 	n->std_tpl = std_template(n);
+	n->std_gen++; /* received events' storage holds the previous template's strings */
 	return n->std_tpl;
 }
 
 /* FreeSWITCH's switch_event_prep_for_delivery: appended, once, at fire time:
- * the template copied, then its two numbers set. */
+ * the template copied (a received event holds its strings already, placed
+ * when its storage was set up: then only the header entries), then its two
+ * numbers set (of the timestamp only the microseconds: the template holds
+ * its second). */
 static int add_std_headers(evcast_node_t *n, evcast_event_t *ev)
 {
-	uint64_t us = evc__wall_us();
-	const evcast_event_t *t = refresh_dates(n, (time_t)(us / 1000000u));
+	uint64_t us = evc__wall_us(), secs = us / 1000000u;
+	const evcast_event_t *t = refresh_dates(n, (time_t)secs);
 	size_t base = evcast_event_header_count(ev);
-	if (!t || evc__event_append_range(ev, t, 0, STD_N) != 0 || evc__event_set_u64_at(ev, base + STD_TS, us) != 0 ||
+	if (!t || (evc__event_append_placed(ev, t, n->std_gen) != 0 && evc__event_append_range(ev, t, STD_WRAP, STD_N) != 0) ||
+	    (secs > 0 ? evc__event_set_tail_digits(ev, base + STD_TS, (uint32_t)(us - secs * 1000000u), 6)
+		      : evc__event_set_u64_at(ev, base + STD_TS, us)) != 0 ||
 	    evc__event_set_u64_at(ev, base + STD_SEQ, ++n->sequence) != 0)
 		return EVCAST_ENOMEM;
 	return 0;
@@ -300,36 +317,53 @@ static void count_drop(evcast_node_t *n, int err, const struct sockaddr *from)
 
 /* Peer accounting for a received event (sender may be NULL), then it goes to
  * the local consumers (never back to the group: it is multicast::event). */
-void evc__node_received(evcast_node_t *n, evcast_event_t *ev, const char *sender, const struct sockaddr *from,
-			bool v2)
+/* A header's value by constant name (no strlen). */
+#define GET_CONST(ev, name) evc__event_get_n(ev, name, sizeof(name) - 1)
+
+/* p: sender's peer entry when the caller looked it up (found), else looked up here. */
+static void on_received(evcast_node_t *n, evcast_event_t *ev, const char *sender, const struct sockaddr *from, bool v2,
+			evc__peer_t *p, bool found)
 {
-	if (n->dedupe && !evc__node_dedupe_check(n, evcast_event_get_header(ev, "Orig-Core-UUID"),
-						 evcast_event_get_header(ev, "Orig-Event-Sequence"))) {
+	if (n->dedupe && !evc__node_dedupe_check(n, GET_CONST(ev, "Orig-Core-UUID"), GET_CONST(ev, "Orig-Event-Sequence"))) {
 		evcast_event_free(ev); /* already delivered by another path (docs/MULTISITE.md) */
 		return;
 	}
 	n->stats.rx_events++;
 	if (sender) {
-		const char *name = evcast_event_get_header(ev, "Orig-Event-Name");
-		if (name && strcmp(name, "HEARTBEAT") == 0) {
+		/* from a datagram (found): the first received header, as senders write
+		 * it (the wrapper's 3 are named otherwise: then it is the first of its
+		 * name), else looked up */
+		const char *name = found ? evc__event_value_if(ev, 3, "Orig-Event-Name", sizeof("Orig-Event-Name") - 1)
+					 : NULL;
+		if (!name)
+			name = GET_CONST(ev, "Orig-Event-Name");
+		if (name && name[0] == 'H' && strcmp(name, "HEARTBEAT") == 0) {
 			char a[80];
 			uint64_t prev = 0;
 			evc__addr_str(from, a, sizeof(a));
 			n->stats.heartbeats_rx++;
 			int up = evc__peers_heartbeat(&n->peers, sender, from ? a : NULL, evc__wall_ms(), &prev);
-			evc__peer_t *p = evc__peers_find(&n->peers, sender);
+			p = evc__peers_find(&n->peers, sender);
 			if (p)
 				p->v2 = v2;
 			if (up == 1) {
 				n->stats.peerups++;
 				fire_peer_event(n, "multicast::peerup", sender, prev);
 			}
+			found = false; /* the table may have changed under p */
 		}
-		evc__peer_t *p = evc__peers_find(&n->peers, sender);
+		if (!found)
+			p = evc__peers_find(&n->peers, sender);
 		if (p)
 			p->events_rx++;
 	}
 	node_fire(n, ev, true);
+}
+
+void evc__node_received(evcast_node_t *n, evcast_event_t *ev, const char *sender, const struct sockaddr *from,
+			bool v2)
+{
+	on_received(n, ev, sender, from, v2, NULL, false);
 }
 
 /* The legacy receiver's shape: CUSTOM multicast::event, Multicast: yes, then
@@ -344,7 +378,7 @@ static void on_datagram(void *ud, const uint8_t *buf, size_t len, const struct s
 		evc__node_v2_recv(n, buf, len, from);
 		return;
 	}
-	evcast_event_t *ev = evc__event_new_received(len, &n->rx_spare);
+	evcast_event_t *ev = evc__event_new_received_tpl(len, &n->rx_spare, n->std_tpl, n->std_gen);
 	if (!ev) {
 		n->stats.drop_nomem++;
 		return;
@@ -356,21 +390,22 @@ static void on_datagram(void *ud, const uint8_t *buf, size_t len, const struct s
 		return;
 	}
 	/* senders append Multicast-Sender last: search from the end */
-	const char *sender = evc__event_get_header_last(ev, "Orig-Multicast-Sender");
+	const char *sender = evc__event_get_last_n(ev, "Orig-Multicast-Sender", sizeof("Orig-Multicast-Sender") - 1);
 	if (sender && strcmp(sender, n->cfg->node_name) == 0) {
 		n->stats.rx_self++; /* our own datagram, looped back */
 		evcast_event_free(ev);
 		return;
 	}
+	evc__peer_t *p = NULL;
 	if (sender) { /* a migrating peer sending both formats: keep its v2 copy only */
-		evc__peer_t *p = evc__peers_find(&n->peers, sender);
+		p = evc__peers_find(&n->peers, sender);
 		if (p && p->v2 && p->up) {
 			n->stats.rx_legacy_shadow++;
 			evcast_event_free(ev);
 			return;
 		}
 	}
-	evc__node_received(n, ev, sender, from, false);
+	on_received(n, ev, sender, from, false, p, true);
 }
 
 /* ----------------------------------------------------------------- timers */

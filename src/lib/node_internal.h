@@ -47,6 +47,7 @@ struct evcast_node {
 	char date_local[32], date_gmt[48];
 	size_t date_local_len, date_gmt_len;
 	evcast_event_t *std_tpl; /* the standard headers, numbers as placeholders, for date_secs (node.c) */
+	uint64_t std_gen;         /* std_tpl's generation, counted from 1 (evc__event_new_received_tpl) */
 	evcast_event_t *rx_spare; /* a received event's storage, kept for the next one (node.c) */
 	char hostname[256];
 	char ipv4[64], ipv6[64];
@@ -68,6 +69,19 @@ struct evcast_node {
 		uint64_t used;
 	} v2_names[EVC__V2_NAMES];
 	uint64_t v2_name_clock;
+	/* the sender of the last delivered event, its Multicast-* values formatted
+	 * once for all its events (node_v2.c cb_deliver) */
+	struct {
+		bool valid, authenticated;
+		uint8_t id[EVC_V2_NODE_ID_LEN];
+		uint64_t epoch;
+		char hex[2 * EVC_V2_NODE_ID_LEN + 1], ep[24];
+		size_t nep;
+		size_t slot; /* its v2_names entry when last remembered */
+		const char *known; /* known_name's answer for it, while v2_name_clock is known_clock */
+		uint64_t known_clock;
+		evcast_event_t *tail; /* its Multicast-Protocol/-Authenticated/-Node-Id/-Epoch headers */
+	} v2_rx;
 	struct evc__dedupe *dedupe; /* node_relay.c; NULL: no exactly-once filter */
 	int closing;
 	void (*close_cb)(void *ud);

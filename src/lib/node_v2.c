@@ -6,7 +6,8 @@
  * epoch, the keyring, the endpoint's timer (batch flush within 1 ms, ANNOUNCEs,
  * NAKs, give-ups), sending an event's plain text, and turning each delivered
  * text into the legacy-shaped CUSTOM multicast::event whose Multicast-Sender
- * comes from the authenticated payload, never from an unauthenticated header.
+ * comes from the authenticated payload, never from an unauthenticated header
+ * (its Multicast-* headers made once per sender and epoch, not per event).
  * Losses the endpoint gives up on become a local CUSTOM multicast::loss.
  * Sections: identity, endpoint callbacks, timer, send/receive, lifecycle.
  */
@@ -82,18 +83,78 @@ static void cb_send_to(void *ud, const uint8_t *buf, size_t len, const struct so
 		evc__udp_send_to(n->udp, buf, len, peer);
 }
 
+#define ADD_CONST(ev, name, v, nv) evc__event_add_trusted(ev, name, sizeof(name) - 1, v, nv)
+
+/* The sender's node id and epoch as text, and the headers every event of it
+ * ends with: built when sender, epoch or authentication change (a batch,
+ * and every batch of one sender, share them), not per event. Returns the
+ * headers (an event of 4), or NULL (no memory). */
+static const evcast_event_t *rx_sender(evcast_node_t *n, const uint8_t node_id[EVC_V2_NODE_ID_LEN], uint64_t epoch,
+				       bool authenticated)
+{
+	if (n->v2_rx.valid && n->v2_rx.tail && n->v2_rx.epoch == epoch && n->v2_rx.authenticated == authenticated &&
+	    memcmp(n->v2_rx.id, node_id, EVC_V2_NODE_ID_LEN) == 0)
+		return n->v2_rx.tail;
+	memcpy(n->v2_rx.id, node_id, EVC_V2_NODE_ID_LEN);
+	n->v2_rx.epoch = epoch;
+	n->v2_rx.authenticated = authenticated;
+	node_id_hex(node_id, n->v2_rx.hex);
+	n->v2_rx.nep = (size_t)snprintf(n->v2_rx.ep, sizeof(n->v2_rx.ep), "%llu", (unsigned long long)epoch);
+	n->v2_rx.slot = EVC__V2_NAMES; /* not known yet */
+	n->v2_rx.known = NULL;
+	n->v2_rx.valid = true;
+	evcast_event_free(n->v2_rx.tail);
+	evcast_event_t *t = n->v2_rx.tail = evcast_event_new();
+	if (t && (ADD_CONST(t, "Multicast-Protocol", "v2", 2) != 0 ||
+		  (authenticated ? ADD_CONST(t, "Multicast-Authenticated", "true", 4)
+				 : ADD_CONST(t, "Multicast-Authenticated", "false", 5)) != 0 ||
+		  ADD_CONST(t, "Multicast-Node-Id", n->v2_rx.hex, 2 * EVC_V2_NODE_ID_LEN) != 0 ||
+		  ADD_CONST(t, "Multicast-Epoch", n->v2_rx.ep, n->v2_rx.nep) != 0)) {
+		evcast_event_free(t);
+		n->v2_rx.tail = NULL;
+	}
+	return n->v2_rx.tail;
+}
+
+/* known_name for the sender of rx_sender, searched again only when a name
+ * was remembered since (the table changes only then). */
+static const char *rx_known(evcast_node_t *n)
+{
+	if (n->v2_rx.known && n->v2_rx.known_clock == n->v2_name_clock)
+		return n->v2_rx.known;
+	char hex[33];
+	const char *k = known_name(n, n->v2_rx.id, hex);
+	n->v2_rx.known = k == hex ? n->v2_rx.hex : k; /* the same text: this id in hex */
+	n->v2_rx.known_clock = n->v2_name_clock;
+	return n->v2_rx.known;
+}
+
+/* remember_name for the sender of rx_sender: when its entry already holds
+ * that name only the entry's age is refreshed (no search, no copy). */
+static void rx_remember(evcast_node_t *n, const uint8_t id[EVC_V2_NODE_ID_LEN], const char *name)
+{
+	size_t s = n->v2_rx.slot;
+	if (s < EVC__V2_NAMES && memcmp(n->v2_names[s].id, id, EVC_V2_NODE_ID_LEN) == 0 &&
+	    strcmp(n->v2_names[s].name, name) == 0) {
+		n->v2_names[s].used = ++n->v2_name_clock;
+		return;
+	}
+	remember_name(n, id, name);
+	for (s = 0; s < EVC__V2_NAMES && memcmp(n->v2_names[s].id, id, EVC_V2_NODE_ID_LEN) != 0; s++)
+		;
+	n->v2_rx.slot = s;
+}
+
 static void cb_deliver(void *ud, const uint8_t node_id[EVC_V2_NODE_ID_LEN], uint64_t epoch, bool authenticated,
 		       const uint8_t *text, size_t len)
 {
 	evcast_node_t *n = ud;
-	char hex[33], ep[32];
-	(void)epoch;
-	evcast_event_t *ev = evc__event_new_received(len, &n->rx_spare);
+	evcast_event_t *ev = evc__event_new_received_tpl(len, &n->rx_spare, n->std_tpl, n->std_gen);
 	if (!ev) {
 		n->stats.drop_nomem++;
 		return;
 	}
-	int r = evc__event_parse_plain(ev, (const char *)text, len, "Orig-");
+	int r = evc__event_parse_plain_nul(ev, (const char *)text, len, "Orig-", SIZE_MAX, false);
 	if (r != 0) {
 		evcast_event_free(ev);
 		if (r == EVCAST_ENOMEM)
@@ -104,21 +165,19 @@ static void cb_deliver(void *ud, const uint8_t node_id[EVC_V2_NODE_ID_LEN], uint
 	}
 	/* the sender's identity: its node id (authenticated with the payload when
 	 * sealed) and the switch name inside that payload */
-	const char *sw = evcast_event_get_header(ev, "Orig-FreeSWITCH-Switchname");
+	const evcast_event_t *tail = rx_sender(n, node_id, epoch, authenticated);
+	const char *sw = evc__event_get_n(ev, "Orig-FreeSWITCH-Switchname", sizeof("Orig-FreeSWITCH-Switchname") - 1);
 	char sender[256];
-	if (sw && sw[0]) {
-		snprintf(sender, sizeof(sender), "%s", sw);
-		remember_name(n, node_id, sw);
-	} else {
-		snprintf(sender, sizeof(sender), "%s", known_name(n, node_id, hex));
-	}
-	node_id_hex(node_id, hex);
-	snprintf(ep, sizeof(ep), "%llu", (unsigned long long)epoch);
-	if (evcast_event_set_header(ev, "Orig-Multicast-Sender", sender) != 0 ||
-	    evcast_event_add_header(ev, "Multicast-Protocol", "v2") != 0 ||
-	    evcast_event_add_header(ev, "Multicast-Authenticated", authenticated ? "true" : "false") != 0 ||
-	    evcast_event_add_header(ev, "Multicast-Node-Id", hex) != 0 ||
-	    evcast_event_add_header(ev, "Multicast-Epoch", ep) != 0) {
+	const char *from = sw && sw[0] ? sw : rx_known(n);
+	size_t ns = strlen(from);
+	if (ns > sizeof(sender) - 1)
+		ns = sizeof(sender) - 1; /* as snprintf "%s" would cut it */
+	memcpy(sender, from, ns);
+	sender[ns] = '\0';
+	if (sw && sw[0])
+		rx_remember(n, node_id, sw); /* before the arena can move */
+	if (!tail || evcast_event_set_header(ev, "Orig-Multicast-Sender", sender) != 0 ||
+	    evc__event_append_range(ev, tail, 0, 4) != 0) {
 		evcast_event_free(ev);
 		n->stats.drop_nomem++;
 		return;
@@ -319,6 +378,9 @@ void evc__node_v2_reload(evcast_node_t *n, evc__v2_settings_t *s, evc__v2_keyrin
 
 void evc__node_v2_free(evcast_node_t *n)
 {
+	evcast_event_free(n->v2_rx.tail);
+	n->v2_rx.tail = NULL;
+	n->v2_rx.valid = false;
 	evc__v2_ep_free(n->ep);
 	n->ep = NULL;
 	evc__v2_keyring_free(n->kr);

@@ -1,10 +1,12 @@
 /*
  * replay.c -- evcast wire protocol v2: replay protection (docs/PROTOCOL.md 8).
  *
- * Owns: per-sender state (epoch, highest data seq, a 1024-seq sliding window
- * kept in a 2048-bit ring as WireGuard does, last control seq) in a table
- * sorted by node id (binary search), bounded by max_senders; idle senders
- * (not heard for longer than the skew bound) are forgotten to make room.
+ * Owns: per-sender state (epoch, highest data seq, the EVC_V2_WINDOW = 8192
+ * seq sliding window kept as WireGuard does in a ring of 129 words, one word
+ * more than the window so that advancing clears whole words; last control
+ * seq) in a table sorted by node id (binary search), bounded by max_senders
+ * (1032-byte bitmap each); idle senders (not heard for longer than the skew
+ * bound) are forgotten to make room.
  * check() never changes state (runs before crypto); commit() runs after the
  * datagram authenticated. Must not: do crypto, allocate per datagram.
  */
@@ -59,7 +61,7 @@ static long find_idle(const evc__v2_replay_t *r, uint64_t now_us)
 
 static bool bit_get(const evc__v2_sender_t *s, uint64_t seq)
 {
-	return (s->bits[(seq >> 6) & (EVC_V2_WINDOW_WORDS - 1)] >> (seq & 63)) & 1u;
+	return (s->bits[(seq >> 6) % EVC_V2_WINDOW_WORDS] >> (seq & 63)) & 1u;
 }
 
 /* The check shared by check() and commit(); s may be NULL (unknown sender). */
@@ -149,9 +151,9 @@ int evc__v2_replay_commit(evc__v2_replay_t *r, const evc__v2_hdr_t *h, uint64_t 
 		if (diff > EVC_V2_WINDOW_WORDS)
 			diff = EVC_V2_WINDOW_WORDS;
 		for (uint64_t k = 1; k <= diff; k++)
-			s->bits[(cur + k) & (EVC_V2_WINDOW_WORDS - 1)] = 0;
+			s->bits[(cur + k) % EVC_V2_WINDOW_WORDS] = 0;
 		s->max_seq = h->seq;
 	}
-	s->bits[(h->seq >> 6) & (EVC_V2_WINDOW_WORDS - 1)] |= UINT64_C(1) << (h->seq & 63);
+	s->bits[(h->seq >> 6) % EVC_V2_WINDOW_WORDS] |= UINT64_C(1) << (h->seq & 63);
 	return 0;
 }

@@ -5,8 +5,9 @@
  * seqs, byte-identical copies), bounded by slots, bytes and age, with
  * per-seq retransmit holdoff. Receiver side: the gap tracker of one sender
  * (open gaps, NAK schedule with backoff, give-up, loss reports), bounded by
- * 256 gaps and 65536 missing seqs. Pure: time is passed in, no I/O; every
- * eviction and every loss is counted.
+ * 256 gaps and 65536 missing seqs; whether a new sender's first seqs are a
+ * gap is told from uptimes, each read on one clock. Pure: time is passed in,
+ * no I/O; every eviction and every loss is counted.
  */
 #include "v2.h"
 #include <string.h>
@@ -188,14 +189,35 @@ static bool new_epoch(evc__v2_gaps_t *g, uint64_t epoch, uint64_t highest)
 	return true;
 }
 
+void evc__v2_gaps_clock(evc__v2_gaps_t *g, uint64_t epoch, uint64_t ts_us, uint64_t now_us)
+{
+	if (epoch == g->clock_epoch)
+		return; /* judged once per sender epoch, on its first datagram */
+	uint64_t their_up = ts_us > epoch ? ts_us - epoch : 0;
+	uint64_t our_up = now_us > g->own_epoch ? now_us - g->own_epoch : 0;
+	g->clock_epoch = epoch;
+	g->clock_early = g->own_epoch && their_up > our_up; /* a tie: ask (a NAK too many, not a loss unseen) */
+}
+
+/* True when the sender of epoch started after this receiver: the seqs it sent
+ * before the first one seen here were sent while we listened. Its own clock
+ * decides when evc__v2_gaps_clock judged it (uptimes, immune to skew); else
+ * the boot epochs of two clocks are compared. */
+static bool started_after_us(const evc__v2_gaps_t *g, uint64_t epoch)
+{
+	if (epoch == g->clock_epoch)
+		return !g->clock_early;
+	return epoch >= g->own_epoch;
+}
+
 int evc__v2_gaps_seen(evc__v2_gaps_t *g, uint64_t epoch, uint64_t seq, uint64_t now_ms)
 {
 	if (new_epoch(g, epoch, seq)) {
-		/* the first seq of an epoch within the window, from a sender that
+		/* the first seq of an epoch, near its start, from a sender that
 		 * started after we did: what came before it was lost or is still on
 		 * its way. A sender that was up before us (we joined late) sent its
 		 * early datagrams before we listened: nothing to recover, no loss. */
-		if (epoch == g->epoch && seq > 1 && seq <= EVC_V2_WINDOW && epoch >= g->own_epoch)
+		if (epoch == g->epoch && seq > 1 && seq <= EVC_V2_START_GAP && started_after_us(g, epoch))
 			open_gap(g, 1, seq - 1, now_ms);
 		return 0;
 	}
@@ -262,7 +284,7 @@ void evc__v2_gaps_announce(evc__v2_gaps_t *g, uint64_t epoch, const evc__v2_anno
 	if (a->last_seq == 0)
 		return;
 	if (new_epoch(g, epoch, a->last_seq)) {
-		if (epoch == g->epoch && a->last_seq <= EVC_V2_WINDOW)
+		if (epoch == g->epoch && a->last_seq <= EVC_V2_START_GAP && started_after_us(g, epoch))
 			open_gap(g, 1, a->last_seq, now_ms); /* as in gaps_seen: a sender just started */
 	} else if (a->last_seq > g->highest) {
 		open_gap(g, g->highest + 1, a->last_seq, now_ms);

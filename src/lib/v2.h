@@ -28,8 +28,15 @@
 #define EVC_V2_MAX_EVENT (1024u * 1024u)
 #define EVC_V2_MAX_MSG (EVC_V2_MAX_EVENT + 4u)
 #define EVC_V2_MAX_FRAGS 1024u
-#define EVC_V2_WINDOW 1024u
-#define EVC_V2_WINDOW_WORDS 32u /* 2048-bit ring holding the 1024-seq window */
+/* Replay window (PROTOCOL.md 8): the highest seq and the 8191 below it are
+ * tracked exactly, in a ring of 129 64-bit words (8256 bits, 1032 bytes per
+ * sender): wide enough that a retransmission answering a NAK under overload
+ * (8192 datagrams = 40 ms at 200 k datagrams/s) is still inside it. */
+#define EVC_V2_WINDOW 8192u
+#define EVC_V2_WINDOW_WORDS (EVC_V2_WINDOW / 64u + 1u)
+/* A sender's first datagram at or below this seq, from a sender that started
+ * after the receiver: the seqs before it are a gap to recover (retrans.c). */
+#define EVC_V2_START_GAP 1024u
 #define EVC_V2_CTL_BIT (UINT64_C(1) << 63)
 #define EVC_V2_NODE_ID_LEN 16
 #define EVC_V2_KEY_LEN 32
@@ -216,7 +223,7 @@ typedef struct evc__v2_sender {
 	uint64_t max_seq;
 	uint64_t ctl_seq;
 	uint64_t last_heard_us;
-	uint64_t bits[EVC_V2_WINDOW_WORDS]; /* ring: bit (seq % 2048) set = seq accepted */
+	uint64_t bits[EVC_V2_WINDOW_WORDS]; /* ring: bit seq%64 of word (seq/64)%129 set = seq accepted */
 	bool used;
 } evc__v2_sender_t;
 
@@ -227,7 +234,7 @@ typedef struct evc__v2_replay {
 	uint64_t forgotten; /* idle senders evicted to make room */
 	uint64_t refused;   /* senders refused: table full of active senders */
 	uint64_t epoch_restarts;
-	uint64_t jumps;     /* window cleared by a jump of more than 1024 */
+	uint64_t jumps;     /* window cleared by a jump of more than EVC_V2_WINDOW */
 } evc__v2_replay_t;
 
 /* max_senders: bound on the table; max_skew_us: timestamp skew bound. */
@@ -321,6 +328,8 @@ typedef struct evc__v2_gaps {
 	uint64_t nak_delay_ms, give_up_ms;
 	unsigned max_tries;
 	uint64_t own_epoch;     /* the receiver's boot (us); 0 = unknown */
+	uint64_t clock_epoch;   /* the epoch evc__v2_gaps_clock judged; 0 = none */
+	bool clock_early;       /* ... and that sender started before this receiver */
 	/* counters */
 	uint64_t lost, recovered, naks, overflow;
 	/* loss report: [first, last] of one sender epoch (may be NULL) */
@@ -336,6 +345,13 @@ void evc__v2_gaps_init(evc__v2_gaps_t *g, uint64_t nak_delay_ms, uint64_t give_u
  * (declared lost already, or older than the first one seen): delivering it
  * would break the order. A new epoch declares the old gaps lost. */
 int evc__v2_gaps_seen(evc__v2_gaps_t *g, uint64_t epoch, uint64_t seq, uint64_t now_ms);
+/* The clocks of a DATA or ANNOUNCE of epoch, before seen/announce: ts_us (the
+ * sender's clock when it sent it) and now_us (the receiver's clock). A sender
+ * whose uptime then (ts_us - epoch) exceeds the receiver's (now_us -
+ * own_epoch) started first: a late joiner opens no gap for its earlier seqs.
+ * Each uptime is read on one clock, so skew between the two cancels out.
+ * Without this call the boot epochs are compared (exact only when synced). */
+void evc__v2_gaps_clock(evc__v2_gaps_t *g, uint64_t epoch, uint64_t ts_us, uint64_t now_us);
 /* True when seq of epoch is inside an open gap: never received, so accepting
  * it cannot be a replay even when it is older than the replay window. */
 bool evc__v2_gaps_contains(const evc__v2_gaps_t *g, uint64_t epoch, uint64_t seq);

@@ -572,6 +572,7 @@ int evc__v2_ep_recv(evc__v2_ep_t *ep, const uint8_t *buf, size_t len, const stru
 			;
 		release(ep, p, now_us);
 	}
+	evc__v2_gaps_clock(&p->gaps, h.epoch, h.ts_us, now_us); /* late joiner or not, skew-free */
 	if (h.type == EVC_V2_ANNOUNCE) {
 		evc__v2_gaps_announce(&p->gaps, h.epoch, &a, now_ms);
 		release(ep, p, now_us);

@@ -1,7 +1,8 @@
 /*
- * test_replay.c -- v2 replay window (src/lib/replay.c): window edges (1023
- * behind accepted, 1024 behind too old), duplicates, out-of-order inside the
- * window, far-ahead jumps, epoch restart and old epochs, control sequence,
+ * test_replay.c -- v2 replay window (src/lib/replay.c): window edges (8191
+ * behind accepted, 8192 behind too old), duplicates, out-of-order inside the
+ * window, a retransmission 5000 seqs late accepted once, far-ahead jumps and
+ * ring turns, epoch restart and old epochs, control sequence,
  * timestamp skew, check() never mutates, the sender table bound and the
  * forgetting of idle senders. Time is passed in.
  */
@@ -14,6 +15,8 @@
 
 #define NOW 1800000000000000ull
 #define SKEW 10000000ull /* 10 s */
+#define W ((uint64_t)EVC_V2_WINDOW)
+#define RING ((uint64_t)EVC_V2_WINDOW_WORDS * 64) /* bits in the ring */
 
 static evc__v2_hdr_t H(uint8_t node, uint64_t epoch, uint64_t seq)
 {
@@ -42,30 +45,63 @@ static void test_window_edges(void **state)
 {
 	(void)state;
 	evc__v2_replay_t r;
+	const uint64_t top = W + 2000;
+	assert_int_equal(W, 8192);
 	assert_int_equal(evc__v2_replay_init(&r, 16, SKEW), 0);
-	assert_int_equal(rx(&r, 1, 5, 2000), 0);
-	assert_int_equal(rx(&r, 1, 5, 2000 - 1023), 0);            /* last slot of the window */
-	assert_int_equal(rx(&r, 1, 5, 2000 - 1024), -EVC_V2_R_TOO_OLD); /* just outside */
+	assert_int_equal(rx(&r, 1, 5, top), 0);
+	assert_int_equal(rx(&r, 1, 5, top - (W - 1)), 0);          /* last slot of the window */
+	assert_int_equal(rx(&r, 1, 5, top - W), -EVC_V2_R_TOO_OLD); /* just outside */
 	assert_int_equal(rx(&r, 1, 5, 1), -EVC_V2_R_TOO_OLD);
-	assert_int_equal(rx(&r, 1, 5, 2000), -EVC_V2_R_DUPLICATE);
-	assert_int_equal(rx(&r, 1, 5, 2000 - 1023), -EVC_V2_R_DUPLICATE);
+	assert_int_equal(rx(&r, 1, 5, top), -EVC_V2_R_DUPLICATE);
+	assert_int_equal(rx(&r, 1, 5, top - (W - 1)), -EVC_V2_R_DUPLICATE);
 	/* every seq in the window not yet seen is accepted once, in any order */
-	for (uint64_t s = 1999; s > 2000 - 1023; s -= 3)
+	for (uint64_t s = top - 1; s > top - (W - 1); s -= 3)
 		assert_int_equal(rx(&r, 1, 5, s), 0);
-	for (uint64_t s = 1999; s > 2000 - 1023; s -= 3)
+	for (uint64_t s = top - 1; s > top - (W - 1); s -= 3)
 		assert_int_equal(rx(&r, 1, 5, s), -EVC_V2_R_DUPLICATE);
-	/* slide by one: 2000 - 1023 falls out */
-	assert_int_equal(rx(&r, 1, 5, 2001), 0);
-	assert_int_equal(rx(&r, 1, 5, 2000 - 1023), -EVC_V2_R_TOO_OLD);
-	assert_int_equal(rx(&r, 1, 5, 2001 - 1023), 0);
+	/* slide by one: top - (W - 1) falls out */
+	assert_int_equal(rx(&r, 1, 5, top + 1), 0);
+	assert_int_equal(rx(&r, 1, 5, top - (W - 1)), -EVC_V2_R_TOO_OLD);
+	assert_int_equal(rx(&r, 1, 5, top + 1 - (W - 1)), 0);
 	/* slides across word and ring boundaries keep exact answers */
-	for (uint64_t s = 2002; s < 2002 + 5000; s++) {
+	for (uint64_t s = top + 2; s < top + 2 + 3 * RING; s++) {
 		assert_int_equal(rx(&r, 1, 5, s), 0);
-		if (s % 7 == 0 && s - 1000 >= 2002)
+		if (s % 7 == 0 && s - 1000 >= top + 2)
 			assert_int_equal(rx(&r, 1, 5, s - 1000), -EVC_V2_R_DUPLICATE);
 		if (s % 11 == 0)
-			assert_int_equal(rx(&r, 1, 5, s - 1024), -EVC_V2_R_TOO_OLD);
+			assert_int_equal(rx(&r, 1, 5, s - W), -EVC_V2_R_TOO_OLD);
 	}
+	evc__v2_replay_free(&r);
+}
+
+/* Overload: a datagram lost, NAKed and retransmitted while the sender moved
+ * on by 5000 seqs. The repair is accepted exactly once; a replay of it (or a
+ * second retransmission) is a duplicate, also after the window slid further
+ * as long as it is inside, and too old after. */
+static void test_late_retransmission(void **state)
+{
+	(void)state;
+	evc__v2_replay_t r;
+	assert_int_equal(evc__v2_replay_init(&r, 16, SKEW), 0);
+	for (uint64_t s = 1; s <= 10000; s++)
+		if (s != 4000)
+			assert_int_equal(rx(&r, 6, 3, s), 0);
+	/* 10000 - 4000 = 6000 behind the top: inside the 8192 window */
+	assert_int_equal(rx(&r, 6, 3, 4000), 0);
+	assert_int_equal(rx(&r, 6, 3, 4000), -EVC_V2_R_DUPLICATE);
+	/* the window slides on: still a duplicate while inside, then too old */
+	for (uint64_t s = 10001; s <= 4000 + W - 1; s++)
+		assert_int_equal(rx(&r, 6, 3, s), 0);
+	assert_int_equal(rx(&r, 6, 3, 4000), -EVC_V2_R_DUPLICATE);
+	assert_int_equal(rx(&r, 6, 3, 4000 + W), 0);
+	assert_int_equal(rx(&r, 6, 3, 4000), -EVC_V2_R_TOO_OLD);
+	/* 5000 late exactly: a seq skipped, the sender 5000 ahead, then the repair */
+	for (uint64_t s = 4000 + W + 1; s <= 4000 + W + 5000; s++)
+		if (s != 4000 + W + 1)
+			assert_int_equal(rx(&r, 6, 3, s), 0);
+	assert_int_equal(rx(&r, 6, 3, 4000 + W + 5001), 0);
+	assert_int_equal(rx(&r, 6, 3, 4000 + W + 1), 0);
+	assert_int_equal(rx(&r, 6, 3, 4000 + W + 1), -EVC_V2_R_DUPLICATE);
 	evc__v2_replay_free(&r);
 }
 
@@ -83,12 +119,14 @@ static void test_out_of_order_and_far_ahead(void **state)
 	assert_int_equal(r.jumps, 1);
 	assert_int_equal(rx(&r, 2, 9, 12), -EVC_V2_R_TOO_OLD);
 	assert_int_equal(rx(&r, 2, 9, 1000000 - 1), 0);  /* stale bits of the ring were cleared */
-	assert_int_equal(rx(&r, 2, 9, 1000000 - 2048), -EVC_V2_R_TOO_OLD);
+	assert_int_equal(rx(&r, 2, 9, 1000000 - RING), -EVC_V2_R_TOO_OLD);
 	assert_int_equal(rx(&r, 2, 9, 1000000 - 64), 0);
+	assert_int_equal(rx(&r, 2, 9, 1000000 - (W - 1)), 0);
 	/* a jump of exactly one ring turn does not resurrect old bits */
-	assert_int_equal(rx(&r, 2, 9, 1000000 + 2048), 0);
-	assert_int_equal(rx(&r, 2, 9, 1000000 + 2048 - 64), 0);
-	assert_int_equal(rx(&r, 2, 9, 1000000 + 2047), 0);
+	assert_int_equal(rx(&r, 2, 9, 1000000 + RING), 0);
+	assert_int_equal(rx(&r, 2, 9, 1000000 + RING - 64), 0);
+	assert_int_equal(rx(&r, 2, 9, 1000000 + RING - 1), 0);
+	assert_int_equal(rx(&r, 2, 9, 1000000 + RING - (W - 1)), 0);
 	evc__v2_replay_free(&r);
 }
 
@@ -192,7 +230,8 @@ static void test_sender_bound(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_window_edges),	     cmocka_unit_test(test_out_of_order_and_far_ahead),
+		cmocka_unit_test(test_window_edges),	     cmocka_unit_test(test_late_retransmission),
+		cmocka_unit_test(test_out_of_order_and_far_ahead),
 		cmocka_unit_test(test_epochs),		     cmocka_unit_test(test_check_does_not_mutate),
 		cmocka_unit_test(test_control_and_skew), cmocka_unit_test(test_sender_bound),
 	};

@@ -3,7 +3,9 @@
  * eviction by slots, bytes and age (each counted), retransmit holdoff, seqs
  * no longer held. Receiver gaps: NAK ranges for gaps, recovery by
  * retransmission, splitting a gap, NAK backoff and give-up -> loss report,
- * the start of an epoch (history requested only when the first seq is small),
+ * the start of an epoch (history requested only when the first seq is small
+ * and the sender started after the receiver, judged from uptimes so that a
+ * skewed clock neither causes needless NAKs nor hides loss),
  * tail loss noticed through the last-seq ANNOUNCE, oldest_seq giving up at
  * once, epoch change, the gap bounds. Time is passed in.
  */
@@ -185,16 +187,87 @@ static void test_start_of_epoch_history(void **state)
 	assert_int_equal(evc__v2_gaps_seen(&g, 9, 1, 1), 1); /* reordered, still delivered */
 	assert_int_equal(evc__v2_gaps_poll(&g, 10, &nak), 1);
 	assert_true(nak.ranges[0].first == 2 && nak.ranges[0].count == 1);
-	/* a late joiner (first seq beyond the window) requests nothing */
+	/* a late joiner (first seq beyond the start range) requests nothing */
 	evc__v2_gaps_init(&g, 5, 3000, 8, NULL, NULL);
-	assert_int_equal(evc__v2_gaps_seen(&g, 9, EVC_V2_WINDOW + 1, 0), 0);
+	assert_int_equal(evc__v2_gaps_seen(&g, 9, EVC_V2_START_GAP + 1, 0), 0);
 	assert_int_equal(g.missing, 0);
-	assert_int_equal(evc__v2_gaps_seen(&g, 9, EVC_V2_WINDOW, 0), -EVC_V2_R_LATE);
+	assert_int_equal(evc__v2_gaps_seen(&g, 9, EVC_V2_START_GAP, 0), -EVC_V2_R_LATE);
 	/* the same through an ANNOUNCE */
 	evc__v2_gaps_init(&g, 5, 3000, 8, NULL, NULL);
 	evc__v2_announce_t a = {.last_seq = 4, .oldest_seq = 1};
 	evc__v2_gaps_announce(&g, 9, &a, 0);
 	assert_int_equal(g.missing, 4);
+}
+
+#define S_US 1000000ull
+#define T0 (1800000000ull * S_US) /* a sender boots at T0 (real time) */
+
+/* A late joiner whose clock is 5 s behind: it booted 2 s after the sender,
+ * so by its own clock it booted 3 s before the sender's epoch. Comparing the
+ * two boot epochs (two clocks) takes the sender for a newcomer and NAKs its
+ * history; the uptimes (each on one clock) show it was up first. */
+static void test_late_joiner_clock_behind(void **state)
+{
+	(void)state;
+	evc__v2_gaps_t g;
+	evc__v2_nak_t nak;
+	const uint64_t skew = 5 * S_US, rx_boot = T0 + 2 * S_US;
+	/* without the clock test: the needless gap (the behaviour fixed) */
+	evc__v2_gaps_init(&g, 5, 3000, 8, NULL, NULL);
+	g.own_epoch = rx_boot - skew;
+	assert_int_equal(evc__v2_gaps_seen(&g, T0, 50, 0), 0);
+	assert_int_equal(g.missing, 49);
+	/* with it: seq 50 sent at T0 + 10 s (sender up 10 s), received here at
+	 * T0 + 10 s - 5 s by our clock (we are up 8 s): no gap, no NAK */
+	evc__v2_gaps_init(&g, 5, 3000, 8, NULL, NULL);
+	g.own_epoch = rx_boot - skew;
+	evc__v2_gaps_clock(&g, T0, T0 + 10 * S_US, T0 + 10 * S_US - skew + 300);
+	assert_int_equal(evc__v2_gaps_seen(&g, T0, 50, 0), 0);
+	assert_int_equal(g.missing, 0);
+	assert_int_equal(evc__v2_gaps_poll(&g, 1000, &nak), 0);
+	assert_int_equal(evc__v2_gaps_seen(&g, T0, 51, 1), 0);
+	assert_int_equal(evc__v2_gaps_seen(&g, T0, 49, 1), -EVC_V2_R_LATE); /* before we listened */
+	/* the same when an idle sender's ANNOUNCE is the first thing heard */
+	evc__v2_gaps_init(&g, 5, 3000, 8, NULL, NULL);
+	g.own_epoch = rx_boot - skew;
+	evc__v2_gaps_clock(&g, T0, T0 + 10 * S_US, T0 + 10 * S_US - skew);
+	evc__v2_announce_t a = {.last_seq = 50, .oldest_seq = 1};
+	evc__v2_gaps_announce(&g, T0, &a, 0);
+	assert_int_equal(g.missing, 0);
+	assert_int_equal(evc__v2_gaps_poll(&g, 1000, &nak), 0);
+	/* judged once per epoch: later datagrams do not change the verdict */
+	evc__v2_gaps_clock(&g, T0, T0 + 11 * S_US, T0 + 20 * S_US);
+	assert_true(g.clock_early);
+}
+
+/* The converse: our clock 5 s ahead, the sender booted 2 s after us. By the
+ * epochs it booted 3 s before us (its first seqs would be silently missed);
+ * by the uptimes it is the newcomer and its first seqs are requested. */
+static void test_new_sender_clock_ahead(void **state)
+{
+	(void)state;
+	evc__v2_gaps_t g;
+	evc__v2_nak_t nak;
+	const uint64_t skew = 5 * S_US, sender_boot = T0 + 2 * S_US;
+	evc__v2_gaps_init(&g, 5, 3000, 8, NULL, NULL);
+	g.own_epoch = T0 + skew;
+	evc__v2_gaps_clock(&g, sender_boot, sender_boot + S_US / 2, sender_boot + S_US / 2 + skew + 200);
+	assert_false(g.clock_early);
+	assert_int_equal(evc__v2_gaps_seen(&g, sender_boot, 3, 0), 0);
+	assert_int_equal(g.missing, 2);
+	assert_int_equal(evc__v2_gaps_poll(&g, 5, &nak), 1);
+	assert_true(nak.ranges[0].first == 1 && nak.ranges[0].count == 2);
+	/* it restarts (new epoch, booted 1 s ago by its clock): judged again */
+	evc__v2_gaps_clock(&g, sender_boot + 60 * S_US, sender_boot + 61 * S_US, sender_boot + 61 * S_US + skew);
+	assert_false(g.clock_early);
+	assert_int_equal(evc__v2_gaps_seen(&g, sender_boot + 60 * S_US, 2, 10), 0);
+	assert_int_equal(g.missing, 1);
+	/* an unknown own boot (0) keeps the old rule: history requested */
+	evc__v2_gaps_init(&g, 5, 3000, 8, NULL, NULL);
+	evc__v2_gaps_clock(&g, T0, T0 + 10 * S_US, T0);
+	assert_false(g.clock_early);
+	assert_int_equal(evc__v2_gaps_seen(&g, T0, 4, 0), 0);
+	assert_int_equal(g.missing, 3);
 }
 
 static void test_give_up_by_age(void **state)
@@ -323,6 +396,8 @@ int main(void)
 		cmocka_unit_test(test_ring_holdoff),
 		cmocka_unit_test(test_nak_for_gaps_and_recovery),
 		cmocka_unit_test(test_start_of_epoch_history),
+		cmocka_unit_test(test_late_joiner_clock_behind),
+		cmocka_unit_test(test_new_sender_clock_ahead),
 		cmocka_unit_test(test_give_up_by_age),
 		cmocka_unit_test(test_tail_loss_via_announce),
 		cmocka_unit_test(test_epoch_change_and_bounds),
