@@ -6,13 +6,17 @@
  * reconnect buffer), gateway (relay multicast <-> NATS), connect (no: only the
  * exactly-once filter, for multicast-only nodes of a site with two gateways),
  * encrypt (yes: payloads sealed end to end with the node's v2-keys; refused at
- * start without one), max-skew (seconds a sealed payload's age may be off).
+ * start without one), max-skew (seconds a sealed payload's age may be off),
+ * send-asap (yes, the default: each publish written at once instead of after
+ * libnats' flusher wait of up to 1 ms; docs/MULTISITE.md has the figures).
  * Local events selected by the bindings go to evcast.<cluster>.<Event-Name>
  * [.<subclass tokens>] as "EVN1" + plain text, or sealed "EVS1" (relay_seal.h,
  * docs/PROTOCOL.md 13; the subject is authenticated); evcast.<cluster>.> comes
- * back through a bounded, mutex-protected queue and a uv_async_t, is opened
+ * back through a bounded, mutex-protected queue and a uv_async_t (one wakeup
+ * drains the whole queue: received / rx_wakeups = messages per wakeup), is opened
  * (rejects counted per reason, logged rate-limited with the subject) and goes
- * into evcast_node_input_text (exactly-once filter on (Core-UUID, Event-Sequence)).
+ * into evcast_node_input_text (exactly-once filter on (Core-UUID, Event-Sequence))
+ * and, on a gateway, relayed from the same parse (into the turn's v2 batch).
  * The first connect attempt runs without retry so libnats' reason (auth, TLS)
  * can be logged; then libnats retries forever, a 1 s timer logging new reasons.
  * libnats threads touch only the queue and the link counters, under the mutex.
@@ -20,6 +24,7 @@
 #include "daemon.h"
 #include "internal.h"
 #include "relay_seal.h"
+#include <errno.h>
 #include <nats/nats.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -27,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define NATS_MAGIC EVC_RELAY_PLAIN_MAGIC
 #define NATS_QUEUE_MAX 4096
@@ -49,7 +55,7 @@ struct evcd_nats {
 	int sub_id;
 	char url[1024], cluster[128], token[256], user[128], password[256], nkey[512], nkeypub[128], creds[512], ca[512];
 	unsigned max_pending, max_skew;
-	bool tls, gateway, connect, encrypt;
+	bool tls, gateway, connect, encrypt, send_asap;
 	evcast_bindings_t *bindings;
 	natsOptions *opts;
 	natsConnection *nc;
@@ -67,10 +73,14 @@ struct evcd_nats {
 	/* under mu (written by libnats threads) */
 	uint64_t rx_overflow, reconnects, disconnects, received;
 	/* loop thread only */
-	uint64_t published, publish_errors, gateway_out, gateway_in, own, bad;
+	uint64_t published, publish_errors, gateway_out, gateway_in, own, bad, rx_wakeups;
 	uint64_t rejects[EVC_RELAY_R_COUNT]; /* per -EVC_RELAY_R_* reason */
 	evc__ratelimit_t rl;                 /* reject log lines */
 	char *txbuf, *ptbuf;                 /* ptbuf: plain text to seal / opened text */
+	/* the subject of the last published (name, subclass): a stream of one kind
+	 * of event maps to one subject, built once (loop thread only) */
+	char last_name[128], last_sub[256], last_subj[512];
+	bool subj_ok;
 };
 
 /* ----------------------------------------------------------------- config */
@@ -94,6 +104,7 @@ static int read_config(evcd_t *d, struct evcd_nats *m)
 	m->max_pending = 8u * 1024u * 1024u;
 	m->max_skew = NATS_DEFAULT_SKEW;
 	m->connect = true;
+	m->send_asap = true;
 	if (!s)
 		return 0;
 	for (size_t i = 0; i < s->nparams; i++) {
@@ -133,6 +144,9 @@ static int read_config(evcd_t *d, struct evcd_nats *m)
 		} else if (!strcasecmp(q->name, "gateway")) {
 			why = "expected yes or no";
 			r = evc__conf_bool(q->value, &m->gateway);
+		} else if (!strcasecmp(q->name, "send-asap")) {
+			why = "expected yes or no";
+			r = evc__conf_bool(q->value, &m->send_asap);
 		} else if (!strcasecmp(q->name, "encrypt")) {
 			why = "expected yes or no";
 			r = evc__conf_bool(q->value, &m->encrypt);
@@ -158,6 +172,17 @@ static int read_config(evcd_t *d, struct evcd_nats *m)
 		evcd_logf(d, EVCAST_LOG_ERR, "%s: nats.conf: nkey (the public key) and nkey-seed-file go together", file);
 		return EVCAST_EINVAL;
 	}
+	/* Files libnats reads at connect time: a path that cannot be read is an
+	 * error now, with its param name, not an endless reconnect later. */
+	const struct {
+		const char *param, *path;
+	} files[] = {{"nkey-seed-file", m->nkey}, {"creds-file", m->creds}, {"ca-file", m->ca}};
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		if (*files[i].path && access(files[i].path, R_OK) != 0) {
+			evcd_logf(d, EVCAST_LOG_ERR, "%s: nats.conf: %s \"%s\": %s", file, files[i].param, files[i].path,
+				  strerror(errno));
+			return EVCAST_EINVAL;
+		}
 	if (m->encrypt && !evc__node_relay_has_keys(d->node)) {
 		evcd_logf(d, EVCAST_LOG_ERR,
 			  "%s: nats.conf: encrypt=yes needs a v2 key: set v2-keys (ID:SECRET, see `evcast keygen`) and "
@@ -204,11 +229,22 @@ static void subject_for(const struct evcd_nats *m, const char *name, const char 
 
 static void publish(struct evcd_nats *m, const evcast_event_t *ev)
 {
-	char subj[512];
-	const char *name = evcast_event_name(ev);
+	const char *name = evcast_event_name(ev), *sc = evcast_event_subclass(ev);
+	const char *subj = m->last_subj;
 	if (!m->nc || !name)
 		return;
-	subject_for(m, name, evcast_event_subclass(ev), subj, sizeof(subj));
+	if (!sc)
+		sc = "";
+	size_t nl = strlen(name), sl = strlen(sc);
+	bool fits = nl < sizeof(m->last_name) && sl < sizeof(m->last_sub);
+	if (!fits || !m->subj_ok || strcmp(name, m->last_name) != 0 || strcmp(sc, m->last_sub) != 0) {
+		subject_for(m, name, sc, m->last_subj, sizeof(m->last_subj));
+		m->subj_ok = fits; /* names too long to remember: built again next time */
+		if (fits) {
+			memcpy(m->last_name, name, nl + 1);
+			memcpy(m->last_sub, sc, sl + 1);
+		}
+	}
 	memcpy(m->txbuf, NATS_MAGIC, 4);
 	int len = evcast_event_write_plain(ev, m->encrypt ? m->ptbuf : m->txbuf + 4, NATS_PTBUF - 4);
 	if (len >= 0 && m->encrypt)
@@ -238,7 +274,8 @@ static evcast_event_t *original_of(const evcast_event_t *ev)
 	if (!o)
 		return NULL;
 	for (size_t i = 0; evcast_event_header_at(ev, i, &name, &value) == 0; i++) {
-		if (strncasecmp(name, "Orig-", 5) != 0 || !strcasecmp(name + 5, "Multicast-Sender"))
+		if ((name[0] | 0x20) != 'o' || strncasecmp(name, "Orig-", 5) != 0 ||
+		    !strcasecmp(name + 5, "Multicast-Sender"))
 			continue;
 		if (evcast_event_add_header(o, name + 5, value) != 0)
 			goto fail;
@@ -331,6 +368,7 @@ static void on_async(uv_async_t *a)
 	m->qhead = m->qtail = NULL;
 	m->qlen = m->qbytes = 0;
 	pthread_mutex_unlock(&m->mu);
+	m->rx_wakeups += q != NULL; /* one drain per uv_async wakeup, however many were queued */
 	while (q) {
 		qmsg_t *next = q->next;
 		const uint8_t *text = NULL;
@@ -344,9 +382,10 @@ static void on_async(uv_async_t *a)
 			q = next;
 			continue;
 		}
-		if (r == 0)
-			r = evcast_node_input_text(m->d->node, (const char *)text, tlen, "nats");
-		if (r == 0 && m->gateway && evcast_node_relay_text(m->d->node, (const char *)text, tlen) == 0)
+		int relayed = 1;
+		if (r == 0) /* delivered here and, on a gateway, relayed from the same parse */
+			r = evc__node_input_relay(m->d->node, (const char *)text, tlen, "nats", m->gateway, &relayed);
+		if (r == 0 && relayed == 0)
 			m->gateway_in++; /* first sights only: a duplicate (2) is never relayed */
 		if (r == 1)
 			m->own++;
@@ -408,6 +447,8 @@ static int options(evcd_t *d, struct evcd_nats *m)
 		s = natsOptions_SetReconnectBufSize(m->opts, (int)m->max_pending);
 	if (s == NATS_OK)
 		s = natsOptions_SetRetryOnFailedConnect(m->opts, false, NULL, NULL); /* the first try says why */
+	if (s == NATS_OK && m->send_asap) /* a write per publish instead of libnats' flusher (up to 1 ms) */
+		s = natsOptions_SetSendAsap(m->opts, true);
 	if (s == NATS_OK)
 		s = natsOptions_SetReconnectedCB(m->opts, on_reconnected, m);
 	if (s == NATS_OK)
@@ -682,14 +723,16 @@ char *evcd_nats_json(evcd_t *d)
 		"\"received\":%llu,\"duplicates\":%llu,\"dropped\":%llu,\"publish_errors\":%llu,"
 		"\"rx_overflow\":%llu,\"bad\":%llu,\"rejected\":%llu,\"rejects\":{%s},\"reconnects\":%llu,"
 		"\"disconnects\":%llu,"
-		"\"gateway_out\":%llu,\"gateway_in\":%llu,\"origins\":%llu}",
+		"\"gateway_out\":%llu,\"gateway_in\":%llu,\"origins\":%llu,\"rx_wakeups\":%llu,"
+		"\"send_asap\":%s}",
 		m->connected ? "true" : "false", m->connected ? m->server : "", m->cluster,
 		m->gateway ? "true" : "false", m->encrypt ? "true" : "false", (unsigned long long)m->published,
 		(unsigned long long)m->received, (unsigned long long)rs.duplicates,
 		(unsigned long long)(m->publish_errors + m->rx_overflow + m->bad + rejected),
 		(unsigned long long)m->publish_errors, (unsigned long long)m->rx_overflow,
 		(unsigned long long)m->bad, (unsigned long long)rejected, rej, (unsigned long long)m->reconnects, (unsigned long long)m->disconnects,
-		(unsigned long long)m->gateway_out, (unsigned long long)m->gateway_in, (unsigned long long)rs.origins);
+		(unsigned long long)m->gateway_out, (unsigned long long)m->gateway_in, (unsigned long long)rs.origins,
+		(unsigned long long)m->rx_wakeups, m->send_asap ? "true" : "false");
 	pthread_mutex_unlock(&m->mu);
 	return out;
 }

@@ -3,7 +3,8 @@
  * an exactly-once filter keyed by (Core-UUID, Event-Sequence), feeding an
  * event received by another transport (NATS) into the node as if it came
  * from multicast, and re-sending an event's original text to the node's
- * multicast destinations. The filter is bounded: EVC__DEDUPE_WINDOW sequences
+ * multicast destinations (evc__node_input_relay: both from one parse; into
+ * the turn's v2 batch when the node sends v2). The filter is bounded: EVC__DEDUPE_WINDOW sequences
  * per origin, at most max_origins origins (least recently used evicted, counted).
  * Also the node's side of the sealed NATS payload (relay_seal.h): sealing as
  * this node, and opening with the skew bound and a replay window keyed by the
@@ -141,38 +142,30 @@ void evcast_node_relay_stats(const evcast_node_t *n, evcast_relay_stats_t *out)
 	}
 }
 
-int evcast_node_input_text(evcast_node_t *n, const char *text, size_t len, const char *via)
+/* The node's side of an event parsed from another transport's text: 1 our
+ * own, 2 a duplicate, 0 delivered as CUSTOM multicast::event (Orig- headers,
+ * Multicast-Via), EVCAST_ENOMEM. src stays the caller's, unchanged. */
+static int input_parsed(evcast_node_t *n, const evcast_event_t *src, const char *via)
 {
-	evcast_event_t *src = NULL, *ev;
+	evcast_event_t *ev;
 	const char *name, *value;
-	int r;
-	if (!n || !text || n->state != EVC__NODE_RUNNING)
-		return EVCAST_ESTATE;
-	if ((r = evcast_event_from_plain(text, len, &src)) != 0)
-		return r;
 	const char *sender = evcast_event_get_header(src, "FreeSWITCH-Switchname");
-	if (sender && strcmp(sender, n->cfg->node_name) == 0) {
-		evcast_event_free(src);
+	if (sender && strcmp(sender, n->cfg->node_name) == 0)
 		return 1; /* our own */
-	}
 	const char *uuid = evcast_event_get_header(src, "Core-UUID");
-	if (uuid && strcmp(uuid, n->core_uuid) == 0) {
-		evcast_event_free(src);
+	if (uuid && strcmp(uuid, n->core_uuid) == 0)
 		return 1;
-	}
-	if (!evc__node_dedupe_check(n, uuid, evcast_event_get_header(src, "Event-Sequence"))) {
-		evcast_event_free(src);
+	if (!evc__node_dedupe_check(n, uuid, evcast_event_get_header(src, "Event-Sequence")))
 		return 2;
-	}
 	ev = evcast_event_new_named("CUSTOM", "multicast::event");
 	if (!ev || evcast_event_add_header(ev, "Multicast", "yes") != 0)
 		goto nomem;
 	for (size_t i = 0; evcast_event_header_at(src, i, &name, &value) == 0; i++) {
-		char hn[256];
-		if (strcasecmp(name, "Multicast-Sender") == 0)
-			continue;
-		if (snprintf(hn, sizeof(hn), "Orig-%s", name) >= (int)sizeof(hn))
-			continue;
+		char hn[256] = "Orig-";
+		size_t nl = strlen(name);
+		if (nl + 5 >= sizeof(hn) || strcasecmp(name, "Multicast-Sender") == 0)
+			continue; /* (a name too long for Orig- is dropped, as before) */
+		memcpy(hn + 5, name, nl + 1); /* no snprintf per header: ~130 instructions each */
 		if (evcast_event_add_header(ev, hn, value) != 0)
 			goto nomem;
 	}
@@ -186,15 +179,57 @@ int evcast_node_input_text(evcast_node_t *n, const char *text, size_t len, const
 		goto nomem;
 	struct evc__dedupe *dd = n->dedupe; /* checked above: not twice */
 	n->dedupe = NULL;
-	evc__node_received(n, ev, sender, NULL, false); /* sender lives in src: free src after */
+	evc__node_received(n, ev, sender, NULL, false); /* sender lives in src: the caller frees it after */
 	n->dedupe = dd;
-	evcast_event_free(src);
 	return 0;
 nomem:
-	evcast_event_free(src);
 	evcast_event_free(ev);
 	n->stats.drop_nomem++;
 	return EVCAST_ENOMEM;
+}
+
+/* Re-sends ev (parsed from another transport, modified: Multicast-Sender) to
+ * the node's destinations: v2 batched, legacy one datagram. 0 or EVCAST_E*. */
+static int relay_parsed(evcast_node_t *n, evcast_event_t *ev)
+{
+	if (n->ep && evc__node_v2_sends(n, EVCAST_PROTO_V2))
+		evc__node_v2_send(n, ev); /* into the turn's batch, flushed when the loop turn ends */
+	if (evc__node_v2_sends(n, EVCAST_PROTO_LEGACY)) {
+		const char *sw = evcast_event_get_header(ev, "FreeSWITCH-Switchname");
+		int r = evcast_event_set_header(ev, "Multicast-Sender", sw ? sw : n->cfg->node_name);
+		int l = r == 0 ? evcast_legacy_encode(ev, n->key, NULL, n->txbuf, RELAY_TXBUF) : r;
+		if (l < 0 || l > EVCAST_LEGACY_MAX_DGRAM) {
+			n->stats.tx_oversize++;
+			return l < 0 ? l : EVCAST_E2BIG;
+		}
+		if (evc__udp_send(n->udp, n->txbuf, (size_t)l, EVCAST_PROTO_LEGACY) > 0) {
+			n->stats.tx_events++;
+			n->stats.tx_bytes += (uint64_t)l;
+		}
+	}
+	return 0;
+}
+
+int evcast_node_input_text(evcast_node_t *n, const char *text, size_t len, const char *via)
+{
+	return evc__node_input_relay(n, text, len, via, false, NULL);
+}
+
+int evc__node_input_relay(evcast_node_t *n, const char *text, size_t len, const char *via, bool relay, int *relayed)
+{
+	evcast_event_t *src = NULL;
+	int r;
+	if (relayed)
+		*relayed = 1;
+	if (!n || !text || n->state != EVC__NODE_RUNNING)
+		return EVCAST_ESTATE;
+	if ((r = evcast_event_from_plain(text, len, &src)) != 0)
+		return r;
+	r = input_parsed(n, src, via);
+	if (r == 0 && relay && relayed)
+		*relayed = relay_parsed(n, src); /* the same parse: first sights only */
+	evcast_event_free(src);
+	return r;
 }
 
 int evcast_node_relay_text(evcast_node_t *n, const char *text, size_t len)
@@ -205,24 +240,9 @@ int evcast_node_relay_text(evcast_node_t *n, const char *text, size_t len)
 		return EVCAST_ESTATE;
 	if ((r = evcast_event_from_plain(text, len, &ev)) != 0)
 		return r;
-	if (n->ep && evc__node_v2_sends(n, EVCAST_PROTO_V2))
-		evc__node_v2_send(n, ev);
-	if (evc__node_v2_sends(n, EVCAST_PROTO_LEGACY)) {
-		const char *sw = evcast_event_get_header(ev, "FreeSWITCH-Switchname");
-		r = evcast_event_set_header(ev, "Multicast-Sender", sw ? sw : n->cfg->node_name);
-		int l = r == 0 ? evcast_legacy_encode(ev, n->key, NULL, n->txbuf, RELAY_TXBUF) : r;
-		if (l < 0 || l > EVCAST_LEGACY_MAX_DGRAM) {
-			n->stats.tx_oversize++;
-			evcast_event_free(ev);
-			return l < 0 ? l : EVCAST_E2BIG;
-		}
-		if (evc__udp_send(n->udp, n->txbuf, (size_t)l, EVCAST_PROTO_LEGACY) > 0) {
-			n->stats.tx_events++;
-			n->stats.tx_bytes += (uint64_t)l;
-		}
-	}
+	r = relay_parsed(n, ev);
 	evcast_event_free(ev);
-	return 0;
+	return r;
 }
 
 /* ------------------------------------------------ sealed NATS payload */
@@ -246,6 +266,28 @@ int evc__node_relay_seal(evcast_node_t *n, const char *subject, const char *text
 	return r;
 }
 
+/* The replay window's key of a sealer: "s:<node id hex>:<epoch hex>", formatted
+ * by hand (this runs once per received sealed payload; 17 snprintf calls cost
+ * ~10 k instructions). 2 + 32 + 1 + 16 + 1 = 52 bytes at most. */
+static void seal_key(char key[64], const uint8_t id[EVC_V2_NODE_ID_LEN], uint64_t epoch)
+{
+	static const char hx[] = "0123456789abcdef";
+	char *p = key;
+	int shift = 60;
+	*p++ = 's';
+	*p++ = ':';
+	for (size_t i = 0; i < EVC_V2_NODE_ID_LEN; i++) {
+		*p++ = hx[id[i] >> 4];
+		*p++ = hx[id[i] & 15];
+	}
+	*p++ = ':';
+	while (shift > 0 && (epoch >> shift & 15) == 0) /* %llx: no leading zeros */
+		shift -= 4;
+	for (; shift >= 0; shift -= 4)
+		*p++ = hx[epoch >> shift & 15];
+	*p = '\0';
+}
+
 int evc__node_relay_open(evcast_node_t *n, bool encrypt, uint64_t max_skew_us, const char *subject,
 			 const uint8_t *buf, size_t len, uint8_t *pt, size_t cap, const uint8_t **text, size_t *tlen)
 {
@@ -262,10 +304,7 @@ int evc__node_relay_open(evcast_node_t *n, bool encrypt, uint64_t max_skew_us, c
 		return -EVC_RELAY_R_SKEW;
 	if (!n->dedupe)
 		return 0;
-	int l = snprintf(key, sizeof(key), "s:");
-	for (size_t i = 0; i < sizeof(h.node_id); i++)
-		l += snprintf(key + l, sizeof(key) - (size_t)l, "%02x", h.node_id[i]);
-	snprintf(key + l, sizeof(key) - (size_t)l, ":%llx", (unsigned long long)h.epoch);
+	seal_key(key, h.node_id, h.epoch);
 	if (!dd_check(n->dedupe, key, h.seq, false))
 		return -EVC_RELAY_R_REPLAY;
 	return 0;

@@ -75,5 +75,10 @@ int evc__node_relay_seal(evcast_node_t *n, const char *subject, const char *text
  * seq) else -EVC_RELAY_R_REPLAY (recorded only once authenticated). */
 int evc__node_relay_open(evcast_node_t *n, bool encrypt, uint64_t max_skew_us, const char *subject,
 			 const uint8_t *buf, size_t len, uint8_t *pt, size_t cap, const uint8_t **text, size_t *tlen);
+/* evcast_node_input_text, and when relay is set and the event was delivered
+ * (0: a first sight), evcast_node_relay_text on the same parse (one parse per
+ * relayed message instead of two); *relayed (may be NULL) gets the relay's
+ * result, 1 when nothing was relayed. Returns as evcast_node_input_text. */
+int evc__node_input_relay(evcast_node_t *n, const char *text, size_t len, const char *via, bool relay, int *relayed);
 
 #endif
