@@ -506,7 +506,7 @@ epd() {
 	echo "Instructions per event in the gateways' event loops (callgrind, $CG_N events at 200/s, a1 and b1"
 	echo "restarted under valgrind; deterministic up to the events' varying sequence numbers; at 200/s every"
 	echo "event travels alone, so this is the per-event cost without batching): a1 from datagram to NATS publish"
-	echo "(\`on_datagram\`: decode, \`multicast::event\`, dispatch, rebuild and write the original, seal when"
+	echo "(\`on_datagram\`: decode, \`multicast::event\`, dispatch, write the original from its \`Orig-\` headers, seal when"
 	echo "sealed, \`natsConnection_Publish\`); b1 from NATS message to relayed datagram (nats.c's \`on_async\`:"
 	echo "open, one parse for delivery and relay, v2 batch or legacy datagram, sendmsg):"
 	echo
@@ -519,6 +519,10 @@ epd() {
 	echo "Command: \`valgrind --tool=callgrind --toggle-collect=on_datagram evcastd ...\` (a1),"
 	echo "\`--toggle-collect=on_async\` (b1); instructions collected / events counted by \`evcast stats\`"
 	echo "(\`CG_ONLY=1 CG_KEEP=DIR bench/bench_nats_sites.sh\` keeps the outputs for \`callgrind_annotate\`)."
+	echo "History (a1, site v2, encrypt=no): 9461 on 2026-11-27 before nats.c wrote the original event"
+	echo "straight from the \`Orig-\` headers into its send buffer (it rebuilt the event: a new event, 4 headers"
+	echo "and the body copied, then written); about 7.5 k since. a1's CPU per event hardly moved (6.1 -> 6.0 µs"
+	echo "unpaced): about 4.8 µs of it is the kernel (recvmmsg, and a write per publish with send-asap=yes)."
 	echo
 	echo "Commands: \`${CMD[$MAXK]:-}\` (evcast; paced steps: \`--rate R --duration S\` instead of"
 	echo "\`--count\`) and \`${CMD[$MAXN]:-}\` (baseline). A1/B2 are the namespaces, NATS the server's"

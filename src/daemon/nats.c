@@ -11,7 +11,10 @@
  * libnats' flusher wait of up to 1 ms; docs/MULTISITE.md has the figures).
  * Local events selected by the bindings go to evcast.<cluster>.<Event-Name>
  * [.<subclass tokens>] as "EVN1" + plain text, or sealed "EVS1" (relay_seal.h,
- * docs/PROTOCOL.md 13; the subject is authenticated); evcast.<cluster>.> comes
+ * docs/PROTOCOL.md 13; the subject is authenticated), written into one
+ * reusable buffer; on a gateway a received multicast::event goes as the event
+ * its Orig- headers describe, written straight from them (no event built, the
+ * bindings' verdict and the subject kept for the last kind). evcast.<cluster>.> comes
  * back through a bounded, mutex-protected queue and a uv_async_t (one wakeup
  * drains the whole queue: received / rx_wakeups = messages per wakeup), is opened
  * (rejects counted per reason, logged rate-limited with the subject) and goes
@@ -81,6 +84,10 @@ struct evcd_nats {
 	 * of event maps to one subject, built once (loop thread only) */
 	char last_name[128], last_sub[256], last_subj[512];
 	bool subj_ok;
+	/* the bindings' verdict on the last gateway (name, subclass), the same
+	 * way (the bindings never change after init; loop thread only) */
+	char match_name[128], match_sub[256];
+	bool match_valid, match_has_sub, match_result;
 };
 
 /* ----------------------------------------------------------------- config */
@@ -227,12 +234,15 @@ static void subject_for(const struct evcd_nats *m, const char *name, const char 
 	}
 }
 
-static void publish(struct evcd_nats *m, const evcast_event_t *ev)
+/* Publishes ev (name, subclass sc: its own), or with orig the event its
+ * Orig- headers describe (a received multicast::event, Multicast-Sender
+ * dropped), written straight from ev: no event built. Returns false when that
+ * event is invalid (a bad header name; nothing counted). */
+static bool publish(struct evcd_nats *m, const evcast_event_t *ev, const char *name, const char *sc, bool orig)
 {
-	const char *name = evcast_event_name(ev), *sc = evcast_event_subclass(ev);
 	const char *subj = m->last_subj;
 	if (!m->nc || !name)
-		return;
+		return true;
 	if (!sc)
 		sc = "";
 	size_t nl = strlen(name), sl = strlen(sc);
@@ -246,7 +256,11 @@ static void publish(struct evcd_nats *m, const evcast_event_t *ev)
 		}
 	}
 	memcpy(m->txbuf, NATS_MAGIC, 4);
-	int len = evcast_event_write_plain(ev, m->encrypt ? m->ptbuf : m->txbuf + 4, NATS_PTBUF - 4);
+	char *pt = m->encrypt ? m->ptbuf : m->txbuf + 4;
+	int len = orig ? evc__event_write_plain_unprefixed(ev, "Orig-", "Multicast-Sender", pt, NATS_PTBUF - 4)
+		       : evcast_event_write_plain(ev, pt, NATS_PTBUF - 4);
+	if (len == EVCAST_EINVAL && orig)
+		return false;
 	if (len >= 0 && m->encrypt)
 		len = evc__node_relay_seal(m->d->node, subj, m->ptbuf, (size_t)len, (uint8_t *)m->txbuf, NATS_TXBUF);
 	else if (len >= 0)
@@ -256,36 +270,40 @@ static void publish(struct evcd_nats *m, const evcast_event_t *ev)
 		if (m->encrypt && evc__ratelimit_allow(&m->rl, evc__wall_ms()))
 			evcd_logf(m->d, EVCAST_LOG_ERR, "nats: %s: cannot seal the event: %s", subj,
 				  evc__relay_reason_name(len)); /* no v2 key left after a reload, or too big */
-		return;
+		return true;
 	}
 	if (natsConnection_Publish(m->nc, subj, m->txbuf, len) == NATS_OK)
 		m->published++;
 	else
 		m->publish_errors++; /* reconnect buffer full, or closed */
+	return true;
 }
 
-/* The original event of a received multicast::event: Orig- stripped, the
- * legacy Multicast-Sender dropped. NULL when out of memory. */
-static evcast_event_t *original_of(const evcast_event_t *ev)
+/* The bindings' verdict on an event named name (subclass sc, NULL: none),
+ * remembered for the last (name, sc) when they fit. */
+static bool orig_match(struct evcd_nats *m, const char *name, const char *sc)
 {
-	evcast_event_t *o = evcast_event_new();
-	const char *name, *value, *body;
-	size_t blen = 0;
-	if (!o)
-		return NULL;
-	for (size_t i = 0; evcast_event_header_at(ev, i, &name, &value) == 0; i++) {
-		if ((name[0] | 0x20) != 'o' || strncasecmp(name, "Orig-", 5) != 0 ||
-		    !strcasecmp(name + 5, "Multicast-Sender"))
-			continue;
-		if (evcast_event_add_header(o, name + 5, value) != 0)
-			goto fail;
+	size_t nl = strlen(name), sl = sc ? strlen(sc) : 0;
+	bool fits = nl < sizeof(m->match_name) && sl < sizeof(m->match_sub);
+	if (fits && m->match_valid && m->match_has_sub == (sc != NULL) && !strcmp(name, m->match_name) &&
+	    (!sc || !strcmp(sc, m->match_sub)))
+		return m->match_result;
+	evcast_event_t *e = evcast_event_new();
+	if (!e || evcast_event_add_header(e, "Event-Name", name) != 0 ||
+	    (sc && evcast_event_add_header(e, "Event-Subclass", sc) != 0)) {
+		evcast_event_free(e);
+		return false; /* out of memory: not remembered */
 	}
-	if ((body = evcast_event_get_body(ev, &blen)) && blen && evcast_event_set_body(o, body, blen) != 0)
-		goto fail;
-	return o;
-fail:
-	evcast_event_free(o);
-	return NULL;
+	bool r = evcast_bindings_match(m->bindings, e);
+	evcast_event_free(e);
+	m->match_valid = fits;
+	if (fits) {
+		memcpy(m->match_name, name, nl + 1);
+		memcpy(m->match_sub, sc ? sc : "", sl + 1);
+		m->match_has_sub = sc != NULL;
+		m->match_result = r;
+	}
+	return r;
 }
 
 static void on_event(void *ud, const evcast_event_t *ev)
@@ -297,17 +315,17 @@ static void on_event(void *ud, const evcast_event_t *ev)
 	if (!strcasecmp(name, "CUSTOM") && sub && !strncmp(sub, "multicast::", 11)) {
 		if (!m->gateway || strcmp(sub, "multicast::event") != 0 || evcast_event_get_header(ev, "Multicast-Via"))
 			return;
-		evcast_event_t *o = original_of(ev);
-		if (o && evcast_event_name(o) && strcasecmp(evcast_event_name(o), "LOG") != 0 &&
-		    evcast_bindings_match(m->bindings, o)) {
-			publish(m, o);
+		/* the original event (Orig- stripped, Multicast-Sender dropped) is
+		 * matched and written straight from ev's headers */
+		const char *oname = evcast_event_get_header(ev, "Orig-Event-Name");
+		const char *osc = evcast_event_get_header(ev, "Orig-Event-Subclass");
+		if (oname && strcasecmp(oname, "LOG") != 0 && orig_match(m, oname, osc) &&
+		    publish(m, ev, oname, osc, true))
 			m->gateway_out++;
-		}
-		evcast_event_free(o);
 		return;
 	}
 	if (evcast_bindings_match(m->bindings, ev))
-		publish(m, ev);
+		publish(m, ev, name, sub, false);
 }
 
 /* ------------------------------------------------------------- receiving */

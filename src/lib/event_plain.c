@@ -178,27 +178,51 @@ static size_t plain_bound(const evcast_event_t *ev)
 	return n;
 }
 
-/* Writes the plain text into buf; returns its length or EVCAST_E2BIG. */
-static long write_plain(const evcast_event_t *ev, char *buf, size_t cap)
+/* Writes the plain text into buf; returns its length or EVCAST_E2BIG. With a
+ * prefix (np > 0): only the headers named prefix + X, written as X (values
+ * cut at a NUL), X == drop skipped, an invalid X is EVCAST_EINVAL -- the text
+ * of the event those headers describe (evc__event_write_plain_unprefixed). */
+static inline __attribute__((always_inline)) long write_sel(const evcast_event_t *ev, const char *pfx, size_t np,
+							    const char *drop, size_t nd, char *buf, size_t cap)
 {
 	size_t o = 0;
+	const unsigned char c0 = np ? lc((unsigned char)pfx[0]) : 0; /* the prefix's first byte, both cases */
+	const unsigned char c0u = (unsigned char)(c0 - 'a') < 26 ? (unsigned char)(c0 & ~0x20) : c0;
 	for (size_t i = 0; i < ev->n; i++) {
 		const hdr_t *h = &ev->h[i];
-		if (is_clen(ev, h))
+		const char *name = ev->s + h->name;
+		size_t nname = h->nname, nvalue = h->nvalue;
+		if (np) {
+			unsigned char c = (unsigned char)name[0];
+			if (nname < np || (c != c0 && c != c0u) || !evc__name_eq(name + 1, pfx + 1, np - 1))
+				continue;
+			name += np;
+			nname -= np;
+			if (nname == nd && evc__name_eq(name, drop, nd))
+				continue;
+			if (!evc__name_ok(name, nname))
+				return EVCAST_EINVAL;
+			if (nname == sizeof(CLEN) - 1 && evc__name_eq(name, CLEN, sizeof(CLEN) - 1))
+				continue;
+			const char *z = memchr(ev->s + h->value, '\0', nvalue);
+			if (z)
+				nvalue = (size_t)(z - (ev->s + h->value));
+		} else if (is_clen(ev, h)) {
 			continue;
+		}
 		const unsigned char *v = (const unsigned char *)ev->s + h->value;
-		size_t vmax = h->nvalue ? 3 * (size_t)h->nvalue : sizeof(UNDEF) - 1;
-		if (cap - o < h->nname + 3 + vmax) {
-			size_t vlen = h->nvalue ? url_encoded_len(v, h->nvalue) : sizeof(UNDEF) - 1;
-			if (cap - o < h->nname + 3 + vlen)
+		size_t vmax = nvalue ? 3 * nvalue : sizeof(UNDEF) - 1;
+		if (cap - o < nname + 3 + vmax) {
+			size_t vlen = nvalue ? url_encoded_len(v, nvalue) : sizeof(UNDEF) - 1;
+			if (cap - o < nname + 3 + vlen)
 				return EVCAST_E2BIG;
 		}
-		memcpy(buf + o, ev->s + h->name, h->nname);
-		o += h->nname;
+		memcpy(buf + o, name, nname);
+		o += nname;
 		buf[o++] = ':';
 		buf[o++] = ' ';
-		if (h->nvalue) {
-			o += url_encode_raw(v, h->nvalue, buf + o);
+		if (nvalue) {
+			o += url_encode_raw(v, nvalue, buf + o);
 		} else {
 			memcpy(buf + o, UNDEF, sizeof(UNDEF) - 1);
 			o += sizeof(UNDEF) - 1;
@@ -224,6 +248,19 @@ static long write_plain(const evcast_event_t *ev, char *buf, size_t cap)
 		buf[o++] = '\n';
 	}
 	return o > (size_t)INT32_MAX ? EVCAST_E2BIG : (long)o;
+}
+
+static long write_plain(const evcast_event_t *ev, char *buf, size_t cap)
+{
+	return write_sel(ev, NULL, 0, NULL, 0, buf, cap);
+}
+
+int evc__event_write_plain_unprefixed(const evcast_event_t *ev, const char *prefix, const char *drop, char *buf,
+				      size_t cap)
+{
+	if (!ev || !prefix || !*prefix || !drop || (!buf && cap))
+		return EVCAST_EINVAL;
+	return (int)write_sel(ev, prefix, strlen(prefix), drop, strlen(drop), buf, cap);
 }
 
 int evcast_event_write_plain(const evcast_event_t *ev, char *buf, size_t cap)

@@ -185,6 +185,12 @@ int evc__event_parse_plain(evcast_event_t *ev, const char *text, size_t len, con
  * text ending in '\n' is parsed where it lies, without a staging copy. */
 int evc__event_parse_plain_nul(evcast_event_t *ev, const char *text, size_t len, const char *prefix, size_t nul,
 			       bool padded);
+/* The plain text (as evcast_event_write_plain) of the event that ev's headers
+ * named prefix + X describe, without building it: X written for each (values
+ * cut at a NUL), X equal to drop (case-insensitively) skipped, ev's body
+ * kept; EVCAST_EINVAL when an X is not a valid name, EVCAST_E2BIG. */
+int evc__event_write_plain_unprefixed(const evcast_event_t *ev, const char *prefix, const char *drop, char *buf,
+				      size_t cap);
 
 /* ---- legacy codec (legacy.c) ---- */
 /* As evcast_legacy_decode, but the received headers are appended to ev with

@@ -639,6 +639,48 @@ static void test_prefixed(void **state)
 	free(big);
 }
 
+/* evc__event_write_plain_unprefixed writes the text of the event that a
+ * received wrapper's Orig- headers describe, byte for byte what building that
+ * event and writing it gives: other headers ignored, the prefix matched in any
+ * case, `drop` skipped, values cut at a NUL, Orig-Content-Length replaced by
+ * the body's; a bad name is EVCAST_EINVAL, a short buffer EVCAST_E2BIG. */
+static void test_write_unprefixed(void **state)
+{
+	(void)state;
+	const char *text = "Event-Name: CUSTOM\nEvent-Subclass: sofia::register\nfrom-user: 1000\n"
+			   "contact: %3Csip%3A1000%401.2.3.4%3E\nempty:\nContent-Length: 5\n\nhello";
+	evcast_event_t *wrap = evcast_event_new_named("CUSTOM", "multicast::event");
+	evcast_event_add_header(wrap, "Multicast", "yes");
+	assert_int_equal(evc__event_parse_plain(wrap, text, strlen(text), "Orig-"), 0);
+	evcast_event_add_header(wrap, "orig-multicast-sender", "node-b"); /* dropped, any case */
+	evcast_event_add_header(wrap, "ORIG-X-Late", "v");                /* prefix in any case */
+	evcast_event_add_header_n(wrap, "Orig-Cut", 8, "ab\0cd", 5);       /* cut at the NUL */
+	evcast_event_add_header(wrap, "Origin", "not-a-prefixed-one");
+	/* the event those headers describe, built, and its text */
+	evcast_event_t *want = NULL;
+	assert_int_equal(evcast_event_from_plain(text, strlen(text), &want), 0);
+	evcast_event_add_header(want, "X-Late", "v");
+	evcast_event_add_header(want, "Cut", "ab");
+	char a[4096], b[4096];
+	int na = evcast_event_write_plain(want, a, sizeof(a));
+	assert_true(na > 0);
+	int nb = evc__event_write_plain_unprefixed(wrap, "Orig-", "Multicast-Sender", b, sizeof(b));
+	assert_int_equal(nb, na);
+	assert_memory_equal(a, b, (size_t)na);
+	/* every shorter buffer: E2BIG, never a partial success */
+	for (int cap = 0; cap < na; cap += 7)
+		assert_int_equal(evc__event_write_plain_unprefixed(wrap, "Orig-", "Multicast-Sender", b, (size_t)cap),
+				 EVCAST_E2BIG);
+	/* an Orig- header whose rest is not a valid name */
+	evcast_event_add_header(wrap, "Orig-", "x");
+	assert_int_equal(evc__event_write_plain_unprefixed(wrap, "Orig-", "Multicast-Sender", b, sizeof(b)),
+			 EVCAST_EINVAL);
+	assert_int_equal(evc__event_write_plain_unprefixed(wrap, "", "x", b, sizeof(b)), EVCAST_EINVAL);
+	assert_int_equal(evc__event_write_plain_unprefixed(NULL, "Orig-", "x", b, sizeof(b)), EVCAST_EINVAL);
+	evcast_event_free(want);
+	evcast_event_free(wrap);
+}
+
 /* ----------------------------------------------------------------- XML */
 
 /* The parser copies 16 bytes at a time into the arena ahead of the text it
@@ -888,6 +930,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_json_arrays, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vector_json, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prefixed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_unprefixed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_block_boundaries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_received_storage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xml, setup, teardown),
