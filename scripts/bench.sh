@@ -61,6 +61,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 evc_netns_lo "$NS"
+# Foreground only: a function run with & is a subshell, whose $! is not the command's pid
+# (then cleanup kills the subshell and /proc/$!/status is the shell's), so background
+# commands use `ip netns exec "$NS" ...` directly.
 inns() { ip netns exec "$NS" "$@"; }
 log() { echo "[bench $(date +%H:%M:%S)] $*" >&2; }
 
@@ -133,7 +136,7 @@ NATS_URL=""
 if [[ $HAVE_NATS -eq 1 ]]; then
 	for try in 1 2 3 4 5; do
 		port=$((20000 + RANDOM % 30000))
-		inns nats-server -a 127.0.0.1 -p "$port" >"$TMP/nats.log" 2>&1 &
+		ip netns exec "$NS" nats-server -a 127.0.0.1 -p "$port" >"$TMP/nats.log" 2>&1 &
 		NATS_PID=$!
 		for i in $(seq 50); do
 			grep -q "Server is ready" "$TMP/nats.log" 2>/dev/null && break
@@ -209,7 +212,7 @@ if [[ -x "$BIN/bench_fanout" ]]; then
   </settings>
 </configuration>
 EOF
-	inns "$BUILD/evcastd" --config "$TMP/esl.xml" --foreground >"$TMP/esl.log" 2>&1 &
+	ip netns exec "$NS" "$BUILD/evcastd" --config "$TMP/esl.xml" --foreground >"$TMP/esl.log" 2>&1 &
 	DAEMON_PID=$!
 	for i in $(seq 100); do [[ -S "$TMP/esl.sock" ]] && break; sleep 0.1; done
 	if [[ -S "$TMP/esl.sock" ]]; then
@@ -326,7 +329,7 @@ cat >"$TMP/idle.xml" <<EOF
   </settings>
 </configuration>
 EOF
-inns "$BUILD/evcastd" --config "$TMP/idle.xml" --foreground >"$TMP/idle.log" 2>&1 &
+ip netns exec "$NS" "$BUILD/evcastd" --config "$TMP/idle.xml" --foreground >"$TMP/idle.log" 2>&1 &
 DAEMON_PID=$!
 for i in $(seq 100); do [[ -S "$TMP/idle.sock" ]] && break; sleep 0.1; done
 if [[ -S "$TMP/idle.sock" ]]; then
