@@ -120,6 +120,22 @@ static void test_rejects(void **state)
 	assert_int_equal(ZSTD_compressStream2(c, &ob, &ib, ZSTD_e_end), 0);
 	ZSTD_freeCCtx(c);
 	assert_int_equal(evc__zbatch_inflate(rx, &h, z, ob.pos, &out, &ol), -EVC_V2_R_BATCH);
+	/* a frame that declares a small content size but asks for a huge window
+	 * (magic, FHD 0x40: 2-byte FCS, not single-segment; Window_Descriptor
+	 * 2^25 = 32 MiB; FCS = 300 - 256; one last raw block of 300 bytes) is
+	 * harmless: one-pass decompression writes into the bounded scratch buffer
+	 * and allocates no window (ZSTD_d_windowLogMax only matters to streaming). */
+	static uint8_t f[4 + 1 + 1 + 2 + 3 + 300];
+	const uint8_t head[] = {0x28, 0xb5, 0x2f, 0xfd, 0x40, (25 - 10) << 3, 44, 0, 0x61, 0x09, 0x00};
+	memcpy(f, head, sizeof(head));
+	memset(f + sizeof(head), 'r', 300);
+	assert_int_equal(evc__zbatch_inflate(rx, &h, f, sizeof(f), &out, &ol), 0);
+	assert_int_equal(ol, 300);
+	assert_int_equal(out[299], 'r');
+	/* the same frame declaring more than the bound: refused before decompressing */
+	f[6] = 0xff;
+	f[7] = 0xff; /* 65535 + 256 */
+	assert_int_equal(evc__zbatch_inflate(rx, &h, f, sizeof(f), &out, &ol), -EVC_V2_R_BATCH);
 	evc__zbatch_free(rx);
 }
 
