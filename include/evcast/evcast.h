@@ -263,6 +263,9 @@ int evcast_bindings_new(const char *text, evcast_bindings_t **out);
 void evcast_bindings_free(evcast_bindings_t *b);
 /* True when the bindings select this event (by Event-Name; CUSTOM by Event-Subclass). */
 bool evcast_bindings_match(const evcast_bindings_t *b, const evcast_event_t *ev);
+/* The same for an event of this Event-Name and Event-Subclass (NULL: none),
+ * without an event: e.g. the original of a received multicast::event. */
+bool evcast_bindings_match_name(const evcast_bindings_t *b, const char *name, const char *subclass);
 /* Add one more rule ("NAME" or "CUSTOM", subclass); used by subscribers. */
 int evcast_bindings_add(evcast_bindings_t *b, const char *name, const char *subclass);
 /* Remove a rule; EVCAST_ENOENT when it was not there. */

@@ -13,8 +13,8 @@
  * [.<subclass tokens>] as "EVN1" + plain text, or sealed "EVS1" (relay_seal.h,
  * docs/PROTOCOL.md 13; the subject is authenticated), written into one
  * reusable buffer; on a gateway a received multicast::event goes as the event
- * its Orig- headers describe, written straight from them (no event built, the
- * bindings' verdict and the subject kept for the last kind). evcast.<cluster>.> comes
+ * its Orig- headers describe, written straight from them (no event built:
+ * evcast_bindings_match_name, the subject kept for the last kind). evcast.<cluster>.> comes
  * back through a bounded, mutex-protected queue and a uv_async_t (one wakeup
  * drains the whole queue: received / rx_wakeups = messages per wakeup), is opened
  * (rejects counted per reason, logged rate-limited with the subject) and goes
@@ -84,10 +84,6 @@ struct evcd_nats {
 	 * of event maps to one subject, built once (loop thread only) */
 	char last_name[128], last_sub[256], last_subj[512];
 	bool subj_ok;
-	/* the bindings' verdict on the last gateway (name, subclass), the same
-	 * way (the bindings never change after init; loop thread only) */
-	char match_name[128], match_sub[256];
-	bool match_valid, match_has_sub, match_result;
 };
 
 /* ----------------------------------------------------------------- config */
@@ -279,33 +275,6 @@ static bool publish(struct evcd_nats *m, const evcast_event_t *ev, const char *n
 	return true;
 }
 
-/* The bindings' verdict on an event named name (subclass sc, NULL: none),
- * remembered for the last (name, sc) when they fit. */
-static bool orig_match(struct evcd_nats *m, const char *name, const char *sc)
-{
-	size_t nl = strlen(name), sl = sc ? strlen(sc) : 0;
-	bool fits = nl < sizeof(m->match_name) && sl < sizeof(m->match_sub);
-	if (fits && m->match_valid && m->match_has_sub == (sc != NULL) && !strcmp(name, m->match_name) &&
-	    (!sc || !strcmp(sc, m->match_sub)))
-		return m->match_result;
-	evcast_event_t *e = evcast_event_new();
-	if (!e || evcast_event_add_header(e, "Event-Name", name) != 0 ||
-	    (sc && evcast_event_add_header(e, "Event-Subclass", sc) != 0)) {
-		evcast_event_free(e);
-		return false; /* out of memory: not remembered */
-	}
-	bool r = evcast_bindings_match(m->bindings, e);
-	evcast_event_free(e);
-	m->match_valid = fits;
-	if (fits) {
-		memcpy(m->match_name, name, nl + 1);
-		memcpy(m->match_sub, sc ? sc : "", sl + 1);
-		m->match_has_sub = sc != NULL;
-		m->match_result = r;
-	}
-	return r;
-}
-
 static void on_event(void *ud, const evcast_event_t *ev)
 {
 	struct evcd_nats *m = ud;
@@ -319,7 +288,7 @@ static void on_event(void *ud, const evcast_event_t *ev)
 		 * matched and written straight from ev's headers */
 		const char *oname = evcast_event_get_header(ev, "Orig-Event-Name");
 		const char *osc = evcast_event_get_header(ev, "Orig-Event-Subclass");
-		if (oname && strcasecmp(oname, "LOG") != 0 && orig_match(m, oname, osc) &&
+		if (oname && strcasecmp(oname, "LOG") != 0 && evcast_bindings_match_name(m->bindings, oname, osc) &&
 		    publish(m, ev, oname, osc, true))
 			m->gateway_out++;
 		return;

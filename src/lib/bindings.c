@@ -235,12 +235,10 @@ bool evcast_bindings_empty(const evcast_bindings_t *b)
 
 /* ------------------------------------------------------------------ match */
 
-bool evcast_bindings_match(const evcast_bindings_t *b, const evcast_event_t *ev)
+bool evcast_bindings_match_name(const evcast_bindings_t *b, const char *name, const char *sub)
 {
-	const char *name, *sub;
-	if (!b || !ev)
+	if (!b)
 		return false;
-	name = evcast_event_name(ev);
 	if (b->all && (!name || !b->except.n || list_find(&b->except, name, strlen(name), true) < 0))
 		return true;
 	if (!name)
@@ -251,8 +249,12 @@ bool evcast_bindings_match(const evcast_bindings_t *b, const evcast_event_t *ev)
 		if (!b->subs.n)
 			return false;
 		/* As FreeSWITCH: a CUSTOM event without a subclass goes when CUSTOM is bound. */
-		sub = evcast_event_subclass(ev);
 		return !sub || list_find(&b->subs, sub, strlen(sub), false) >= 0;
 	}
 	return list_find(&b->names, name, strlen(name), true) >= 0;
+}
+
+bool evcast_bindings_match(const evcast_bindings_t *b, const evcast_event_t *ev)
+{
+	return ev && evcast_bindings_match_name(b, evcast_event_name(ev), evcast_event_subclass(ev));
 }

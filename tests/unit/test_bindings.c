@@ -48,6 +48,8 @@ static bool sel(const evcast_bindings_t *b, const char *name, const char *subcla
 	assert_non_null(ev);
 	bool r = evcast_bindings_match(b, ev);
 	evcast_event_free(ev);
+	/* the same verdict without an event (a gateway's Orig- headers) */
+	assert_int_equal(evcast_bindings_match_name(b, name, subclass), r);
 	return r;
 }
 
