@@ -12,6 +12,8 @@
  *      text, JSON)             7. peers     8. node (the running bus)
  *                              9. ESL framing (event-socket messages)
  *                             10. v2 protocol (keygen)
+ *                             11. relay (other transports: exactly-once
+ *                                 filter, NATS payloads)
  *
  * Conventions (libuv's): functions return 0 on success or a negative EVCAST_E*
  * code; *_new/_free for objects the library allocates (free(NULL) is a no-op);

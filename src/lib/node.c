@@ -442,7 +442,8 @@ static void send_heartbeat(evcast_node_t *n)
 		return;
 	uptime_text(us, up, sizeof(up));
 	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(us / 1000u));
-	/* standard headers first, then the heartbeat's own, as FreeSWITCH orders them */
+	/* standard headers first, then the heartbeat's own, named and ordered as in a
+	 * FreeSWITCH 1.11 HEARTBEAT (vectors/freeswitch/fs_heartbeat_plain) */
 	if (add_std_headers(n, ev) != 0 || evcast_event_add_header(ev, "Event-Info", "System Ready") != 0 ||
 	    evcast_event_add_header(ev, "Up-Time", up) != 0 ||
 	    evcast_event_add_header(ev, "FreeSWITCH-Version", "evcast-" EVCAST_VERSION) != 0 ||
@@ -450,7 +451,12 @@ static void send_heartbeat(evcast_node_t *n)
 	    evcast_event_add_header(ev, "Session-Count", "0") != 0 ||
 	    evcast_event_add_header(ev, "Max-Sessions", "0") != 0 ||
 	    evcast_event_add_header(ev, "Session-Per-Sec", "0") != 0 ||
+	    evcast_event_add_header(ev, "Session-Per-Sec-Last", "0") != 0 ||
+	    evcast_event_add_header(ev, "Session-Per-Sec-Max", "0") != 0 ||
+	    evcast_event_add_header(ev, "Session-Per-Sec-FiveMin", "0") != 0 ||
 	    evcast_event_add_header(ev, "Session-Since-Startup", "0") != 0 ||
+	    evcast_event_add_header(ev, "Session-Peak-Max", "0") != 0 ||
+	    evcast_event_add_header(ev, "Session-Peak-FiveMin", "0") != 0 ||
 	    evcast_event_add_header(ev, "Idle-CPU", "100.000000") != 0) {
 		evcast_event_free(ev);
 		return;

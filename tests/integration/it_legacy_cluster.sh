@@ -8,7 +8,8 @@
 # with its Orig- headers, A does not hear itself; kill -9 of C takes it DOWN on
 # A and B within the timeout with a multicast::peerdown, and its restart brings
 # a peerup with a Lastseen; SIGHUP applies a changed binding and rejects broken
-# files (the daemon keeps running with the old config in force).
+# files (the daemon keeps running with the old config in force). Also: the
+# peers text is the legacy one, the control socket is mode 0660.
 source "$(dirname "$0")/lib.sh"
 evc_require
 
@@ -51,6 +52,16 @@ for id in A B C; do
 done
 evc_ok "all peers UP"
 evc_cli A peers
+# The legacy multicast_peers text: exactly one line per peer in FreeSWITCH's form.
+peers_text=$(evc_cli A peers)
+n=$(grep -c -E '^Peer [BC] UP; last seen [0-9]+ seconds ago$' <<<"$peers_text" || true)
+[[ $n -eq 2 ]] || evc_fail "peers text: want 2 'Peer NAME UP; last seen N seconds ago' lines, got $n: $peers_text"
+grep -E "^Destination: $GROUP port $PORT " >/dev/null <<<"$peers_text" ||
+	evc_fail "peers text does not list the destination $GROUP port $PORT: $peers_text"
+evc_ok "peers text in the legacy form, with the destination"
+mode=$(stat -c %a "$EVC_TMP/A.sock")
+[[ $mode == 660 ]] || evc_fail "control socket mode is $mode (want 660)"
+evc_ok "control socket mode 0660"
 evc_cli A peers --json >"$EVC_TMP/A.peers.json" || evc_fail "evcast peers --json failed"
 jq -e '.peers | type == "array"' "$EVC_TMP/A.peers.json" >/dev/null ||
 	evc_fail "peers --json does not parse or has no peers array: $(cat "$EVC_TMP/A.peers.json")"

@@ -1,9 +1,11 @@
 /*
  * test_node.c -- two real nodes on a private loop, talking unicast over
  * 127.0.0.1 (loopback only): peerup from heartbeats, an event crossing with
- * its Orig- headers, loop prevention, peerdown within the timeout, wrong-PSK
- * drops, reload (unchanged, applied, re-bound, rejected), clean close with
- * uv_loop_close() == 0. Every wait is bounded by a deadline.
+ * its Orig- headers, loop prevention (also with ALL bound), peerdown within
+ * the timeout, wrong-PSK drops, reload (unchanged, applied, re-bound,
+ * rejected), the HEARTBEAT's headers against a real FreeSWITCH's, the same
+ * exchange over IPv6 (::1), clean close with uv_loop_close() == 0. Every wait
+ * is bounded by a deadline.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <cjson/cJSON.h>
 #include "evcast/evcast.h"
 
 typedef struct seen {
@@ -55,6 +58,9 @@ static void on_event(void *ud, const evcast_event_t *ev)
 
 static int base_port(void) { return 20000 + (int)(getpid() % 20000); }
 
+/* the address both nodes use: 127.0.0.1, or ::1 in test_ipv6_unicast_pair */
+static const char *g_host = "127.0.0.1";
+
 static evcast_config_t *make_cfg(const char *name, int port, int peer_port, const char *psk, const char *bindings,
 				 const char *extra)
 {
@@ -62,7 +68,7 @@ static evcast_config_t *make_cfg(const char *name, int port, int peer_port, cons
 	evcast_config_t *cfg = NULL;
 	snprintf(xml, sizeof(xml),
 		 "<!-- peer port %d -->\n<configuration name=\"event_multicast.conf\">\n<settings>\n"
-		 "<param name=\"address\" value=\"127.0.0.1\"/>\n"
+		 "<param name=\"address\" value=\"%s\"/>\n"
 		 "<param name=\"port\" value=\"%d\"/>\n"
 		 "<param name=\"bindings\" value=\"%s\"/>\n"
 		 "<param name=\"node-name\" value=\"%s\"/>\n"
@@ -71,14 +77,14 @@ static evcast_config_t *make_cfg(const char *name, int port, int peer_port, cons
 		 "<param name=\"log-level\" value=\"err\"/>\n"
 		 "%s%s%s%s\n"
 		 "</settings>\n</configuration>\n",
-		 peer_port, port, bindings, name, psk ? "<param name=\"psk\" value=\"" : "", psk ? psk : "", psk ? "\"/>" : "",
+		 peer_port, g_host, port, bindings, name, psk ? "<param name=\"psk\" value=\"" : "", psk ? psk : "", psk ? "\"/>" : "",
 		 extra ? extra : "");
 	int r = evcast_config_parse(xml, strlen(xml), "test.xml", NULL, NULL, &cfg, err, sizeof(err));
 	if (r != 0)
 		fail_msg("config: %s", err);
 	/* the node sends to the peer's port: point the destinations there */
 	for (size_t i = 0; i < cfg->ndests; i++)
-		evcast_dest_parse("127.0.0.1", (uint16_t)peer_port, &cfg->dests[i]);
+		evcast_dest_parse(g_host, (uint16_t)peer_port, &cfg->dests[i]);
 	return cfg;
 }
 
@@ -399,6 +405,140 @@ static void test_v2_with_legacy_shadow(void **state)
 	pair_close(&p);
 }
 
+/* Loop prevention with "ALL" bound: what A receives from B (as
+ * multicast::event) and its own multicast::peerup never go back out; A sends
+ * only its own heartbeats and its own events. */
+static void test_all_bindings_never_resend(void **state)
+{
+	(void)state;
+	pair_t p;
+	pair_start(&p, NULL, NULL, "ALL");
+	assert_true(run_until(&p.loop, &p.sa.peerups, 1, 3000));
+	evcast_event_t *ev = evcast_event_new_named("CUSTOM", "test::x");
+	evcast_event_add_header(ev, "from-user", "1007");
+	assert_int_equal(evcast_node_fire(p.b, ev), 0);
+	assert_true(run_until(&p.loop, &p.sa.received, 1, 3000));
+	assert_string_equal(p.sa.last_orig_user, "1007");
+	evcast_stats_t a;
+	evcast_node_stats(p.a, &a);
+	assert_true(a.loop_prevented >= 2); /* the peerup and the received event at least */
+	assert_int_equal(a.tx_events, a.heartbeats_tx);
+	assert_int_equal(p.sb.received, 0); /* nothing came back to B */
+	pair_close(&p);
+}
+
+/* Records the header names of the first HEARTBEAT received from the peer
+ * (as its multicast::event, so with the Orig- prefix), comma-joined. */
+typedef struct hbseen {
+	int n;
+	char names[2048], switchname[64], sender[64], info[64], uptime_ms[32];
+} hbseen_t;
+
+static void copy_hdr(const evcast_event_t *ev, const char *name, char *out, size_t cap)
+{
+	const char *v = evcast_event_get_header(ev, name);
+	snprintf(out, cap, "%s", v ? v : "");
+}
+
+static void on_heartbeat_seen(void *ud, const evcast_event_t *ev)
+{
+	hbseen_t *h = ud;
+	const char *sub = evcast_event_subclass(ev), *oname = evcast_event_get_header(ev, "Orig-Event-Name");
+	if (h->n || !sub || strcmp(sub, "multicast::event") != 0 || !oname || strcmp(oname, "HEARTBEAT") != 0)
+		return;
+	size_t len = 0;
+	for (size_t i = 0; i < evcast_event_header_count(ev); i++) {
+		const char *name, *value;
+		assert_int_equal(evcast_event_header_at(ev, i, &name, &value), 0);
+		if (strncmp(name, "Orig-", 5) != 0)
+			continue;
+		len += (size_t)snprintf(h->names + len, sizeof(h->names) - len, "%s%s", len ? "," : "", name + 5);
+		assert_true(len < sizeof(h->names));
+	}
+	copy_hdr(ev, "Orig-FreeSWITCH-Switchname", h->switchname, sizeof(h->switchname));
+	copy_hdr(ev, "Orig-Multicast-Sender", h->sender, sizeof(h->sender));
+	copy_hdr(ev, "Orig-Event-Info", h->info, sizeof(h->info));
+	copy_hdr(ev, "Orig-Uptime-msec", h->uptime_ms, sizeof(h->uptime_ms));
+	h->n++;
+}
+
+/* Our HEARTBEAT, as a peer receives it, has exactly the headers of a real
+ * FreeSWITCH 1.11 HEARTBEAT, in its order (the capture's decoded_headers),
+ * so legacy peers see evcast as one of theirs. */
+static void test_heartbeat_headers_as_freeswitch(void **state)
+{
+	(void)state;
+	char path[512], want[2048] = "";
+	snprintf(path, sizeof(path), "%s/freeswitch/fs_heartbeat_plain.json", EVCAST_VECTORS);
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	static char text[65536];
+	size_t tl = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[tl] = '\0';
+	cJSON *root = cJSON_Parse(text);
+	assert_non_null(root);
+	const cJSON *hs = cJSON_GetObjectItemCaseSensitive(root, "decoded_headers"), *h;
+	assert_true(cJSON_IsArray(hs));
+	size_t len = 0;
+	cJSON_ArrayForEach(h, hs) {
+		const cJSON *name = cJSON_GetArrayItem(h, 0);
+		assert_true(cJSON_IsString(name));
+		len += (size_t)snprintf(want + len, sizeof(want) - len, "%s%s", len ? "," : "", name->valuestring);
+		assert_true(len < sizeof(want));
+	}
+	cJSON_Delete(root);
+	assert_non_null(strstr(want, "Event-Name,Core-UUID,FreeSWITCH-Hostname,FreeSWITCH-Switchname"));
+
+	pair_t p;
+	hbseen_t hb = {0};
+	pair_start(&p, NULL, NULL, "HEARTBEAT");
+	assert_true(evcast_node_subscribe(p.b, on_heartbeat_seen, &hb) > 0);
+	assert_true(run_until(&p.loop, &hb.n, 1, 3000));
+	assert_string_equal(hb.names, want);
+	assert_string_equal(hb.switchname, "node-a");
+	assert_string_equal(hb.sender, "node-a");
+	assert_string_equal(hb.info, "System Ready");
+	assert_true(hb.uptime_ms[0] >= '0' && hb.uptime_ms[0] <= '9');
+	pair_close(&p);
+}
+
+/* The same exchange over IPv6 (unicast ::1): heartbeats give a peerup, an
+ * event crosses with its Orig- headers. Skipped when the host has no ::1. */
+static void test_ipv6_unicast_pair(void **state)
+{
+	(void)state;
+	uv_loop_t probe_loop;
+	uv_udp_t probe;
+	struct sockaddr_in6 a6;
+	assert_int_equal(uv_loop_init(&probe_loop), 0);
+	assert_int_equal(uv_ip6_addr("::1", 0, &a6), 0);
+	assert_int_equal(uv_udp_init(&probe_loop, &probe), 0);
+	int r = uv_udp_bind(&probe, (const struct sockaddr *)&a6, 0);
+	uv_close((uv_handle_t *)&probe, NULL);
+	uv_run(&probe_loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&probe_loop), 0);
+	if (r != 0)
+		skip();
+
+	g_host = "::1";
+	pair_t p;
+	pair_start(&p, NULL, NULL, "HEARTBEAT CUSTOM test::x");
+	g_host = "127.0.0.1";
+	assert_int_equal(evcast_node_config(p.a)->dests[0].addr.ss_family, AF_INET6);
+	assert_true(run_until(&p.loop, &p.sb.peerups, 1, 3000));
+	evcast_event_t *ev = evcast_event_new_named("CUSTOM", "test::x");
+	evcast_event_add_header(ev, "from-user", "1006");
+	assert_int_equal(evcast_node_fire(p.a, ev), 0);
+	assert_true(run_until(&p.loop, &p.sb.received, 1, 3000));
+	assert_string_equal(p.sb.last_orig_sender, "node-a");
+	assert_string_equal(p.sb.last_orig_user, "1006");
+	char *json = evcast_node_peers_json(p.b);
+	assert_non_null(strstr(json, "\"address\":\"[::1]"));
+	evcast_free(json);
+	pair_close(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -411,6 +551,9 @@ int main(void)
 		cmocka_unit_test(test_v2_plaintext_and_fragmentation),
 		cmocka_unit_test(test_v2_sealed_and_wrong_key),
 		cmocka_unit_test(test_v2_with_legacy_shadow),
+		cmocka_unit_test(test_all_bindings_never_resend),
+		cmocka_unit_test(test_heartbeat_headers_as_freeswitch),
+		cmocka_unit_test(test_ipv6_unicast_pair),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
