@@ -208,7 +208,8 @@ static void cmd_filter(conn_t *c, char *args)
 		if (value && !*value)
 			value = NULL;
 		evcd_conn_filters_clear(c, strcasecmp(name, "all") == 0 ? NULL : name, value);
-		evcd_conn_reply(c, "+OK filter deleted. [%s]=[%s]", name, value ? value : "(null)");
+		/* FreeSWITCH's text exactly: no '=' here (unlike "filter added"), "" for no value */
+		evcd_conn_reply(c, "+OK filter deleted. [%s][%s]", name, value ? value : "");
 		return;
 	}
 	if (name && value && strcasecmp(name, "add") == 0) {
@@ -431,11 +432,11 @@ void evcd_conn_command(conn_t *c, const evcast_event_t *msg)
 		cmd_filter(c, args);
 	} else if (strcasecmp(word, "sendevent") == 0) {
 		cmd_sendevent(c, args, msg);
-	} else if (strcasecmp(word, "api") == 0) {
+	} else if (strcasecmp(word, "api") == 0 && args[strspn(args, " \t")]) {
 		cmd_api(c, args);
-	} else if (strcasecmp(word, "bgapi") == 0) {
+	} else if (strcasecmp(word, "bgapi") == 0 && args[strspn(args, " \t")]) {
 		cmd_bgapi(c, args, msg);
-	} else {
+	} else { /* also "api" / "bgapi" without a command, as FreeSWITCH */
 		evcd_conn_reply(c, "-ERR command not found");
 	}
 	evc__free(copy);

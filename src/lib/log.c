@@ -7,6 +7,7 @@
  */
 #include "internal.h"
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -125,8 +126,14 @@ void evc__addr_str(const struct sockaddr *sa, char *buf, size_t cap)
 		snprintf(buf, cap, "%s:%u", host, ntohs(s4->sin_port));
 	} else if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+		char scope[IF_NAMESIZE + 1] = "";
 		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-		snprintf(buf, cap, "[%s]:%u", host, ntohs(s6->sin6_port));
+		/* a link-local address means nothing without its interface */
+		if (s6->sin6_scope_id && !if_indextoname(s6->sin6_scope_id, scope + 1))
+			snprintf(scope + 1, sizeof(scope) - 1, "%u", (unsigned)s6->sin6_scope_id);
+		if (s6->sin6_scope_id)
+			scope[0] = '%';
+		snprintf(buf, cap, "[%s%s]:%u", host, scope, ntohs(s6->sin6_port));
 	} else {
 		snprintf(buf, cap, "(family %d)", sa->sa_family);
 	}

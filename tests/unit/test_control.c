@@ -8,9 +8,11 @@
  * random high port). Byte-exact checks of the greeting, auth (accepted,
  * -ERR invalid + disconnect notice), ACL rejection, the connection limit, the
  * auth timeout, event framing (plain, json shared between subscribers), the
- * header limit, a slow reader losing its oldest events with a counter, and a
- * stop with clients connected that leaves uv_loop_close() == 0 and no block
- * allocated through the library allocator.
+ * header limit, a slow reader losing its oldest events with a counter (while a
+ * reading client on the same events loses none), every reply text (filters,
+ * nixevent, bgapi + BACKGROUND_JOB, event xml), and a stop with clients
+ * connected that leaves uv_loop_close() == 0 and no block allocated through
+ * the library allocator.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -410,6 +412,162 @@ static void test_slow_reader(void **state)
 	fx_stop(&f);
 }
 
+/* Two clients on the same events at the same time: the one that never reads
+ * loses its oldest events; the one that keeps reading loses none. A slow
+ * client never holds the others back. */
+static void test_slow_does_not_block_fast(void **state)
+{
+	fx_t f;
+	int slow, fast;
+	const int N = 20000, CHUNK = 50;
+	static char filler[800], fbuf[40 << 20];
+	size_t flen = 0, scan = 0;
+	unsigned seen = 0;
+	char slow_peer[64];
+	conn_t *cs = NULL, *cf = NULL;
+	memset(filler, '.', sizeof(filler));
+	fx_start(&f, "<param name=\"listen-port\" value=\"PORT\"/><param name=\"password\" value=\"pw\"/>"
+		     "<param name=\"queue-max-events\" value=\"100\"/>");
+	slow = cli_tcp(&f);
+	expect(&f, slow, GREETING, false);
+	fast = cli_tcp(&f);
+	expect(&f, fast, GREETING, false);
+	cli_send(slow, "auth pw\n\nevent plain CUSTOM t::flood\n\n");
+	cli_send(fast, "auth pw\n\nevent plain CUSTOM t::flood\n\n");
+	expect(&f, slow, REPLY("+OK accepted") REPLY("+OK event listener enabled plain"), false);
+	expect(&f, fast, REPLY("+OK accepted") REPLY("+OK event listener enabled plain"), false);
+	{
+		struct sockaddr_in sa;
+		socklen_t sl = sizeof(sa);
+		assert_int_equal(getsockname(slow, (struct sockaddr *)&sa, &sl), 0);
+		snprintf(slow_peer, sizeof(slow_peer), "127.0.0.1:%u", ntohs(sa.sin_port));
+	}
+	for (conn_t *c = f.d.control->conns; c; c = c->next)
+		*(strcmp(c->peer, slow_peer) == 0 ? &cs : &cf) = c;
+	assert_non_null(cs);
+	assert_non_null(cf);
+	for (int i = 0; i < N; i++) {
+		char v[16];
+		evcast_event_t *ev = evcast_event_new_named("CUSTOM", "t::flood");
+		snprintf(v, sizeof(v), "%d", i);
+		evcast_event_add_header(ev, "X-N", v);
+		evcast_event_set_body(ev, filler, sizeof(filler));
+		assert_int_equal(evcast_node_fire(f.d.node, ev), 0);
+		if ((i + 1) % CHUNK == 0 || i == N - 1) { /* the fast client reads what it was sent */
+			uint64_t end = ms_now() + 5000;
+			while (seen < (unsigned)i + 1 && ms_now() < end) {
+				ssize_t r;
+				char *p;
+				uv_run(&f.loop, UV_RUN_NOWAIT);
+				r = recv(fast, fbuf + flen, sizeof(fbuf) - 1 - flen, MSG_DONTWAIT);
+				if (r > 0)
+					flen += (size_t)r;
+				else
+					poll(NULL, 0, 1);
+				while ((p = memmem(fbuf + scan, flen - scan, "Content-Type: text/event-plain\n\n", 32))) {
+					seen++;
+					scan = (size_t)(p - fbuf) + 32;
+				}
+			}
+			assert_int_equal(seen, (unsigned)i + 1);
+		}
+	}
+	fbuf[flen] = '\0';
+	assert_non_null(strstr(fbuf, "X-N: 0\n"));
+	assert_non_null(strstr(fbuf, "X-N: 19999\n"));
+	assert_int_equal(cf->dropped, 0);
+	assert_true(cs->dropped > 0);
+	assert_true(cs->qcount <= 100);
+	assert_int_equal(f.d.control->st.events_dropped, cs->dropped);
+	assert_non_null(strstr(cs->qtail->payload, "X-N: 19999\n")); /* the slow one keeps the newest */
+	close(slow);
+	close(fast);
+	fx_stop(&f);
+}
+
+/* Count of text/event-* messages in buf. */
+static unsigned count_events(const char *buf)
+{
+	unsigned n = 0;
+	for (const char *p = buf; (p = strstr(p, "\nContent-Type: text/event-")); p++)
+		n++;
+	return n;
+}
+
+/* Reply texts byte for byte as FreeSWITCH writes them; event xml; nixevent of
+ * one CUSTOM subclass; filter add/delete; bgapi's reply and BACKGROUND_JOB. */
+static void test_command_replies(void **state)
+{
+	fx_t f;
+	static char buf[65536];
+	bool eof;
+	int fd;
+	fx_start(&f, NULL);
+	fd = cli_unix(&f);
+	expect(&f, fd, GREETING, false);
+	cli_send(fd, "auth x\n\nevent\n\nevent xml CUSTOM t::a t::b\n\nlog 7\n\nmyevents\n\napi\n\nbgapi \n\n");
+	expect(&f, fd, REPLY("+OK accepted") REPLY("-ERR no keywords supplied") REPLY("+OK event listener enabled xml")
+		       REPLY("-ERR command not found") REPLY("-ERR command not found") REPLY("-ERR command not found")
+		       REPLY("-ERR command not found"), false);
+	/* sendevent with headers and a body, delivered as text/event-xml */
+	cli_send(fd, "sendevent CUSTOM\nEvent-Subclass: t::a\nX-A: <&>\nContent-Length: 2\n\nhi");
+	cli_read(&f, fd, buf, sizeof(buf), sizeof(buf), 300, &eof);
+	assert_true(strncmp(buf, "Content-Type: command/reply\nReply-Text: +OK ", 44) == 0);
+	assert_int_equal(count_events(buf), 1);
+	{
+		char *ev = strstr(buf, "\n\nContent-Length: ") + 2, *body;
+		unsigned long len = strtoul(ev + 16, NULL, 10);
+		assert_true(strncmp(strchr(ev, '\n') + 1, "Content-Type: text/event-xml\n\n", 30) == 0);
+		body = strstr(ev, "\n\n") + 2;
+		assert_int_equal(strlen(body), len);
+		static const char head[] = "<event>\n  <headers>\n    <Event-Name>CUSTOM</Event-Name>\n"
+					   "    <Event-Subclass>t%3A%3Aa</Event-Subclass>\n    <X-A>%3C%26%3E</X-A>\n";
+		assert_true(strncmp(body, head, sizeof(head) - 1) == 0);
+		assert_non_null(strstr(body, "  </headers>\n  <Content-Length>2</Content-Length>\n  <body>hi</body>\n</event>\n"));
+	}
+	/* nixevent drops one subclass, keeps the other */
+	cli_send(fd, "nixevent CUSTOM t::a\n\n");
+	expect(&f, fd, REPLY("+OK events nixed"), false);
+	cli_send(fd, "sendevent CUSTOM\nEvent-Subclass: t::a\n\n");
+	cli_read(&f, fd, buf, sizeof(buf), sizeof(buf), 300, &eof);
+	assert_int_equal(count_events(buf), 0);
+	cli_send(fd, "sendevent CUSTOM\nEvent-Subclass: t::b\n\n");
+	cli_read(&f, fd, buf, sizeof(buf), sizeof(buf), 300, &eof);
+	assert_int_equal(count_events(buf), 1);
+	/* filters: FreeSWITCH's texts ("deleted" has no '=') */
+	cli_send(fd, "filter X-K yes\n\n");
+	expect(&f, fd, REPLY("+OK filter added. [X-K]=[yes]"), false);
+	cli_send(fd, "sendevent CUSTOM\nEvent-Subclass: t::b\nX-K: no\n\n");
+	cli_read(&f, fd, buf, sizeof(buf), sizeof(buf), 300, &eof);
+	assert_int_equal(count_events(buf), 0);
+	cli_send(fd, "sendevent CUSTOM\nEvent-Subclass: t::b\nX-K: yes\n\n");
+	cli_read(&f, fd, buf, sizeof(buf), sizeof(buf), 300, &eof);
+	assert_int_equal(count_events(buf), 1);
+	cli_send(fd, "filter delete X-K yes\n\nfilter delete X-K\n\nfilter delete all\n\nfilter delete\n\n");
+	expect(&f, fd, REPLY("+OK filter deleted. [X-K][yes]") REPLY("+OK filter deleted. [X-K][]")
+		       REPLY("+OK filter deleted. [all][]") REPLY("-ERR invalid syntax"), false);
+	assert_int_equal(f.d.control->conns->nfilters, 0);
+	/* bgapi: Job-UUID in the reply (the client's, when given), the answer as a BACKGROUND_JOB body */
+	cli_send(fd, "noevents\n\nevent json BACKGROUND_JOB\n\n");
+	expect(&f, fd, REPLY("+OK no longer listening for events") REPLY("+OK event listener enabled json"), false);
+	cli_send(fd, "bgapi status\nJob-UUID: 0b6c1f52-7a2e-4c1d-9e8f-1234567890ab\n\n");
+	cli_read(&f, fd, buf, sizeof(buf), sizeof(buf), 300, &eof);
+	{
+		static const char reply[] = "Content-Type: command/reply\nReply-Text: +OK Job-UUID: "
+					    "0b6c1f52-7a2e-4c1d-9e8f-1234567890ab\nJob-UUID: 0b6c1f52-7a2e-4c1d-9e8f-1234567890ab\n\n"
+					    "Content-Length: ";
+		assert_true(strncmp(buf, reply, sizeof(reply) - 1) == 0);
+	}
+	assert_int_equal(count_events(buf), 1);
+	assert_non_null(strstr(buf, "\nContent-Type: text/event-json\n\n{\"Event-Name\":\"BACKGROUND_JOB\","
+				    "\"Job-UUID\":\"0b6c1f52-7a2e-4c1d-9e8f-1234567890ab\",\"Job-Command\":\"status\","));
+	assert_non_null(strstr(buf, "\"_body\":\"UP test\\n\"}"));
+	cli_send(fd, "exit\n\n");
+	expect(&f, fd, REPLY("+OK bye") DISCONNECT_NOTICE, true);
+	close(fd);
+	fx_stop(&f);
+}
+
 /* Stop with clients connected, some mid-command: every handle closes. */
 static void test_stop_with_clients(void **state)
 {
@@ -456,6 +614,8 @@ int main(void)
 		cmocka_unit_test(test_tcp_acl),
 		cmocka_unit_test(test_json_shared),
 		cmocka_unit_test(test_slow_reader),
+		cmocka_unit_test(test_slow_does_not_block_fast),
+		cmocka_unit_test(test_command_replies),
 		cmocka_unit_test(test_stop_with_clients),
 		cmocka_unit_test(test_cycles),
 	};
