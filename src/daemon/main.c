@@ -267,48 +267,43 @@ static int daemonize(void)
 	return fds[1]; /* stderr stays: the log goes there */
 }
 
+/* A module's start failed: EINVAL means its configuration block was refused
+ * (the reason, naming file, line and param, is already logged). */
+static int start_failed(evcd_t *d, const char *what, int rc)
+{
+	if (rc == EVCAST_EINVAL)
+		evcd_logf(d, EVCAST_LOG_ERR, "not starting: the %s configuration is refused (see above)", what);
+	else
+		evcd_logf(d, EVCAST_LOG_ERR, "cannot start the %s: %s", what, evcast_strerror(rc));
+	return rc;
+}
+
+/* Every module is set up before the node starts sending: a block a module
+ * refuses stops the start before the first HEARTBEAT leaves. */
 static int start_all(daemon_state_t *st)
 {
 	evcd_t *d = &st->d;
 	int rc;
-	if ((rc = evcast_node_new(d->loop, d->cfg, evcd_log, d, &d->node)) < 0) {
-		evcd_logf(d, EVCAST_LOG_ERR, "cannot create the node: %s", evcast_strerror(rc));
-		return rc;
-	}
+	if ((rc = evcast_node_new(d->loop, d->cfg, evcd_log, d, &d->node)) < 0)
+		return start_failed(d, "node", rc);
 	st->log_sub = evcast_node_subscribe(d->node, on_event_log, d);
-	if ((rc = evcast_node_start(d->node)) < 0) {
-		evcd_logf(d, EVCAST_LOG_ERR, "cannot start the node: %s", evcast_strerror(rc));
-		return rc;
-	}
 	if ((rc = evcd_control_start(d, d->cfg->control_socket ? d->cfg->control_socket
-							      : EVCAST_DEFAULT_CONTROL_SOCKET)) < 0) {
-		evcd_logf(d, EVCAST_LOG_ERR, "cannot start the control socket: %s", evcast_strerror(rc));
-		return rc;
-	}
-	if ((rc = evcd_metrics_start(d)) < 0) { /* nothing unless metrics.conf enables it */
-		evcd_logf(d, EVCAST_LOG_ERR, "cannot start the metrics endpoint: %s", evcast_strerror(rc));
-		return rc;
-	}
-	if ((rc = evcd_reg_start(d)) < 0) { /* nothing unless registrations.conf is present */
-		evcd_logf(d, EVCAST_LOG_ERR, "cannot start the registration store: %s", evcast_strerror(rc));
-		return rc;
-	}
-	if ((rc = evcd_presence_start(d)) < 0) { /* nothing unless presence.conf is present */
-		evcd_logf(d, EVCAST_LOG_ERR, "cannot start the presence relay: %s", evcast_strerror(rc));
-		return rc;
-	}
-	if ((rc = evcd_sidecar_start(d)) < 0) { /* nothing unless sidecar.conf is present */
-		evcd_logf(d, EVCAST_LOG_ERR, "cannot start the FreeSWITCH sidecar: %s", evcast_strerror(rc));
-		return rc;
-	}
-	if ((rc = evcd_nats_start(d)) < 0) { /* nothing unless nats.conf is present */
-		evcd_logf(d, EVCAST_LOG_ERR, "cannot start the NATS link: %s", evcast_strerror(rc));
-		return rc;
-	}
-	if ((rc = evcd_lua_start(d)) < 0) {
-		evcd_logf(d, EVCAST_LOG_ERR, "cannot start Lua: %s", evcast_strerror(rc));
-		return rc;
-	}
+							      : EVCAST_DEFAULT_CONTROL_SOCKET)) < 0)
+		return start_failed(d, "control socket / event socket", rc);
+	if ((rc = evcd_metrics_start(d)) < 0) /* nothing unless metrics.conf enables it */
+		return start_failed(d, "metrics endpoint", rc);
+	if ((rc = evcd_reg_start(d)) < 0) /* nothing unless registrations.conf is present */
+		return start_failed(d, "registration store", rc);
+	if ((rc = evcd_presence_start(d)) < 0) /* nothing unless presence.conf is present */
+		return start_failed(d, "presence relay", rc);
+	if ((rc = evcd_sidecar_start(d)) < 0) /* nothing unless sidecar.conf is present */
+		return start_failed(d, "FreeSWITCH sidecar", rc);
+	if ((rc = evcd_nats_start(d)) < 0) /* nothing unless nats.conf is present */
+		return start_failed(d, "NATS link", rc);
+	if ((rc = evcd_lua_start(d)) < 0)
+		return start_failed(d, "Lua", rc);
+	if ((rc = evcast_node_start(d->node)) < 0)
+		return start_failed(d, "node", rc);
 	uv_signal_init(d->loop, &st->sig_hup);
 	uv_signal_init(d->loop, &st->sig_int);
 	uv_signal_init(d->loop, &st->sig_term);
