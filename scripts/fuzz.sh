@@ -8,7 +8,8 @@
 # exists. Targets run FUZZ_JOBS at a time (default: number of cores). Crash
 # inputs are kept under BUILD_DIR/fuzz-artifacts/<target>/. Exits 1 when any
 # target crashed, leaked, timed out or could not run; prints one line per
-# target with its executions and a summary line.
+# target with its executions and a summary line. FUZZ_RUNS=N stops each target
+# after N executions instead (SECONDS is then only an upper bound).
 set -euo pipefail
 
 usage() { echo "usage: $0 BUILD_DIR SECONDS [TARGET...]" >&2; exit 2; }
@@ -40,7 +41,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 # run_one BINARY: one target, output to $work/NAME.log, status to $work/NAME.rc.
 run_one() {
-	local bin=$1 name corpus seeds art dict=() rc=0
+	local bin=$1 name corpus seeds art extra=() rc=0
 	name=$(basename "$bin")
 	corpus="$work/$name.corpus"
 	art="$build/fuzz-artifacts/$name"
@@ -51,9 +52,10 @@ run_one() {
 			break
 		fi
 	done
-	[[ -f "$root/fuzz/$name.dict" ]] && dict=("-dict=$root/fuzz/$name.dict")
+	[[ -f "$root/fuzz/$name.dict" ]] && extra=("-dict=$root/fuzz/$name.dict")
+	[[ -n "${FUZZ_RUNS:-}" ]] && extra+=("-runs=$FUZZ_RUNS")
 	"$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=70000 -print_final_stats=1 \
-		-artifact_prefix="$art/" "${dict[@]}" "$corpus" >"$work/$name.log" 2>&1 || rc=$?
+		-artifact_prefix="$art/" "${extra[@]}" "$corpus" >"$work/$name.log" 2>&1 || rc=$?
 	echo "$rc" >"$work/$name.rc"
 	find "$corpus" -type f | wc -l >"$work/$name.ncorpus"
 }
