@@ -8,6 +8,7 @@
  * closing belong to control.c. Sections: filters; helpers; commands; dispatch.
  */
 #include "control_int.h"
+#include "filter_re.h"
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -239,10 +240,10 @@ static void cmd_filter(conn_t *c, char *args)
 		const char *cmp = value + strspn(value, "+- ");
 		size_t n = strlen(cmp);
 		if (*value == '/' || (n >= 2 && cmp[0] == '/' && cmp[n - 1] == '/')) {
-			char *pat = evc__strndup(cmp + 1, n >= 2 && cmp[n - 1] == '/' ? n - 2 : n - 1);
-			if (!pat || regcomp(&f->re, pat, REG_EXTENDED | REG_NOSUB | REG_ICASE) != 0) {
+			char *pat = evc__strndup(cmp + 1, n >= 2 && cmp[n - 1] == '/' ? n - 2 : n - 1), why[192];
+			if (!pat || evcd_filter_re_compile(&f->re, pat, why, sizeof(why)) != 0) {
 				evc__free(pat);
-				evcd_conn_reply(c, "-ERR invalid regular expression");
+				evcd_conn_reply(c, "-ERR %s", pat ? why : "out of memory");
 				return;
 			}
 			evc__free(pat);

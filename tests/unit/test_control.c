@@ -31,6 +31,7 @@
 #include "../../src/daemon/esl_conf.c"
 #include "../../src/daemon/control.c"
 #include "../../src/daemon/control_cmd.c"
+#include "../../src/daemon/filter_re.c"
 #include "../../src/daemon/control_tcp.c"
 
 /* ---- stubs of the daemon's other modules ---- */
