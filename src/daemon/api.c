@@ -200,6 +200,12 @@ static int api_stats(evcd_t *d, const char *args, sb_t *out)
 			sb_printf(out, ",\"nats\":%s", nats);
 		evcast_free(nats);
 	}
+	if (d->lua) { /* Lua consumers: queues and their drops (lua.c, docs/LUA.md) */
+		char *lua = evcd_lua_json(d);
+		if (lua)
+			sb_printf(out, ",\"lua\":%s", lua);
+		evcast_free(lua);
+	}
 	sb_printf(out, ",\"config_errors\":%llu,\"uptime_ms\":%llu}\n", (unsigned long long)d->config_errors,
 		  (unsigned long long)(evc__wall_ms() - d->start_ms));
 	return 0;

@@ -75,6 +75,13 @@ void evcd_control_stats(const evcd_t *d, evcd_control_stats_t *out);
 /* ---- lua.c: Lua consumers (optional section lua.conf) ---- */
 int evcd_lua_start(evcd_t *d);
 void evcd_lua_stop(evcd_t *d);
+/* Counters as one JSON object (scripts, running, restarts, consumers,
+ * events_queued/_delivered/_dropped, fired, fires_dropped, api_calls, and the
+ * arrays per_script {script, index, running, runs, failures, events_delivered,
+ * events_dropped} and queues {consumer, script, id, queued, capacity,
+ * delivered, dropped}); NULL when no script runs. Loop thread; freed with
+ * evcast_free. Shown by api evcast_stats ("lua") and metrics.c. */
+char *evcd_lua_json(evcd_t *d);
 
 /* ---- metrics.c: Prometheus text endpoint (optional section metrics.conf) ---- */
 /* Starts the endpoint when metrics.conf says enabled=yes (0 and nothing started
@@ -109,6 +116,13 @@ void evcd_sidecar_stop(evcd_t *d);
 /* A registration of user@realm came up on node_ip (up) or went away: mirrored
  * into FreeSWITCH's mod_db when db-sync is on and the session is ready. */
 void evcd_sidecar_location(evcd_t *d, const char *realm, const char *user, const char *node_ip, bool up);
+/* Loop thread: sends ev (borrowed) to the attached FreeSWITCH with `sendevent`,
+ * marked "evcast-injected: NODE" so it is not fired back when the switch
+ * echoes it. For events fired locally outside the node's own injection rules
+ * (Lua scripts). No-op when no session is ready, inject=no, ev already carries
+ * the mark, or the node subscriber injects it anyway (multicast::*, relayed
+ * presence). */
+void evcd_sidecar_inject(evcd_t *d, const evcast_event_t *ev);
 
 /* ---- nats.c: sites bridged through NATS (optional nats.conf; docs/MULTISITE.md) ---- */
 int evcd_nats_start(evcd_t *d);

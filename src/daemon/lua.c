@@ -6,8 +6,9 @@
  * max-memory), so pop(1) or a slow script never stalls the loop. A failure is
  * logged with file:line and the script restarts after a doubling backoff; one
  * that returns is done. At stop, waits are woken, a busy script is ended by a
- * count hook, threads are joined. Sections: settings, globals, script threads,
- * start/stop. Queues: lua_queue.c; the `freeswitch` table: lua_api.c.
+ * count-and-call hook, threads are joined. Sections: settings, globals, script
+ * threads, stats (evcd_lua_json), start/stop. Queues: lua_queue.c; the
+ * `freeswitch` table: lua_api.c.
  */
 #include <errno.h>
 #include <ifaddrs.h>
@@ -22,11 +23,16 @@
 #include <unistd.h>
 #include <lauxlib.h>
 #include <lualib.h>
+#include <cjson/cJSON.h>
 #include "lua_int.h"
 
 #define MAX_SCRIPTS 64
 #define MAX_ARGS 32
 #define HOOK_COUNT 1000 /* instructions between two looks at the stop flag */
+/* The hook also runs at every function call, so a loop that spends its time
+ * in slow C calls (os.execute("sleep 1"), a big gsub, a query) and so runs
+ * few instructions is still stopped within one call. */
+#define HOOK_MASK (LUA_MASKCOUNT | LUA_MASKCALL)
 
 /* ----------------------------------------------------------------- settings */
 
@@ -404,14 +410,14 @@ static void *script_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	return p;
 }
 
-/* Count hook: once stopping, raise an error at every instruction so that not
- * even a pcall in a loop can keep the script alive. */
+/* Count and call hook: once stopping, raise an error at every instruction so
+ * that not even a pcall in a loop can keep the script alive. */
 static void on_hook(lua_State *L, lua_Debug *ar)
 {
 	(void)ar;
 	evcd_lua_script_t *s = evcd_lua_script_of(L);
 	if (evcd_lua_stopping(s->l)) {
-		lua_sethook(L, on_hook, LUA_MASKCOUNT, 1);
+		lua_sethook(L, on_hook, HOOK_MASK, 1);
 		luaL_error(L, "evcast is stopping");
 	}
 }
@@ -431,15 +437,24 @@ static void on_warn(void *ud, const char *msg, int tocont)
 	}
 }
 
-/* Message handler: the error as text plus a traceback. */
+/* Message handler: the error as text plus a traceback. An error object that
+ * is not a string carries no position: the raising line is put in front. */
 static int on_error(lua_State *L)
 {
 	const char *msg = lua_tostring(L, 1);
 	if (!msg) {
+		lua_Debug ar;
+		const char *where = "";
+		for (int level = 1; lua_getstack(L, level, &ar); level++) {
+			if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+				where = lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+				break;
+			}
+		}
 		if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
-			msg = lua_tostring(L, -1);
+			msg = lua_pushfstring(L, "%s%s", where, lua_tostring(L, -1));
 		else
-			msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+			msg = lua_pushfstring(L, "%s(error object is a %s value)", where, luaL_typename(L, 1));
 	}
 	luaL_traceback(L, L, msg, 1);
 	return 1;
@@ -473,7 +488,7 @@ static int run_once(evcd_lua_script_t *s, char *err, size_t cap)
 	}
 	*(evcd_lua_script_t **)lua_getextraspace(L) = s;
 	lua_setwarnf(L, on_warn, s);
-	lua_sethook(L, on_hook, LUA_MASKCOUNT, HOOK_COUNT);
+	lua_sethook(L, on_hook, HOOK_MASK, HOOK_COUNT);
 	lua_pushcfunction(L, on_error);
 	lua_pushcfunction(L, pmain);
 	lua_pushlightuserdata(L, s);
@@ -515,7 +530,9 @@ static void script_main(void *arg)
 	char err[2048];
 	while (!evcd_lua_stopping(l)) {
 		uint64_t t0 = uv_hrtime();
+		uv_mutex_lock(&l->mu); /* runs and failures are read by evcd_lua_json */
 		s->runs++;
+		uv_mutex_unlock(&l->mu);
 		if (s->runs > 1)
 			evcd_logf(l->d, EVCAST_LOG_NOTICE, "lua[%s]: starting (run %u)", s->name, s->runs);
 		int rc = run_once(s, err, sizeof(err));
@@ -530,7 +547,9 @@ static void script_main(void *arg)
 		/* a run that lasted longer than the cap was healthy: start over small */
 		if ((uv_hrtime() - t0) / 1000000u > l->backoff_max_ms)
 			backoff = l->backoff_min_ms;
+		uv_mutex_lock(&l->mu);
 		s->failures++;
+		uv_mutex_unlock(&l->mu);
 		log_failure(s, err, backoff);
 		if (evcd_lua_sleep(s, backoff) != 0)
 			break;
@@ -542,17 +561,95 @@ static void script_main(void *arg)
 	uv_mutex_unlock(&l->mu);
 }
 
+/* ------------------------------------------------------------------- stats */
+
+static void put_num(cJSON *o, const char *name, uint64_t v) { cJSON_AddNumberToObject(o, name, (double)v); }
+
+char *evcd_lua_json(evcd_t *d)
+{
+	evcd_lua_t *l = d->lua;
+	if (!l)
+		return NULL;
+	cJSON *o = cJSON_CreateObject(), *scripts = cJSON_CreateArray(), *queues = cJSON_CreateArray();
+	uint64_t running = 0, restarts = 0, nconsumers = 0, queued = 0;
+	bool ok = o && scripts && queues;
+	uv_mutex_lock(&l->mu);
+	for (size_t i = 0; ok && i < l->nscripts; i++) {
+		evcd_lua_script_t *s = l->scripts[i];
+		cJSON *js = cJSON_CreateObject();
+		bool run = s->started && !s->done;
+		running += run;
+		restarts += s->failures;
+		if (!js || !cJSON_AddItemToArray(scripts, js)) {
+			cJSON_Delete(js);
+			ok = false;
+			break;
+		}
+		ok = cJSON_AddStringToObject(js, "script", s->name) && cJSON_AddBoolToObject(js, "running", run);
+		put_num(js, "index", (uint64_t)s->index);
+		put_num(js, "runs", s->runs);
+		put_num(js, "failures", s->failures);
+		put_num(js, "events_delivered", s->delivered);
+		put_num(js, "events_dropped", s->dropped);
+	}
+	for (evcd_lua_consumer_t *c = l->consumers; ok && c; c = c->next) {
+		cJSON *jc = cJSON_CreateObject();
+		nconsumers++;
+		queued += c->count;
+		if (!jc || !cJSON_AddItemToArray(queues, jc)) {
+			cJSON_Delete(jc);
+			ok = false;
+			break;
+		}
+		ok = cJSON_AddStringToObject(jc, "consumer", c->label) != NULL &&
+		     cJSON_AddStringToObject(jc, "script", c->s->name) != NULL;
+		put_num(jc, "id", c->id);
+		put_num(jc, "queued", c->count);
+		put_num(jc, "capacity", c->cap);
+		put_num(jc, "delivered", c->delivered);
+		put_num(jc, "dropped", c->dropped);
+	}
+	if (ok) {
+		put_num(o, "scripts", l->nscripts);
+		put_num(o, "running", running);
+		put_num(o, "restarts", restarts);
+		put_num(o, "consumers", nconsumers);
+		put_num(o, "events_queued", queued);
+		put_num(o, "events_delivered", l->events_delivered);
+		put_num(o, "events_dropped", l->events_dropped);
+		put_num(o, "fired", l->fired);
+		put_num(o, "fires_dropped", l->fire_dropped);
+		put_num(o, "api_calls", l->api_calls);
+	}
+	uv_mutex_unlock(&l->mu);
+	char *text = NULL, *out = NULL;
+	if (ok && cJSON_AddItemToObject(o, "per_script", scripts)) {
+		scripts = NULL;
+		if (cJSON_AddItemToObject(o, "queues", queues)) {
+			queues = NULL;
+			text = cJSON_PrintUnformatted(o);
+		}
+	}
+	if (text) /* cJSON allocates with malloc; callers free with evcast_free */
+		out = evc__strdup(text);
+	cJSON_free(text);
+	cJSON_Delete(scripts);
+	cJSON_Delete(queues);
+	cJSON_Delete(o);
+	return out;
+}
+
 /* --------------------------------------------------------------- start/stop */
 
 void evcd_lua_free(evcd_lua_t *l)
 {
 	if (!l)
 		return;
+	while (l->consumers) /* none once every thread ended; kept for safety (before scripts: c->s) */
+		evcd_lua_consumer_free(l->consumers);
 	for (size_t i = 0; i < l->nscripts; i++)
 		script_free(l->scripts[i]);
 	evc__free(l->scripts);
-	while (l->consumers) /* none once every thread ended; kept for safety */
-		evcd_lua_consumer_free(l->consumers);
 	for (size_t i = 0; i < l->nglobals; i++) {
 		evc__free(l->globals[i].name);
 		evc__free(l->globals[i].value);

@@ -36,6 +36,7 @@ struct evcd_lua_script {
 	size_t mem, mem_peak; /* bytes held by the lua_State (script thread only) */
 	int nconsumers;       /* live EventConsumers (under mu) */
 	unsigned runs, failures;
+	uint64_t delivered, dropped; /* events queued to / dropped by its consumers, all runs (under mu) */
 	char warnbuf[512];    /* pieces of a Lua warning being assembled */
 	size_t warnlen;
 };
@@ -49,6 +50,7 @@ struct evcd_lua_consumer {
 	evcast_event_t **ring;            /* cap slots, count used from head */
 	size_t cap, head, count;
 	uint64_t delivered, dropped;
+	uint64_t id;                      /* unique in the module (metrics label) */
 	evc__ratelimit_t rl;              /* overflow warnings */
 	char label[128];                  /* "presence.lua CUSTOM multicast::event" */
 };
@@ -96,7 +98,8 @@ struct evcd_lua {
 	evcd_lua_global_t *globals;
 	size_t nglobals;
 	/* counters (under mu) */
-	uint64_t fired, fire_dropped, api_calls, events_dropped;
+	uint64_t fired, fire_dropped, api_calls, events_delivered, events_dropped;
+	uint64_t next_consumer_id;
 	evc__ratelimit_t fire_rl;
 };
 
@@ -145,7 +148,8 @@ const char *evcd_lua_package_cpath(const evcd_lua_t *l);
 
 /* Node subscriber (loop thread): copies ev into every selecting consumer's queue. */
 void evcd_lua_on_event(void *ud, const evcast_event_t *ev);
-/* Async callback (loop thread): runs queued fire/api requests. */
+/* Async callback (loop thread): runs queued fire/api requests; a fired event
+ * goes to the sidecar's FreeSWITCH (evcd_sidecar_inject) and into the node. */
 void evcd_lua_on_async(uv_async_t *h);
 /* Caller holds mu, stopping is set: answers every queued and in-flight request. */
 void evcd_lua_fail_requests(evcd_lua_t *l);

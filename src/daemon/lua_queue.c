@@ -6,7 +6,9 @@
  * a full queue drops the event and counts it per consumer. Script threads pop.
  * Scripts -> loop: fire and api requests go into one bounded request queue and
  * wake the loop through a uv_async_t; api callers block on their script's
- * condition until evcd_lua_on_async answers. Sections: consumers, loop-side
+ * condition until evcd_lua_on_async answers; a fired event also goes to the
+ * sidecar's FreeSWITCH (evcd_sidecar_inject, here on the loop thread, never
+ * from a script thread). Sections: consumers, loop-side
  * delivery, requests, sleeping. Everything shared is guarded by l->mu.
  */
 #include <string.h>
@@ -63,6 +65,7 @@ int evcd_lua_consumer_new(evcd_lua_script_t *s, size_t cap, const char *label, e
 	else if ((size_t)s->nconsumers >= l->max_consumers)
 		rc = EVCAST_E2BIG;
 	if (rc == 0) {
+		c->id = ++l->next_consumer_id;
 		c->next = l->consumers;
 		if (l->consumers)
 			l->consumers->prev = c;
@@ -192,6 +195,7 @@ void evcd_lua_on_event(void *ud, const evcast_event_t *ev)
 		evcast_event_t *copy = c->count < c->cap ? evcast_event_dup(ev) : NULL;
 		if (!copy) {
 			c->dropped++;
+			c->s->dropped++;
 			l->events_dropped++;
 			if (evc__ratelimit_allow(&c->rl, evc__wall_ms()))
 				evcd_logf(l->d, EVCAST_LOG_WARNING,
@@ -204,6 +208,8 @@ void evcd_lua_on_event(void *ud, const evcast_event_t *ev)
 		c->ring[(c->head + c->count) % c->cap] = copy;
 		c->count++;
 		c->delivered++;
+		c->s->delivered++;
+		l->events_delivered++;
 		uv_cond_signal(&c->cond);
 	}
 	uv_mutex_unlock(&l->mu);
@@ -341,11 +347,15 @@ void evcd_lua_on_async(uv_async_t *h)
 		if (!req)
 			break;
 		if (req->kind == EVCD_LUA_REQ_FIRE) {
+			/* to the attached FreeSWITCH first: the node takes the event */
+			evcd_sidecar_inject(l->d, req->ev);
 			int rc = evcast_node_fire(l->d->node, req->ev);
 			if (rc != 0)
 				evcd_logf(l->d, EVCAST_LOG_WARNING, "lua[%s]: fire failed: %s", req->s->name,
 					  evcast_strerror(rc));
+			uv_mutex_lock(&l->mu); /* read by evcd_lua_json */
 			l->fired++;
+			uv_mutex_unlock(&l->mu);
 			evc__free(req);
 			continue;
 		}

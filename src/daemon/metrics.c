@@ -12,7 +12,8 @@
  * connection idle for IDLE_MS is closed. Exposes every counter of
  * evcast_stats_t as evcast_<field>_total (from evcast_stats_to_json, so a new
  * counter appears without a change here; a per-reason breakdown object K as
- * evcast_K_by_reason_total{reason=...}), per-peer gauges, the control
+ * evcast_K_by_reason_total{reason=...}), per-peer gauges, the NATS link, the
+ * Lua consumers (evcast_lua_*: totals, per script, per queue), the control
  * server's queues and build info. Handles are freed only from their close
  * callbacks. The block is read at start only (a SIGHUP does not move the
  * endpoint). Sections: config, exposition, HTTP connections, listener,
@@ -245,6 +246,93 @@ static void count_peer(void *ud, const evcast_peer_info_t *p)
 	n[p->up ? 0 : 1]++;
 }
 
+/* ---- Lua consumers (lua.c's evcd_lua_json): module totals, per script, per queue */
+
+typedef struct lua_family {
+	const char *key, *name, *type, *help;
+} lua_family_t;
+
+static const lua_family_t lua_totals[] = {
+	{"scripts", "evcast_lua_scripts", "gauge", "Lua startup scripts configured."},
+	{"running", "evcast_lua_scripts_running", "gauge", "Lua scripts whose thread runs now."},
+	{"consumers", "evcast_lua_consumers", "gauge", "Lua EventConsumers open now."},
+	{"events_queued", "evcast_lua_events_queued", "gauge", "Events waiting in Lua consumer queues."},
+	{"restarts", "evcast_lua_restarts_total", "counter", "Lua script failures (each followed by a restart)."},
+	{"events_delivered", "evcast_lua_events_delivered_total", "counter", "Events queued to Lua consumers."},
+	{"events_dropped", "evcast_lua_events_dropped_total", "counter",
+	 "Events dropped because a Lua consumer queue was full."},
+	{"fired", "evcast_lua_fired_total", "counter", "Events fired by Lua scripts."},
+	{"fires_dropped", "evcast_lua_fires_dropped_total", "counter",
+	 "Events Lua scripts fired that were dropped (request queue full)."},
+	{"api_calls", "evcast_lua_api_calls_total", "counter", "api commands run by Lua scripts."},
+};
+static const lua_family_t lua_per_script[] = {
+	{"running", "evcast_lua_script_running", "gauge", "1 while the Lua script's thread runs."},
+	{"runs", "evcast_lua_script_runs_total", "counter", "Runs of the Lua script (first start and restarts)."},
+	{"failures", "evcast_lua_script_failures_total", "counter", "Errors that ended a run of the Lua script."},
+	{"events_delivered", "evcast_lua_script_events_delivered_total", "counter",
+	 "Events queued to the Lua script's consumers."},
+	{"events_dropped", "evcast_lua_script_events_dropped_total", "counter",
+	 "Events dropped because one of the Lua script's consumer queues was full."},
+};
+static const lua_family_t lua_per_queue[] = {
+	{"queued", "evcast_lua_queue_events", "gauge", "Events waiting in the Lua consumer's queue."},
+	{"capacity", "evcast_lua_queue_capacity", "gauge", "Size of the Lua consumer's queue."},
+	{"delivered", "evcast_lua_queue_delivered_total", "counter", "Events queued to the Lua consumer."},
+	{"dropped", "evcast_lua_queue_dropped_total", "counter", "Events dropped because the queue was full."},
+};
+
+static double json_num(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsNumber(v) ? v->valuedouble : cJSON_IsTrue(v) ? 1.0 : 0.0;
+}
+
+static const char *json_str(const cJSON *o, const char *key)
+{
+	const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+	return v ? v : "";
+}
+
+static void lua_family_head(sbuf_t *b, const lua_family_t *f)
+{
+	sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name, f->type);
+}
+
+static void lua_metrics(evcd_t *d, sbuf_t *b)
+{
+	char *json = evcd_lua_json(d);
+	cJSON *o = json ? cJSON_Parse(json) : NULL, *it;
+	evcast_free(json);
+	if (!o)
+		return;
+	const cJSON *scripts = cJSON_GetObjectItemCaseSensitive(o, "per_script");
+	const cJSON *queues = cJSON_GetObjectItemCaseSensitive(o, "queues");
+	for (size_t i = 0; i < EVC_ARRAY_SIZE(lua_totals); i++) {
+		lua_family_head(b, &lua_totals[i]);
+		sb_printf(b, "%s %.0f\n", lua_totals[i].name, json_num(o, lua_totals[i].key));
+	}
+	for (size_t i = 0; cJSON_GetArraySize(scripts) > 0 && i < EVC_ARRAY_SIZE(lua_per_script); i++) {
+		lua_family_head(b, &lua_per_script[i]);
+		cJSON_ArrayForEach(it, scripts) {
+			sb_printf(b, "%s{script=\"", lua_per_script[i].name);
+			sb_label(b, json_str(it, "script"));
+			sb_printf(b, "\",index=\"%.0f\"} %.0f\n", json_num(it, "index"), json_num(it, lua_per_script[i].key));
+		}
+	}
+	for (size_t i = 0; cJSON_GetArraySize(queues) > 0 && i < EVC_ARRAY_SIZE(lua_per_queue); i++) {
+		lua_family_head(b, &lua_per_queue[i]);
+		cJSON_ArrayForEach(it, queues) {
+			sb_printf(b, "%s{script=\"", lua_per_queue[i].name);
+			sb_label(b, json_str(it, "script"));
+			sb_printf(b, "\",consumer=\"");
+			sb_label(b, json_str(it, "consumer"));
+			sb_printf(b, "\",id=\"%.0f\"} %.0f\n", json_num(it, "id"), json_num(it, lua_per_queue[i].key));
+		}
+	}
+	cJSON_Delete(o);
+}
+
 /* The whole exposition; NULL when out of memory. *len gets its length. */
 static char *render(struct evcd_metrics *m, size_t *len)
 {
@@ -331,6 +419,8 @@ static char *render(struct evcd_metrics *m, size_t *len)
 		}
 		cJSON_Delete(o);
 	}
+	if (d->lua) /* Lua consumers (lua.c, docs/LUA.md) */
+		lua_metrics(d, &b);
 	evcd_control_stats(d, &cs);
 	sb_printf(&b,
 		  "# HELP evcast_control_connections Control/event-socket connections open now.\n"

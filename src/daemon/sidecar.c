@@ -10,7 +10,9 @@
  * events the node delivers (CUSTOM multicast::event except evcastd's own
  * evcast::* traffic, multicast::peerup/peerdown, and PRESENCE_IN relayed by
  * presence.c) are injected with `sendevent`, marked
- * "evcast-injected: NODE"; an event carrying that mark is never fired back. With
+ * "evcast-injected: NODE"; an event carrying that mark is never fired back.
+ * Events fired by Lua scripts are injected the same way through
+ * evcd_sidecar_inject (lua_queue.c, loop thread). With
  * db-sync, registrations (registrations.c) are mirrored into mod_db: `api db
  * insert/REALM/USER/NODE_IPV4`, `api db delete/REALM/USER`; all live ones again
  * after each (re)connect. Reconnects with exponential backoff; a rejected
@@ -53,7 +55,7 @@ struct evcd_sidecar {
 	bool inject, db_sync;
 	/* counters */
 	uint64_t connects, auth_failures, events_in, events_fired, echoes_dropped, injected, db_cmds,
-		dropped_queue_full, errors_replied;
+		dropped_queue_full, errors_replied, local_injected;
 	evc__ratelimit_t rl;
 };
 
@@ -456,22 +458,42 @@ static void connect_now(struct evcd_sidecar *s)
 
 /* ---------------------------------------------------------- node consumer */
 
+/* 1: the node subscriber injects ev (cluster traffic, peer events, relayed
+ * presence); 0: it does not; -1: never inject (evcastd's own evcast::* traffic). */
+static int node_selects(const evcast_event_t *ev)
+{
+	const char *name = evcast_event_name(ev), *sub = evcast_event_subclass(ev);
+	if (!name)
+		return -1;
+	if (!strcasecmp(name, "CUSTOM") && sub && !strcmp(sub, "multicast::event")) {
+		const char *osub = evcast_event_get_header(ev, "Orig-Event-Subclass");
+		return !osub || strncmp(osub, "evcast::", 8) != 0 ? 1 : -1; /* regsync stays out */
+	}
+	if (!strcasecmp(name, "CUSTOM") && sub &&
+	    (!strcmp(sub, "multicast::peerup") || !strcmp(sub, "multicast::peerdown")))
+		return 1;
+	if (!strcasecmp(name, "PRESENCE_IN") && evcast_event_get_header(ev, "evcast-presence-relay"))
+		return 1;
+	return 0;
+}
+
 static void on_node_event(void *ud, const evcast_event_t *ev)
 {
 	struct evcd_sidecar *s = ud;
-	const char *name = evcast_event_name(ev), *sub = evcast_event_subclass(ev);
-	if (!s->inject || s->state != SC_READY || !name)
+	if (s->inject && s->state == SC_READY && node_selects(ev) == 1)
+		inject(s, ev);
+}
+
+void evcd_sidecar_inject(evcd_t *d, const evcast_event_t *ev)
+{
+	struct evcd_sidecar *s = d ? d->sidecar : NULL;
+	if (!s || !ev || !s->inject || s->state != SC_READY)
 		return;
-	if (!strcasecmp(name, "CUSTOM") && sub && !strcmp(sub, "multicast::event")) {
-		const char *osub = evcast_event_get_header(ev, "Orig-Event-Subclass");
-		if (!osub || strncmp(osub, "evcast::", 8) != 0) /* evcastd's own traffic (regsync) stays out */
-			inject(s, ev);
-	} else if (!strcasecmp(name, "CUSTOM") && sub &&
-		   (!strcmp(sub, "multicast::peerup") || !strcmp(sub, "multicast::peerdown"))) {
-		inject(s, ev);
-	}
-	else if (!strcasecmp(name, "PRESENCE_IN") && evcast_event_get_header(ev, "evcast-presence-relay"))
-		inject(s, ev);
+	/* already the switch's (marked), or injected by on_node_event when fired */
+	if (evcast_event_get_header(ev, INJECT_HDR) || node_selects(ev) != 0)
+		return;
+	s->local_injected++;
+	inject(s, ev);
 }
 
 /* ------------------------------------------------------------- start/stop */
@@ -520,10 +542,11 @@ void evcd_sidecar_stop(evcd_t *d)
 	if (s->sub > 0 && d->node)
 		evcast_node_unsubscribe(d->node, s->sub);
 	evcd_logf(d, EVCAST_LOG_INFO,
-		  "sidecar: %llu connection(s), %llu auth failure(s), %llu event(s) fired, %llu injected, "
-		  "%llu echo(es) dropped, %llu db command(s), %llu dropped (queue full)",
+		  "sidecar: %llu connection(s), %llu auth failure(s), %llu event(s) fired, %llu injected "
+		  "(%llu fired by Lua), %llu echo(es) dropped, %llu db command(s), %llu dropped (queue full)",
 		  (unsigned long long)s->connects, (unsigned long long)s->auth_failures,
 		  (unsigned long long)s->events_fired, (unsigned long long)s->injected,
+		  (unsigned long long)s->local_injected,
 		  (unsigned long long)s->echoes_dropped, (unsigned long long)s->db_cmds,
 		  (unsigned long long)s->dropped_queue_full);
 	disconnect(s, NULL);

@@ -12,8 +12,11 @@
 # B_IP`; the injected event coming back from the switch is not fired again; a
 # user with two registrations keeps its db entry when one goes; a
 # register on the switch's own SIP side goes to the cluster (locatable on B,
-# node A); unregister on B -> `api db delete`; after the switch restarts the
-# sidecar reconnects and re-sends the live locations.
+# node A); an event a Lua script on A fires (lua.conf) reaches the switch as a
+# sendevent marked evcast-injected, and its echo from the switch is dropped
+# (delivered on A once, injected once); unregister on B -> `api db delete`;
+# after the switch restarts the sidecar reconnects and re-sends the live
+# locations.
 source "$(dirname "$0")/lib.sh"
 evc_require
 
@@ -55,10 +58,16 @@ conf() {
 				      <param name="host" value="127.0.0.1"/>
 				      <param name="port" value="$FS_PORT"/>
 				      <param name="password" value="ClueCon"/>
-				      <param name="bindings" value="CUSTOM sofia::register sofia::unregister sofia::expire multicast::event"/>
+				      <param name="bindings" value="CUSTOM sofia::register sofia::unregister sofia::expire multicast::event luatest::fired"/>
 				      <param name="db-sync" value="yes"/>
 				      <param name="reconnect-min-ms" value="100"/>
 				      <param name="reconnect-max-ms" value="400"/>
+				    </settings>
+				  </configuration>
+				  <configuration name="lua.conf">
+				    <settings>
+				      <param name="startup-script" value="$EVC_TMP/fire.lua"/>
+				      <param name="stop-timeout" value="2"/>
 				    </settings>
 				  </configuration>
 			EOF
@@ -94,6 +103,20 @@ s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 s.sendall(sys.argv[2].encode()); s.close()' $FS_CTL "$1"
 }
 located_on() { evc_cli "$1" locate "$2" >/dev/null 2>&1; }
+
+# A's Lua script: each CUSTOM luatest::trigger makes it fire CUSTOM luatest::fired.
+cat >"$EVC_TMP/fire.lua" <<'EOF'
+local con = freeswitch.EventConsumer("CUSTOM", "luatest::trigger")
+freeswitch.consoleLog("notice", "SIDECARLUA ready")
+while true do
+  local t = con:pop(1)
+  if t then
+    local e = freeswitch.Event("CUSTOM", "luatest::fired")
+    e:addHeader("X-Lua-Seq", t:getHeader("X-Seq") or "?")
+    e:fire()
+  end
+end
+EOF
 
 evc_step "network: A, B; fake FreeSWITCH in A's namespace with a password A does not know"
 evc_lan A B
@@ -163,6 +186,24 @@ evc_wait_for 5 "db example.test/2000 = $ADDR_A" fs_db_is example.test/2000 "$ADD
 n=$(fs_count '.cmd == "sendevent" and .headers["Orig-from-user"] == "2000"')
 [[ $n -eq 0 ]] || evc_fail "the switch's own register was injected back into it ($n)"
 evc_ok "the switch's register reached B ('$out'); its db entry points at A"
+
+evc_step "an event fired by a Lua script on A -> sendevent to the switch; its echo is dropped"
+evc_wait_for 5 "A's Lua script ready" grep -q "SIDECARLUA ready" "$EVC_TMP/A.log" || evc_fail "fire.lua did not start"
+evc_cli A send CUSTOM luatest::trigger -H 'X-Seq: 7' >/dev/null || evc_fail "send failed"
+LUAINJ='.cmd == "sendevent" and .name == "CUSTOM" and .headers["Event-Subclass"] == "luatest::fired"
+	and .headers["X-Lua-Seq"] == "7" and .headers["evcast-injected"] == "A"'
+evc_wait_for 5 "sendevent CUSTOM luatest::fired" fs_has "$LUAINJ" ||
+	evc_fail "the Lua-fired event did not reach the switch: $(grep sendevent "$EVC_TMP/fs.log" | tail -n 2)"
+# The switch echoes it to A's session (bindings include luatest::fired): dropped, not fired again.
+LUAEV='.["Event-Name"] == "CUSTOM" and .["Event-Subclass"] == "luatest::fired" and .["X-Lua-Seq"] == "7"'
+evc_wait_for 5 "A delivers the Lua event" evc_json_has "$EVC_TMP/A.events" "$LUAEV" || evc_fail "A never delivered it"
+sleep 0.5
+n=$(evc_json_count "$EVC_TMP/A.events" "$LUAEV")
+[[ $n -eq 1 ]] || evc_fail "A delivered the Lua-fired event $n times (want 1: the switch's echo must be dropped)"
+[[ $(fs_count "$LUAINJ") -eq 1 ]] || evc_fail "the Lua-fired event was injected $(fs_count "$LUAINJ") times"
+[[ $(fs_count '.cmd == "sendevent" and .headers["Event-Subclass"] == "luatest::trigger"') -eq 0 ]] ||
+	evc_fail "the CLI's trigger event (not Lua-fired, not cluster traffic) was injected"
+evc_ok "Lua fire -> sendevent CUSTOM luatest::fired (evcast-injected: A) once; the echo was dropped (delivered once)"
 
 evc_step "two registrations of 3000 on B, one unregistered: the db entry stays"
 for cid in c-3000a c-3000b; do

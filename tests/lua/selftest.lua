@@ -42,11 +42,24 @@ local j = freeswitch.Event("json", '{"Event-Name":"CUSTOM","Event-Subclass":"sel
 eq(j:getHeader("A"), "b", "Event from json")
 
 -- EventConsumer: fire to self, non-blocking and timed pops
+-- wall clock in ms (os.time has 1 s resolution, os.clock is CPU time)
+local function now_ms()
+  local f = io.popen("date +%s%3N")
+  local v = tonumber(f:read("*l"))
+  f:close()
+  return v
+end
 local con = freeswitch.EventConsumer("CUSTOM", "selftest::ping")
-eq(con:pop(), nil, "pop() on an empty queue returns nil at once")
-local t0 = os.time()
+local t0 = now_ms()
+eq(con:pop(), nil, "pop() on an empty queue returns nil")
+check(now_ms() - t0 < 500, "pop() does not wait: " .. (now_ms() - t0) .. " ms")
+t0 = now_ms()
 eq(con:pop(1, 300), nil, "pop(1, 300) times out with nil")
-check(os.time() - t0 <= 2, "pop(1, 300) returns within about 300 ms")
+local waited = now_ms() - t0
+check(waited >= 280 and waited < 1500, "pop(1, 300) waits about 300 ms: " .. waited .. " ms")
+t0 = now_ms()
+eq(con:pop(0, 1000), nil, "pop(0, 1000) is non-blocking")
+check(now_ms() - t0 < 500, "pop(0, 1000) does not wait: " .. (now_ms() - t0) .. " ms")
 eq(e:fire(), true, "fire returns true")
 local got = con:pop(1, 5000)
 check(got ~= nil, "fired event comes back to a bound consumer")
@@ -96,12 +109,23 @@ check(freeswitch.getGlobalVariable("core_uuid") ~= nil, "getGlobalVariable core_
 eq(freeswitch.getGlobalVariable("switchname"), freeswitch.getGlobalVariable("node_name"), "switchname = node name")
 eq(freeswitch.getGlobalVariable("no_such_var_xyz"), nil, "unknown global is nil")
 if argv[1] then eq(freeswitch.getGlobalVariable("selftest_var"), argv[1], "global-variable param / argv") end
+-- argv[2..4], when given: the expected node name, IPv4 address and host name
+if argv[2] then eq(freeswitch.getGlobalVariable("node_name"), argv[2], "node_name is the node's name") end
+if argv[3] then eq(freeswitch.getGlobalVariable("local_ip_v4"), argv[3], "local_ip_v4 is the host's address") end
+if argv[4] then eq(freeswitch.getGlobalVariable("hostname"), argv[4], "hostname") end
+eq(freeswitch.getGlobalVariable("HostName"), freeswitch.getGlobalVariable("hostname"), "global names are case-insensitive")
 local api = freeswitch.API()
 local v = api:execute("version")
 check(type(v) == "string" and #v > 0 and not v:find("^%-ERR"), "API():execute(version): " .. tostring(v))
 local bad = api:execute("no_such_command_xyz", "")
 check(bad:find("^%-ERR") ~= nil, "unknown api command gives -ERR: " .. tostring(bad))
 check(api:executeString("version") == v, "executeString")
+local pj = api:execute("multicast_peers", "json")
+check(pj:find("^%s*{") ~= nil, "execute(cmd, args) passes args: " .. pj:sub(1, 60))
+check(api:execute("multicast_peers json"):find("^%s*{") ~= nil, "execute(\"cmd args\") splits the string")
+if argv[2] then
+  check(api:execute("status"):find("Node " .. argv[2], 1, true) ~= nil, "execute(status) names the node")
+end
 check(not pcall(os.exit, 1), "os.exit is refused")
 check(package.cpath:find("lua/5.4", 1, true) ~= nil, "standard cpath kept: " .. package.cpath)
 local ok, mod = pcall(require, "luasql.sqlite3")

@@ -1,7 +1,8 @@
 /*
  * test_metrics.c -- the Prometheus endpoint (src/daemon/metrics.c, included):
  * metrics.conf defaults and validation (line-numbered messages), the loopback
- * rule, label escaping, a real scrape over 127.0.0.1 (every evcast_stats_t
+ * rule, label escaping, the Lua families (evcd_lua_json stubbed), a real
+ * scrape over 127.0.0.1 (every evcast_stats_t
  * counter with its value, build info, Content-Length), the HTTP error
  * answers, and allocation failure at every point of a scrape (a 500 or a
  * closed connection, never a crash or a leak). The daemon's log and control
@@ -48,6 +49,14 @@ char *evcd_nats_json(evcd_t *d)
 {
 	(void)d;
 	return NULL;
+}
+
+/* lua.c's counters: g_lua_json when set (test_lua_families), else none. */
+static const char *g_lua_json;
+char *evcd_lua_json(evcd_t *d)
+{
+	(void)d;
+	return g_lua_json ? evc__strdup(g_lua_json) : NULL;
 }
 
 /* Failing allocator: the countdown-th allocation from now fails (0 = never). */
@@ -301,6 +310,45 @@ static void test_label_escaping(void **state)
 	evc__free(b.p);
 }
 
+/* The Lua families from evcd_lua_json: totals, per script and per queue,
+ * labels escaped, queues told apart by id. */
+static void test_lua_families(void **state)
+{
+	fx_t *f = *state;
+	sbuf_t b = {0};
+	g_lua_json = "{\"scripts\":2,\"running\":1,\"restarts\":3,\"consumers\":2,\"events_queued\":5,"
+		     "\"events_delivered\":40,\"events_dropped\":15,\"fired\":9,\"fires_dropped\":1,\"api_calls\":4,"
+		     "\"per_script\":[{\"script\":\"a\\\"q.lua\",\"running\":true,\"index\":1,\"runs\":1,"
+		     "\"failures\":0,\"events_delivered\":40,\"events_dropped\":15},"
+		     "{\"script\":\"b.lua\",\"running\":false,\"index\":2,\"runs\":4,\"failures\":3,"
+		     "\"events_delivered\":0,\"events_dropped\":0}],"
+		     "\"queues\":[{\"consumer\":\"a\\\"q.lua CUSTOM x::y\",\"script\":\"a\\\"q.lua\",\"id\":7,"
+		     "\"queued\":5,\"capacity\":5,\"delivered\":20,\"dropped\":15}]}";
+	lua_metrics(&f->d, &b);
+	g_lua_json = NULL;
+	assert_false(b.failed);
+	assert_non_null(b.p);
+	const char *want[] = {
+		"# TYPE evcast_lua_events_dropped_total counter\nevcast_lua_events_dropped_total 15\n",
+		"evcast_lua_scripts 2\n",
+		"evcast_lua_fires_dropped_total 1\n",
+		"evcast_lua_script_running{script=\"a\\\"q.lua\",index=\"1\"} 1\n",
+		"evcast_lua_script_running{script=\"b.lua\",index=\"2\"} 0\n",
+		"evcast_lua_script_failures_total{script=\"b.lua\",index=\"2\"} 3\n",
+		"evcast_lua_script_events_dropped_total{script=\"a\\\"q.lua\",index=\"1\"} 15\n",
+		"evcast_lua_queue_dropped_total{script=\"a\\\"q.lua\",consumer=\"a\\\"q.lua CUSTOM x::y\",id=\"7\"} 15\n",
+		"evcast_lua_queue_capacity{script=\"a\\\"q.lua\",consumer=\"a\\\"q.lua CUSTOM x::y\",id=\"7\"} 5\n",
+	};
+	for (size_t i = 0; i < EVC_ARRAY_SIZE(want); i++)
+		if (!strstr(b.p, want[i]))
+			fail_msg("missing %s in:\n%s", want[i], b.p);
+	evc__free(b.p);
+	/* no module (evcd_lua_json NULL): nothing at all */
+	memset(&b, 0, sizeof(b));
+	lua_metrics(&f->d, &b);
+	assert_null(b.p);
+}
+
 /* Splits an HTTP response; checks Content-Length against the body. */
 static const char *body_of(const client_t *c, int want_code)
 {
@@ -442,6 +490,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_values_name_param_and_line, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_non_loopback_needs_allow_remote, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_label_escaping, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_lua_families, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_scrape_has_every_counter, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_http_errors, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_allocation_failures, fx_setup, fx_teardown),
