@@ -79,8 +79,13 @@ static size_t bracket(const char *p)
 size_t evcd_filter_re_cost(const char *pat)
 {
 	size_t total[MAX_DEPTH + 1], last = 0, depth = 0, k, len;
+	int rep = 0; /* the previous token was a repetition */
 	total[0] = 0;
 	for (const char *p = pat; *p;) {
+		int was_rep = rep;
+		rep = 0;
+		if (was_rep && (*p == '*' || *p == '?' || *p == '+' || (*p == '{' && interval(p, &len))))
+			return OVER; /* a repetition of a repetition */
 		switch (*p) {
 		case '\\':
 			if (isdigit((unsigned char)p[1]))
@@ -118,16 +123,21 @@ size_t evcd_filter_re_cost(const char *pat)
 			break;
 		case '*':
 		case '?':
+			rep = 1;
 			break; /* one copy: no growth */
 		case '+':
 			/* glibc: x+ is x x*, the atom copied once more */
 			total[depth] = sat_add(total[depth], last);
 			last = sat_mul(last, 2);
+			rep = 1;
 			break;
 		case '{':
 			if ((k = interval(p, &len)) > 0) {
 				total[depth] = sat_add(total[depth], sat_mul(last, k - 1));
 				last = sat_mul(last, k);
+				rep = 1;
+				if (total[depth] == OVER || last == OVER)
+					return OVER;
 				p += len;
 				continue;
 			}
@@ -156,8 +166,8 @@ int evcd_filter_re_compile(regex_t *re, const char *pat, char *err, size_t errle
 		return -1;
 	}
 	if (evcd_filter_re_cost(pat) == OVER) {
-		snprintf(err, errlen, "regular expression too complex (back-reference, or repetitions expanding "
-				      "beyond %d)", EVCD_FILTER_RE_MAX_COST);
+		snprintf(err, errlen, "regular expression too complex (a back-reference, a repetition of a "
+				      "repetition, or repetitions expanding beyond %d)", EVCD_FILTER_RE_MAX_COST);
 		return -1;
 	}
 	if ((rc = regcomp(re, pat, REG_EXTENDED | REG_NOSUB | REG_ICASE)) != 0) {

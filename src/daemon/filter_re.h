@@ -7,9 +7,13 @@
  * grows its memory without bound, and a back-reference makes regexec
  * exponential in time. A client of the event socket chooses the pattern, so
  * before regcomp the pattern is checked: at most EVCD_FILTER_RE_MAX_LEN bytes,
- * no back-references, and an estimate of its expanded size (every atom 1,
- * `+` doubles the atom, `{m,n}` multiplies it by max(m, n)) at most
- * EVCD_FILTER_RE_MAX_COST. Pure code: no I/O, no logging.
+ * no back-references, no repetition applied directly to a repetition (`a*+`,
+ * `a{2}{3}`: undefined in POSIX, and glibc's epsilon closures over them take
+ * seconds), and an estimate of its expanded size (every atom 1, `+` doubles
+ * the atom, `{m,n}` multiplies it by max(m, n)) at most
+ * EVCD_FILTER_RE_MAX_COST (a chain of that many optional atoms is what
+ * regcomp's closure computation, quadratic in it, still does in
+ * milliseconds). Pure code: no I/O, no logging.
  */
 #ifndef EVCAST_FILTER_RE_H
 #define EVCAST_FILTER_RE_H
@@ -18,10 +22,10 @@
 #include <stddef.h>
 
 #define EVCD_FILTER_RE_MAX_LEN 512
-#define EVCD_FILTER_RE_MAX_COST 4096
+#define EVCD_FILTER_RE_MAX_COST 256
 
 /* The expanded-size estimate of an extended regex, or (size_t)-1 when over
- * EVCD_FILTER_RE_MAX_COST or using a back-reference. */
+ * EVCD_FILTER_RE_MAX_COST, using a back-reference or stacking repetitions. */
 size_t evcd_filter_re_cost(const char *pat);
 
 /* Compiles pat (REG_EXTENDED | REG_NOSUB | REG_ICASE) into *re after the
