@@ -7,10 +7,16 @@
  * Run it inside a private network namespace (scripts/bench.sh does). Paced
  * mode (--rate R --duration S) sends one datagram at a time on a schedule and
  * measures one-way latency from a monotonic timestamp in the payload.
+ * --recv-netns NAME puts the receivers in network namespace NAME (joining on
+ * --recv-ifaddr), so sender and receivers are two hosts on a bridge, as two
+ * daemons are in bench/bench_v2.sh.
  * Prints per-receiver lines and one RESULT line (bench_util.h).
  */
 #include "bench_util.h"
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,15 +36,34 @@ typedef struct hdr {
 
 static const char *USAGE =
 	"usage: bench_rawudp [--count N] [--receivers R] [--size BYTES] [--group ADDR] [--port P]\n"
-	"                    [--ifaddr ADDR] [--rate EV_PER_S --duration S] [--label NAME]";
+	"                    [--ifaddr ADDR] [--rate EV_PER_S --duration S] [--label NAME]\n"
+	"                    [--recv-netns NAME [--recv-ifaddr ADDR]]";
+
+/* Moves the calling receiver into network namespace NAME (/var/run/netns/NAME). */
+static int enter_netns(const char *name)
+{
+	char path[256];
+	int fd, rc;
+	snprintf(path, sizeof(path), "/var/run/netns/%s", name);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	rc = setns(fd, CLONE_NEWNET);
+	close(fd);
+	return rc;
+}
 
 static void receiver(int idx, const bench_opts_t *o, bench_result_t *res, void *ud)
 {
-	int fd = socket(AF_INET, SOCK_DGRAM, 0), one = 1, rcvbuf = 4 * 1024 * 1024;
+	int fd, one = 1, rcvbuf = 4 * 1024 * 1024;
 	struct sockaddr_in a;
 	struct ip_mreq mr;
 	struct timeval tv = {0, 50000};
-	if (fd < 0) {
+	if (o->recv_netns && enter_netns(o->recv_netns) < 0) {
+		fprintf(stderr, "bench_rawudp: --recv-netns %s: %s\n", o->recv_netns, strerror(errno));
+		res->error = 1;
+		return;
+	}
+	if ((fd = socket(AF_INET, SOCK_DGRAM, 0)) < 0) {
 		perror("socket");
 		res->error = 1;
 		return;
@@ -52,7 +77,7 @@ static void receiver(int idx, const bench_opts_t *o, bench_result_t *res, void *
 	a.sin_addr.s_addr = htonl(INADDR_ANY);
 	memset(&mr, 0, sizeof(mr));
 	inet_pton(AF_INET, o->group, &mr.imr_multiaddr);
-	inet_pton(AF_INET, o->ifaddr, &mr.imr_interface);
+	inet_pton(AF_INET, o->recv_ifaddr ? o->recv_ifaddr : o->ifaddr, &mr.imr_interface);
 	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
 	    setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof(mr)) < 0) {
 		perror("receiver bind/join");

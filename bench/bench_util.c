@@ -46,11 +46,12 @@ void bench_parse_opts(int argc, char **argv, bench_opts_t *o, const char *usage)
 		{"socket", required_argument, NULL, 'S'},   {"v2", required_argument, NULL, 'V'},
 		{"payload", required_argument, NULL, 'P'},  {"compress", required_argument, NULL, 'Z'},
 		{"body", required_argument, NULL, 'B'},
+		{"recv-netns", required_argument, NULL, 'N'}, {"recv-ifaddr", required_argument, NULL, 'I'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
-	while ((c = getopt_long(argc, argv, "n:r:s:g:p:R:d:u:L:i:S:V:P:Z:B:h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:r:s:g:p:R:d:u:L:i:S:V:P:Z:B:N:I:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'n': o->count = strtoull(optarg, NULL, 10); break;
 		case 'r': o->receivers = atoi(optarg); break;
@@ -67,6 +68,8 @@ void bench_parse_opts(int argc, char **argv, bench_opts_t *o, const char *usage)
 		case 'P': o->payload = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'Z': o->compress = optarg; break;
 		case 'B': o->body = optarg; break;
+		case 'N': o->recv_netns = optarg; break;
+		case 'I': o->recv_ifaddr = optarg; break;
 		case 'h': printf("%s\n", usage); exit(0);
 		default: fprintf(stderr, "%s\n", usage); exit(2);
 		}

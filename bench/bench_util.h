@@ -34,7 +34,9 @@ typedef struct bench_result {
  * --rate EV_PER_S (0 = as fast as possible), --duration S (paced mode),
  * --url URL (NATS), --socket PATH (evcastd control socket), --v2 plain|ID:SECRET,
  * --payload BYTES (v2 payload-size), --compress no|yes|LEVEL (v2-compress),
- * --body fill|random (bench_legacy's event body). */
+ * --body fill|random (bench_legacy's event body), --recv-netns NAME and
+ * --recv-ifaddr ADDR (bench_rawudp: its receivers enter network namespace NAME
+ * and join there on ADDR, so the baseline crosses the same bridge the daemons do). */
 typedef struct bench_opts {
 	uint64_t count;
 	int receivers;
@@ -51,6 +53,8 @@ typedef struct bench_opts {
 	const char *compress; /* bench_legacy --v2: v2-compress (no, yes, a zstd level) */
 	const char *body;   /* bench_legacy: "fill" (default, one repeated byte) or "random" (alphanumerics) */
 	const char *label; /* case name in the RESULT line */
+	const char *recv_netns;  /* bench_rawudp: receivers' network namespace (ip netns name) */
+	const char *recv_ifaddr; /* bench_rawudp: receivers' interface address (default ifaddr) */
 } bench_opts_t;
 
 uint64_t bench_now_ns(void);

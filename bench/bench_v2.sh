@@ -11,11 +11,14 @@
 # `evcast send --repeat` (one control-socket connection) -> evcastd A -> UDP
 # multicast over the veth/bridge -> evcastd B. Throughput = COUNT / time until
 # B's stats count them received (rx_events); latency = arrival at an
-# event-socket subscriber on B minus Event-Date-Timestamp set by A when it
-# fired the event (same kernel clock), at RATE events/s for LAT_S seconds.
-# Baseline: bench/bench_rawudp (sendmmsg/recvmmsg, 1024-byte datagrams).
+# event-socket subscriber on B (bench/bench_sublat, C) minus the
+# Event-Date-Timestamp A set when it fired the event (same kernel clock), at
+# RATE events/s for LAT_S seconds. Baseline: bench/bench_rawudp
+# (sendmmsg/recvmmsg, 1024-byte datagrams) from A to a receiver in B over the
+# same bridge (--recv-netns); for context also with sender and receiver in A.
 # Usage: bench/bench_v2.sh [BUILD_DIR]  (default build-bench; needs evcastd,
-#        evcast and bench/bench_rawudp, i.e. configured with -DEVCAST_BENCH=ON)
+#        evcast, bench/bench_rawudp and bench/bench_sublat, i.e. configured
+#        with -DEVCAST_BENCH=ON)
 #        env: COUNT (200000) REPEAT (3) RATE (1000) LAT_S (5) OUT (docs/PERFORMANCE.md;
 #             OUT=/dev/null to only print)
 set -euo pipefail
@@ -30,12 +33,9 @@ OUT=${OUT:-$SRC/docs/PERFORMANCE.md}
 die() { echo "bench_v2: $*" >&2; exit 1; }
 log() { echo "[bench_v2 $(date +%H:%M:%S)] $*" >&2; }
 [[ "$(id -u)" -eq 0 ]] || die "needs root (it creates private network namespaces)"
-for b in evcastd evcast bench/bench_rawudp; do
+for b in evcastd evcast bench/bench_rawudp bench/bench_sublat; do
 	[[ -x "$BUILD/$b" ]] || die "$BUILD/$b missing (cmake -DEVCAST_BENCH=ON, then build)"
 done
-PY=/usr/bin/python3
-[[ -x $PY ]] || PY=python3
-
 # shellcheck source=../scripts/netns.sh
 source "$SRC/scripts/netns.sh"
 PREFIX="evcbenchv2$$"
@@ -60,6 +60,7 @@ trap 'exit 130' INT TERM
 
 evc_netns_lan "$PREFIX" A B
 ADDR_A=$(evc_netns_host_addr 1)
+ADDR_B=$(evc_netns_host_addr 2)
 GROUP=239.255.77.3
 PORT=4277
 KEY=$("$BUILD/evcast" keygen --id 1)
@@ -134,77 +135,64 @@ throughput() {
 }
 
 # latency MODE: RATE events/s for LAT_S s; prints "p50_us=.. p99_us=.. n=.."
+# (bench_sublat subscribed on B's control socket; bounded by its --timeout)
 latency() {
 	local mode=$1 n=$((RATE * LAT_S)) rpid
 	rm -f "$TMP/lat.out" "$TMP/lat.err" # before the receiver starts: never read the last run's "ready"
-	"$PY" - "$TMP/B.sock" "$n" $((LAT_S + 10)) >"$TMP/lat.out" 2>"$TMP/lat.err" <<-'EOF' &
-		import re, socket, sys, time
-		path, n, limit = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-		s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-		s.connect(path)
-		s.settimeout(0.5)
-		buf = b""
-		end = time.time() + limit
-		def read_msg():
-		    global buf
-		    while True:
-		        i = buf.find(b"\n\n")
-		        if i >= 0:
-		            head = buf[:i].decode()
-		            m = re.search(r"Content-Length: (\d+)", head)
-		            need = i + 2 + (int(m.group(1)) if m else 0)
-		            if len(buf) >= need:
-		                body = buf[i + 2:need]
-		                buf = buf[need:]
-		                return head, body, time.time_ns() // 1000
-		        if time.time() > end:
-		            return None
-		        try:
-		            d = s.recv(1 << 20)
-		        except socket.timeout:
-		            continue
-		        if not d:
-		            raise SystemExit("connection closed")
-		        buf += d
-		read_msg()                                  # auth/request
-		s.sendall(b"auth ClueCon\n\n"); read_msg()
-		s.sendall(b"event plain CUSTOM multicast::event\n\n"); read_msg()
-		print("ready", flush=True)
-		lat = []
-		while len(lat) < n:
-		    msg = read_msg()
-		    if msg is None:
-		        break  # deadline: report what arrived (n= says how many)
-		    head, body, now = msg
-		    m = re.search(rb"\nOrig-Event-Date-Timestamp: (\d+)", body)
-		    if m and b"Orig-Evcast-Test-Seq" in body:
-		        lat.append(now - int(m.group(1)))
-		lat.sort()
-		q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] if lat else 0
-		print(f"p50_us={q(0.50)} p90_us={q(0.90)} p99_us={q(0.99)} max_us={lat[-1] if lat else 0} n={len(lat)}")
-	EOF
+	"$BUILD/evcast" -s "$TMP/B.sock" stats >"$TMP/rx0.json"
+	"$BUILD/bench/bench_sublat" --socket "$TMP/B.sock" --count "$n" --timeout $((LAT_S + 10)) \
+		>"$TMP/lat.out" 2>"$TMP/lat.err" &
 	rpid=$!
-	for _ in $(seq 200); do grep -q ready "$TMP/lat.out" 2>/dev/null && break; sleep 0.05; done
-	grep -q ready "$TMP/lat.out" || die "$mode: latency receiver not subscribed within 10 s: $(cat "$TMP/lat.err")"
+	for _ in $(seq 200); do grep ready "$TMP/lat.out" >/dev/null 2>&1 && break; sleep 0.05; done
+	grep ready "$TMP/lat.out" >/dev/null || die "$mode: latency receiver not subscribed within 10 s: $(cat "$TMP/lat.err")"
 	"$BUILD/evcast" -s "$TMP/A.sock" send CUSTOM bench::v2 --body "$BODY" --repeat "$n" --rate "$RATE" \
 		>/dev/null || die "$mode: paced send failed"
 	wait $rpid || die "$mode: latency receiver failed: $(cat "$TMP/lat.err")"
-	grep p50_us "$TMP/lat.out"
+	"$BUILD/evcast" -s "$TMP/B.sock" stats >"$TMP/rx1.json"
+	# B's own rx_delay histogram over this run (rxdelay.h: A's stamp to B's consumers)
+	echo "$(grep p50_us "$TMP/lat.out") $(rx_delay "$TMP/rx0.json" "$TMP/rx1.json")"
+}
+
+# rx_delay BEFORE AFTER: node_p50_us= node_p99_us= node_n= from the difference of
+# two `evcast stats` rx_delay histograms (each percentile: its bucket's upper edge)
+rx_delay() {
+	python3 - "$1" "$2" <<-'EOF'
+		import json, sys
+		h = [dict((u, c) for u, c in json.load(open(f)).get("rx_delay", {}).get("buckets", [])) for f in sys.argv[1:3]]
+		d = sorted((u, c - h[0].get(u, 0)) for u, c in h[1].items() if c > h[0].get(u, 0))
+		n = sum(c for _, c in d)
+		def q(p):
+		    want, seen = max(1, int(p * n + 0.999999)), 0
+		    for u, c in d:
+		        seen += c
+		        if seen >= want:
+		            return u
+		    return 0
+		print(f"node_p50_us={q(0.50)} node_p99_us={q(0.99)} node_n={n}")
+	EOF
 }
 
 field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 median() { sort -g | awk '{v[NR] = $1} END {if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 declare -A TP=() LAT=()
 RAW="$BUILD/bench/bench_rawudp"
-for ((round = 1; round <= REPEAT; round++)); do
+# raw KEY ARGS...: one bench_rawudp run from A (throughput, then paced latency);
+# KEY raw receives in B over the bridge (the baseline), rawlo in A by loopback.
+raw() {
+	local key=$1 line
+	shift
 	line=$(ip netns exec "$PREFIX-A" timeout 120 "$RAW" --count "$COUNT" --size 1024 --group $GROUP --port $((PORT + 1)) \
-		--ifaddr "$ADDR_A" --label rawudp | grep '^RESULT') || die "bench_rawudp failed"
-	TP[raw]+="eps=$(field "$line" rate_avg) delivered=$(awk -v s="$(field "$line" sent)" -v l="$(field "$line" loss_pct)" 'BEGIN {printf "%.0f", s * (1 - l / 100)}')"$'\n'
-	log "round $round raw: $line"
+		--ifaddr "$ADDR_A" --label "$key" "$@" | grep '^RESULT') || die "bench_rawudp ($key) failed"
+	TP[$key]+="eps=$(field "$line" rate_avg) delivered=$(awk -v s="$(field "$line" sent)" -v l="$(field "$line" loss_pct)" 'BEGIN {printf "%.0f", s * (1 - l / 100)}')"$'\n'
+	log "round $round $key: $line"
 	line=$(ip netns exec "$PREFIX-A" timeout 120 "$RAW" --rate "$RATE" --duration "$LAT_S" --size 1024 --group $GROUP \
-		--port $((PORT + 1)) --ifaddr "$ADDR_A" --label rawlat | grep '^RESULT') || die "bench_rawudp paced failed"
-	LAT[raw]+="$line"$'\n'
-	log "round $round raw latency: $line"
+		--port $((PORT + 1)) --ifaddr "$ADDR_A" --label "${key}lat" "$@" | grep '^RESULT') || die "bench_rawudp ($key) paced failed"
+	LAT[$key]+="$line"$'\n'
+	log "round $round $key latency: $line"
+}
+for ((round = 1; round <= REPEAT; round++)); do
+	raw raw --recv-netns "$PREFIX-B" --recv-ifaddr "$ADDR_B"
+	raw rawlo
 	for mode in legacy v2plain v2aead; do
 		start $mode
 		line=$(throughput $mode)
@@ -226,7 +214,7 @@ RAW_P50=$(med raw p50_us "${LAT[raw]}")
 RAW_P99=$(med raw p99_us "${LAT[raw]}")
 verdict() { awk -v v="$1" -v g="$2" -v dir="$3" 'BEGIN {if (v == "-" || g == "-") print "not measured"; else if ((dir == "ge" && v + 0 >= g + 0) || (dir == "le" && v + 0 <= g + 0)) print "**met**"; else print "**not met**"}'; }
 row() {
-	local mode=$1 label=$2 goal=$3 eps p50 p99 deliv per ratio r99 send lost p99r
+	local mode=$1 label=$2 goal=$3 eps p50 p99 deliv per ratio r99 send lost p99r np50 np99 np99r nr99
 	eps=$(med "$mode" eps "${TP[$mode]}")
 	deliv=$(med "$mode" delivered "${TP[$mode]}")
 	send=$(med "$mode" send_eps "${TP[$mode]}")
@@ -234,14 +222,18 @@ row() {
 	p50=$(med "$mode" p50_us "${LAT[$mode]}")
 	p99=$(med "$mode" p99_us "${LAT[$mode]}")
 	p99r=$(range "$mode" p99_us "${LAT[$mode]}")
+	np50=$(med "$mode" node_p50_us "${LAT[$mode]}")
+	np99=$(med "$mode" node_p99_us "${LAT[$mode]}")
+	np99r=$(range "$mode" node_p99_us "${LAT[$mode]}")
 	lost=$(while read -r l; do [[ -z "$l" ]] || field "$l" lost; done <<<"${TP[$mode]}" | awk '{s += $1} END {print s + 0}')
 	ratio=$(awk -v a="$eps" -v b="$RAW_EPS" 'BEGIN {printf "%.1f", 100 * a / b}')
 	r99=$(awk -v a="$p99" -v b="$RAW_P99" 'BEGIN {printf "%.1f", a / b}')
-	printf '| %s | %.1f k/s | %s %% | %s / %s | %s | %s | %s | %s µs | %s µs (%s) | %s× | %s | %s |\n' "$label" \
+	nr99=$(awk -v a="$np99" -v b="$RAW_P99" 'BEGIN {printf "%.1f", a / b}')
+	printf '| %s | %.1f k/s | %s %% | %s / %s | %s | %s | %s | %s µs | %s µs (%s) | %s× | %s µs | %s µs (%s) | %s× | %s | %s |\n' "$label" \
 		"$(awk -v a="$eps" 'BEGIN {print a / 1000}')" "$ratio" "$deliv" "$COUNT" "$lost" "$(awk -v a="$send" 'BEGIN {printf "%.1f k/s", a / 1000}')" \
-		"$per" "$p50" "$p99" "$p99r" "$r99" \
+		"$per" "$np50" "$np99" "$np99r" "$nr99" "$p50" "$p99" "$p99r" "$r99" \
 		"$([[ -n $goal ]] && echo "≥ $goal %: $(verdict "$ratio" "$goal" ge)" || echo "—")" \
-		"$([[ $mode == legacy ]] && echo "—" || verdict "$r99" 3 le)"
+		"$([[ $mode == legacy ]] && echo "—" || echo "at B: $(verdict "$nr99" 3 le); at the subscriber: $(verdict "$r99" 3 le)")"
 }
 {
 	echo "<!-- bench_v2:begin -->"
@@ -255,17 +247,26 @@ row() {
 	echo "Two evcastd in their own namespaces (A, B) on a veth bridge. Path: \`evcast send CUSTOM bench::v2"
 	echo "--body <560 B> --repeat $COUNT\` over one control-socket connection (pipelined, 1024 replies"
 	echo "outstanding) → evcastd A → UDP multicast → evcastd B; events/s = $COUNT / time until B's \`rx_events\`"
-	echo "counts them. Latency: $RATE events/s for $LAT_S s (\`--rate $RATE\`), arrival at an \`event plain\`"
-	echo "subscriber on B's control socket minus the \`Event-Date-Timestamp\` A stamped when it fired the event."
-	echo "Event text ≈ 1 KiB (standard headers + 560-byte body), so v2 (which batches events into datagrams of"
-	echo "up to 1400 B, flushed within 1 ms) carries one per datagram here, as legacy does. Raw UDP: \`bench_rawudp --count $COUNT --size 1024\`"
-	echo "(sendmmsg/recvmmsg, batches of 64) and \`bench_rawudp --rate $RATE --duration $LAT_S --size 1024\`, run in"
-	echo "namespace A (its receiver is forked there and gets the multicast by loopback)."
+	echo "counts them. Latency: $RATE events/s for $LAT_S s (\`--rate $RATE\`), from the \`Event-Date-Timestamp\` A"
+	echo "stamps when it fires the event to (\"at B\") evcastd B handing it to its consumers (B's \`rx_delay\`"
+	echo "histogram in \`evcast stats\`, src/daemon/rxdelay.c: percentiles are bucket upper edges, ≤ 1/16 high) and"
+	echo "to (\"at the subscriber\") an \`event plain\` subscriber on B's control socket (\`bench/bench_sublat\`, C)"
+	echo "reading it, one more process hop. Event text ≈ 1 KiB (standard headers + 560-byte body), so v2 (which batches"
+	echo "events into datagrams of up to 1400 B, flushed within 1 ms) carries one per datagram here, as legacy"
+	echo "does. Raw UDP, the baseline: \`bench_rawudp --count $COUNT --size 1024\` (sendmmsg/recvmmsg, batches of"
+	echo "64) and \`bench_rawudp --rate $RATE --duration $LAT_S --size 1024\`, sender in namespace A, receiver in B"
+	echo "(\`--recv-netns\`): the same bridge the daemons cross. The \"raw UDP within A\" row (receiver forked in A,"
+	echo "multicast looped back) is context only."
 	echo
-	echo "| case | events/s | % of raw UDP | delivered (median round) | lost, all rounds | sender ingress | events / datagram | p50 | p99 median (min–max) | p99 / raw p99 | events/s goal | p99 ≤ 3× raw |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
-	printf '| raw UDP (bench_rawudp) | %.1f k/s | 100 %% | — | — | — | 1 (1024 B) | %s µs | %s µs (%s) | 1.0× | — | — |\n' \
+	echo "| case | events/s | % of raw UDP | delivered (median round) | lost, all rounds | sender ingress | events / datagram | p50 at B | p99 at B, median (min–max) | B p99 / raw p99 | p50 at the subscriber | p99 at the subscriber, median (min–max) | subscriber p99 / raw p99 | events/s goal | p99 ≤ 3× raw |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	printf '| raw UDP A → B (bench_rawudp) | %.1f k/s | 100 %% | — | — | — | 1 (1024 B) | %s µs | %s µs (%s) | 1.0× | — | — | — | — | — |\n' \
 		"$(awk -v a="$RAW_EPS" 'BEGIN {print a / 1000}')" "$RAW_P50" "$RAW_P99" "$RAW_P99R"
+	printf '| raw UDP within A (context) | %.1f k/s | %s %% | — | — | — | 1 (1024 B) | %s µs | %s µs (%s) | %s× | — | — | — | — | — |\n' \
+		"$(awk -v a="$(med rawlo eps "${TP[rawlo]}")" 'BEGIN {print a / 1000}')" \
+		"$(awk -v a="$(med rawlo eps "${TP[rawlo]}")" -v b="$RAW_EPS" 'BEGIN {printf "%.1f", 100 * a / b}')" \
+		"$(med rawlo p50_us "${LAT[rawlo]}")" "$(med rawlo p99_us "${LAT[rawlo]}")" "$(range rawlo p99_us "${LAT[rawlo]}")" \
+		"$(awk -v a="$(med rawlo p99_us "${LAT[rawlo]}")" -v b="$RAW_P99" 'BEGIN {printf "%.1f", a / b}')"
 	row legacy "legacy format" ""
 	row v2plain "v2 plaintext" 60
 	row v2aead "v2 AEAD (XChaCha20-Poly1305)" 45
@@ -273,18 +274,16 @@ row() {
 	echo "What limits the daemon rows: every event enters through the control socket (event-socket"
 	echo "\`sendevent\` parsing, the node's standard headers, plain serialization) in one process on a"
 	echo "2-core machine shared with the receiving daemon; the raw-UDP floor has none of that work. The"
-	echo "latency rows include both control-socket hops and, for v2, the batch flush delay (up to 1 ms)."
+	echo "latency rows start when A fires the event (after its control-socket hop) and end in the"
+	echo "subscriber process on B, so they include B's event-socket hop, which the raw-UDP row does not."
 	echo "\"lost\" is, for legacy, what never arrived (silently); for v2, the datagrams B declared lost"
 	echo "(\`v2_lost\`, each one announced by a \`multicast::loss\` event). p99 figures on this shared"
-	echo "machine swing by orders of magnitude between rounds (see min–max), the raw-UDP one included:"
-	echo "the p99 ratio is only as good as that; p50 is the stable figure."
+	echo "machine swing between rounds (see min–max), the raw-UDP one included: the p99 ratio is only as"
+	echo "good as that; p50 is the stable figure."
 	echo
 	echo "v2 latency: the sender sends a lone event at once (the first after a quiet spell) and flushes a"
 	echo "batch as soon as another event of the size just added would not fit (v2proto.c), so a 1 KiB"
-	echo "event never waits for the 1 ms batch timer; v2 p99 is now within ~1.2x of legacy's. Both stay"
-	echo "above 3x the raw-UDP p99: the daemon rows include two event-socket hops (sendevent on A, the"
-	echo "subscriber on B) and a bridge crossing, which the raw-UDP baseline (sender and receiver in one"
-	echo "namespace) does not."
+	echo "event never waits for the 1 ms batch timer."
 	echo "<!-- bench_v2:end -->"
 } >"$TMP/section.md"
 cat "$TMP/section.md"

@@ -206,6 +206,13 @@ static int api_stats(evcd_t *d, const char *args, sb_t *out)
 			sb_printf(out, ",\"lua\":%s", lua);
 		evcast_free(lua);
 	}
+	{ /* how late events from peers arrive: percentiles and the histogram */
+		size_t cap = 32768, n;
+		char *rx = evc__malloc(cap);
+		if (rx && (n = evcd_rxdelay_json(&d->rxdelay, rx, cap)) > 0)
+			sb_printf(out, ",\"rx_delay\":%s", rx);
+		evc__free(rx);
+	}
 	sb_printf(out, ",\"config_errors\":%llu,\"uptime_ms\":%llu}\n", (unsigned long long)d->config_errors,
 		  (unsigned long long)(evc__wall_ms() - d->start_ms));
 	return 0;

@@ -10,6 +10,7 @@
 #define EVCAST_DAEMON_H
 
 #include "evcast/evcast.h"
+#include "rxdelay.h"
 
 typedef struct evcd_control evcd_control_t;
 typedef struct evcd_lua evcd_lua_t;
@@ -36,6 +37,7 @@ typedef struct evcd {
 	evcd_presence_t *presence; /* NULL unless presence.conf enables it (presence.c) */
 	evcd_sidecar_t *sidecar;   /* NULL unless sidecar.conf enables it (sidecar.c) */
 	evcd_nats_t *nats;         /* NULL unless nats.conf is present (nats.c) */
+	evcd_rxdelay_t rxdelay;    /* how late events from peers arrive (rxdelay.c, main.c) */
 } evcd_t;
 
 /* Log through the daemon's sink (stderr with time and level). */

@@ -90,6 +90,13 @@ static void on_event_log(void *ud, const evcast_event_t *ev)
 	if (sub && strcmp(name, "CUSTOM") == 0 &&
 	    (strcmp(sub, "multicast::peerup") == 0 || strcmp(sub, "multicast::peerdown") == 0))
 		return;
+	if (sub && strcmp(sub, "multicast::event") == 0) { /* from a peer: how late (rxdelay.h) */
+		const char *ts = evcast_event_get_header(ev, "Orig-Event-Date-Timestamp");
+		char *end;
+		unsigned long long v = ts ? strtoull(ts, &end, 10) : 0;
+		if (v > 0 && *end == '\0')
+			evcd_rxdelay_add(&d->rxdelay, v, evc__wall_us());
+	}
 	if (!d->log_events)
 		return;
 	if (sub && strcmp(sub, "multicast::event") == 0 && evcast_event_get_header(ev, "Orig-Event-Name")) {

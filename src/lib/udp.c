@@ -6,7 +6,15 @@
  * multicast destination on the configured interface, with TTL and loop set.
  * Receive is event-driven (no polling) and batched with recvmmsg where libuv
  * offers it; each datagram is handed, borrowed, to the owner's callback.
- * Sends go out with uv_udp_try_send; on EAGAIN a bounded copy is queued.
+ * Sends are batched: datagrams handed over during one loop turn are copied
+ * into a bounded batch (UDP_TX_BATCH datagrams, UDP_TX_ARENA bytes) and go
+ * out with one sendmmsg per socket when the batch fills or when the turn
+ * ends (a uv_prepare handle: before the loop waits for I/O again), so a
+ * burst costs one system call and wakes a receiver once. The first datagram
+ * after a quiet spell (UDP_TX_QUIET_US since the last send) goes out at once,
+ * as v2's batcher does with events: a lone event waits for nothing, not even
+ * for the rest of its loop turn. On EAGAIN the rest go through libuv's
+ * queue (uv_udp_send, a bounded copy), which keeps them in order.
  * It must not decode or interpret datagrams: that is the node's job.
  * Sections: helpers, receive, open/start, send, close, config comparison.
  */
@@ -23,6 +31,18 @@
 #define UDP_MMSG_COUNT 16                   /* datagrams per recvmmsg */
 #define UDP_SEND_QUEUE_MAX (4u * 1024 * 1024) /* bytes queued after EAGAIN */
 #define UDP_RCVBUF (4 * 1024 * 1024)
+#define UDP_TX_BATCH 64                    /* datagrams per batch (sendmmsg) */
+#define UDP_TX_ARENA (256u * 1024)         /* bytes per batch */
+#define UDP_TX_QUIET_US 200                /* a send after this long a quiet spell: at once */
+
+struct udp_sock;
+
+/* One datagram of the send batch: its bytes are arena[off, off + len). */
+typedef struct udp_tx {
+	struct udp_sock *s;
+	struct sockaddr_storage addr;
+	size_t off, len;
+} udp_tx_t;
 
 typedef struct udp_sock {
 	uv_udp_t h;
@@ -48,6 +68,13 @@ struct evc__udp {
 	char iface[128];
 	char src4[64], src6[64];
 	size_t queued_bytes;
+	uv_prepare_t prep;  /* flushes the send batch when a loop turn ends */
+	bool prep_on;
+	udp_tx_t tx[UDP_TX_BATCH];
+	size_t ntx, arena_used;
+	bool flushing;      /* a send from inside tx_flush (a log callback) goes out at once */
+	uint64_t last_tx_us; /* monotonic time of the latest send or batch */
+	uint8_t *arena;     /* UDP_TX_ARENA bytes, allocated at start */
 	evc__impair_t *impair; /* tests only: $EVCAST_IMPAIR */
 	evc__ratelimit_t rl;
 	int closing;
@@ -257,6 +284,8 @@ int evc__udp_new(uv_loop_t *loop, const evcast_config_t *cfg, const evc__logger_
 	return 0;
 }
 
+static void on_prepare(uv_prepare_t *h);
+
 int evc__udp_start(evc__udp_t *u)
 {
 	bool want4 = u->ndests == 0, want6 = false;
@@ -277,6 +306,13 @@ int evc__udp_start(evc__udp_t *u)
 			evc__log(u->lg, EVCAST_LOG_ERR, "udp: receive: %s", uv_strerror(r));
 			return EVCAST_EIO;
 		}
+	}
+	/* the send batch: without its memory, every datagram is sent at once */
+	if ((u->arena = evc__malloc(UDP_TX_ARENA)) && uv_prepare_init(u->loop, &u->prep) == 0) {
+		u->prep.data = u;
+		uv_prepare_start(&u->prep, on_prepare);
+		uv_unref((uv_handle_t *)&u->prep); /* never keeps the loop alive */
+		u->prep_on = true;
 	}
 	return 0;
 }
@@ -306,13 +342,26 @@ static void on_sent(uv_udp_send_t *req, int status)
 	evc__free(sr);
 }
 
-static int send_one(evc__udp_t *u, const evcast_dest_t *d, const uint8_t *buf, size_t len)
+static size_t addr_len(const struct sockaddr *a)
 {
-	udp_sock_t *s = d->addr.ss_family == AF_INET6 ? &u->s6 : &u->s4;
+	return a->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
+static void send_failed(evc__udp_t *u, const struct sockaddr *to, size_t len, const char *why)
+{
+	u->stats->tx_errors++;
+	if (evc__ratelimit_allow(&u->rl, evc__wall_ms())) {
+		char a[80];
+		evc__addr_str(to, a, sizeof(a));
+		evc__log(u->lg, EVCAST_LOG_WARNING, "udp: send to %s (%zu bytes): %s", a, len, why);
+	}
+}
+
+/* Sends one datagram now (libuv's try_send; on EAGAIN a bounded copy queued). */
+static int send_now(evc__udp_t *u, udp_sock_t *s, const struct sockaddr *to, const uint8_t *buf, size_t len)
+{
 	uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
-	if (!s->open)
-		return EVCAST_ESTATE;
-	int r = uv_udp_try_send(&s->h, &b, 1, (const struct sockaddr *)&d->addr);
+	int r = uv_udp_try_send(&s->h, &b, 1, to);
 	if (r >= 0)
 		return 0;
 	if (r == UV_EAGAIN && u->queued_bytes + len <= UDP_SEND_QUEUE_MAX) {
@@ -322,17 +371,100 @@ static int send_one(evc__udp_t *u, const evcast_dest_t *d, const uint8_t *buf, s
 			sr->len = len;
 			memcpy(sr->data, buf, len);
 			b = uv_buf_init(sr->data, (unsigned)len);
-			if (uv_udp_send(&sr->req, &s->h, &b, 1, (const struct sockaddr *)&d->addr, on_sent) == 0) {
+			if (uv_udp_send(&sr->req, &s->h, &b, 1, to, on_sent) == 0) {
 				u->queued_bytes += len;
 				return 0;
 			}
 			evc__free(sr);
 		}
 	}
-	u->stats->tx_errors++;
-	if (evc__ratelimit_allow(&u->rl, evc__wall_ms()))
-		evc__log(u->lg, EVCAST_LOG_WARNING, "udp: send to %s (%zu bytes): %s", d->text, len, uv_strerror(r));
+	send_failed(u, to, len, uv_strerror(r));
 	return EVCAST_EIO;
+}
+
+/* Sends the batch: one sendmmsg per run of datagrams for the same socket. A
+ * datagram the kernel refuses is counted and skipped; on EAGAIN/ENOBUFS the
+ * rest go through send_now (libuv's queue, in order). */
+static void tx_flush(evc__udp_t *u)
+{
+	struct mmsghdr mm[UDP_TX_BATCH];
+	struct iovec iov[UDP_TX_BATCH];
+	size_t i = 0, n = u->ntx;
+	u->flushing = true;
+	while (i < n) {
+		udp_sock_t *s = u->tx[i].s;
+		size_t j = i, k = 0;
+		uv_os_fd_t fd = -1;
+		while (j < n && u->tx[j].s == s) {
+			udp_tx_t *t = &u->tx[j];
+			iov[j - i] = (struct iovec){u->arena + t->off, t->len};
+			memset(&mm[j - i], 0, sizeof(mm[j - i]));
+			mm[j - i].msg_hdr.msg_name = &t->addr;
+			mm[j - i].msg_hdr.msg_namelen = (socklen_t)addr_len((struct sockaddr *)&t->addr);
+			mm[j - i].msg_hdr.msg_iov = &iov[j - i];
+			mm[j - i].msg_hdr.msg_iovlen = 1;
+			j++;
+		}
+		if (!s->open || uv_fileno((uv_handle_t *)&s->h, &fd) != 0)
+			k = j - i; /* closed under us: nothing to send on */
+		while (k < j - i) {
+			int r = u->queued_bytes ? -1 : sendmmsg(fd, mm + k, (unsigned)(j - i - k), 0);
+			if (r > 0) {
+				k += (size_t)r;
+				continue;
+			}
+			if (r < 0 && errno == EINTR)
+				continue;
+			udp_tx_t *t = &u->tx[i + k];
+			if (u->queued_bytes || errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
+				for (; k < j - i; k++, t++) /* libuv's queue keeps the order */
+					send_now(u, s, (struct sockaddr *)&t->addr, u->arena + t->off, t->len);
+				break;
+			}
+			send_failed(u, (struct sockaddr *)&t->addr, t->len, strerror(errno));
+			k++;
+		}
+		i = j;
+	}
+	u->ntx = 0;
+	u->arena_used = 0;
+	u->flushing = false;
+}
+
+static void on_prepare(uv_prepare_t *h)
+{
+	evc__udp_t *u = h->data;
+	if (u->ntx)
+		tx_flush(u);
+}
+
+/* Hands one datagram to the batch (sent before the loop waits again), or
+ * sends it now when there is no batch or it does not fit one. */
+static int send_dgram(evc__udp_t *u, udp_sock_t *s, const struct sockaddr *to, const uint8_t *buf, size_t len)
+{
+	if (!s->open)
+		return EVCAST_ESTATE;
+	uint64_t now = uv_hrtime() / 1000u, last = u->last_tx_us;
+	u->last_tx_us = now;
+	if (!u->arena || !u->prep_on || u->flushing || len > UDP_TX_ARENA ||
+	    (u->ntx == 0 && now - last >= UDP_TX_QUIET_US))
+		return send_now(u, s, to, buf, len);
+	if (u->ntx == UDP_TX_BATCH || u->arena_used + len > UDP_TX_ARENA)
+		tx_flush(u);
+	udp_tx_t *t = &u->tx[u->ntx++];
+	t->s = s;
+	memcpy(&t->addr, to, addr_len(to));
+	t->off = u->arena_used;
+	t->len = len;
+	memcpy(u->arena + t->off, buf, len);
+	u->arena_used += len;
+	return 0;
+}
+
+static int send_one(evc__udp_t *u, const evcast_dest_t *d, const uint8_t *buf, size_t len)
+{
+	udp_sock_t *s = d->addr.ss_family == AF_INET6 ? &u->s6 : &u->s4;
+	return send_dgram(u, s, (const struct sockaddr *)&d->addr, buf, len);
 }
 
 int evc__udp_send(evc__udp_t *u, const uint8_t *buf, size_t len, int protocol)
@@ -348,14 +480,9 @@ int evc__udp_send(evc__udp_t *u, const uint8_t *buf, size_t len, int protocol)
 
 int evc__udp_send_to(evc__udp_t *u, const uint8_t *buf, size_t len, const struct sockaddr *to)
 {
-	evcast_dest_t d;
 	if (u->closing || !to || (to->sa_family != AF_INET && to->sa_family != AF_INET6))
 		return EVCAST_EINVAL;
-	memset(&d, 0, sizeof(d));
-	d.addrlen = to->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-	memcpy(&d.addr, to, d.addrlen);
-	evc__addr_str(to, d.text, sizeof(d.text));
-	return send_one(u, &d, buf, len);
+	return send_dgram(u, to->sa_family == AF_INET6 ? &u->s6 : &u->s4, to, buf, len);
 }
 
 /* ------------------------------------------------------------------ close */
@@ -366,6 +493,7 @@ static void udp_free(evc__udp_t *u)
 	void *ud = u->close_ud;
 	evc__free(u->s4.rbuf);
 	evc__free(u->s6.rbuf);
+	evc__free(u->arena);
 	evc__impair_free(u->impair);
 	evc__free(u);
 	if (cb)
@@ -380,11 +508,25 @@ static void on_sock_closed(uv_handle_t *h)
 		udp_free(u);
 }
 
+static void on_prep_closed(uv_handle_t *h)
+{
+	evc__udp_t *u = h->data;
+	if (--u->closing == 0)
+		udp_free(u);
+}
+
 void evc__udp_close(evc__udp_t *u, void (*cb)(void *ud), void *ud)
 {
 	u->close_cb = cb;
 	u->close_ud = ud;
-	u->closing = 1; /* held until both handles are asked to close */
+	if (u->ntx)
+		tx_flush(u); /* what was handed over still leaves */
+	u->closing = 1; /* held until every handle is asked to close */
+	if (u->prep_on) {
+		u->closing++;
+		u->prep_on = false;
+		uv_close((uv_handle_t *)&u->prep, on_prep_closed);
+	}
 	udp_sock_t *socks[] = {&u->s4, &u->s6};
 	for (size_t i = 0; i < 2; i++) {
 		if (socks[i]->open) {
