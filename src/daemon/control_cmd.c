@@ -9,7 +9,6 @@
  */
 #include "control_int.h"
 #include "filter_re.h"
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,18 +77,6 @@ void evcd_conn_filters_clear(conn_t *c, const char *name, const char *value)
 }
 
 /* --------------------------------------------------------------- helpers */
-
-/* Random (v4) UUID text, 36 characters + NUL. libsodium's generator (the
- * node called sodium_init): no system call per sendevent. */
-static void make_uuid(char out[37])
-{
-	uint8_t b[16];
-	randombytes_buf(b, sizeof(b));
-	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
-		 b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-}
 
 /* Splits off the next blank-separated word of *s (in place). */
 static char *next_word(char **s)
@@ -297,7 +284,7 @@ static void cmd_sendevent(conn_t *c, char *args, const evcast_event_t *msg)
 	if (rc == 0 && (body = evcast_event_get_body(msg, &blen)))
 		rc = evcast_event_set_body(ev, body, blen);
 	if (rc == 0 && !(v = evcast_event_get_header(ev, "Event-UUID"))) {
-		make_uuid(uuid);
+		evc__uuid4(uuid);
 		rc = evcast_event_add_header(ev, "Event-UUID", uuid);
 		v = uuid;
 	}
@@ -348,7 +335,7 @@ static void cmd_bgapi(conn_t *c, char *args, const evcast_event_t *msg)
 	if (given && *given && strlen(given) < sizeof(uuid))
 		snprintf(uuid, sizeof(uuid), "%s", given);
 	else
-		make_uuid(uuid);
+		evc__uuid4(uuid);
 	n = snprintf(text, sizeof(text), "Content-Type: command/reply\nReply-Text: +OK Job-UUID: %s\nJob-UUID: %s\n\n",
 		     uuid, uuid);
 	evcd_conn_send(c, text, (size_t)n);

@@ -200,4 +200,8 @@ int evc__event_write_plain_unprefixed(const evcast_event_t *ev, const char *pref
 int evc__legacy_decode_into(const uint8_t *buf, size_t len, const evcast_legacy_key_t *key, const char *prefix,
 			    evcast_event_t *ev);
 
+/* uuid.c: a random (v4) UUID as 36 characters + NUL; no system call per
+ * UUID (a thread-local ChaCha20 stream keyed from libsodium). */
+void evc__uuid4(char out[37]);
+
 #endif

@@ -80,22 +80,6 @@ static bool uuid_shape(const uint8_t *u, size_t n)
 	return true;
 }
 
-static void random_uuid(char out[UUID_LEN + 1])
-{
-	static const char hx[] = "0123456789abcdef";
-	uint8_t b[16];
-	randombytes_buf(b, sizeof(b));
-	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
-	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-	size_t o = 0;
-	for (size_t i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			out[o++] = '-';
-		out[o++] = hx[b[i] >> 4];
-		out[o++] = hx[b[i] & 15];
-	}
-	out[o] = '\0';
-}
 
 int evcast_legacy_encode(const evcast_event_t *ev, const evcast_legacy_key_t *key, const char *uuid, uint8_t *buf,
 			 size_t cap)
@@ -122,7 +106,7 @@ int evcast_legacy_encode(const evcast_event_t *ev, const evcast_legacy_key_t *ke
 	} else {
 		if (sodium_init() < 0)
 			return EVCAST_EIO;
-		random_uuid(u);
+		evc__uuid4(u);
 	}
 	if (cap < EVCAST_LEGACY_UUID_HDR + EVCAST_LEGACY_MAGIC_LEN + BF_BLOCK)
 		return EVCAST_E2BIG;

@@ -559,13 +559,7 @@ int evcast_node_new(uv_loop_t *loop, const evcast_config_t *cfg, evcast_log_cb l
 	evc__peers_init(&n->peers, NODE_MAX_PEERS);
 	evc__ratelimit_init(&n->rl_rx, 10, 1);
 	evc__ratelimit_init(&n->rl_tx, 5, 1);
-	uint8_t u[16];
-	randombytes_buf(u, sizeof(u));
-	u[6] = (uint8_t)((u[6] & 0x0f) | 0x40);
-	u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);
-	snprintf(n->core_uuid, sizeof(n->core_uuid),
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3], u[4],
-		 u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+	evc__uuid4(n->core_uuid);
 	if (gethostname(n->hostname, sizeof(n->hostname) - 1) != 0)
 		snprintf(n->hostname, sizeof(n->hostname), "localhost");
 	local_addresses(n);
