@@ -392,6 +392,20 @@ static char *render(struct evcd_metrics *m, size_t *len)
 			      "# HELP evcast_peer_events_received_total Events received from the peer.\n"
 			      "# TYPE evcast_peer_events_received_total counter\n");
 		evcast_node_peers(d->node, on_peer, &b);
+		/* how late events from peers arrive (rxdelay.h): a summary */
+		const evcd_rxdelay_t *rx = &d->rxdelay;
+		sb_printf(&b, "# HELP evcast_rx_delay_seconds How late events from peers reach this daemon's consumers "
+			      "(this host's clock minus the sender's Event-Date-Timestamp; includes the clocks' offset).\n"
+			      "# TYPE evcast_rx_delay_seconds summary\n");
+		static const double qs[] = {0.5, 0.9, 0.99};
+		for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]); i++)
+			sb_printf(&b, "evcast_rx_delay_seconds{quantile=\"%g\"} %.6f\n", qs[i],
+				  (double)evcd_rxdelay_quantile(rx, qs[i]) / 1e6);
+		sb_printf(&b, "evcast_rx_delay_seconds_sum %.6f\nevcast_rx_delay_seconds_count %llu\n",
+			  (double)rx->sum_us / 1e6, (unsigned long long)(rx->samples - rx->negative));
+		sb_printf(&b, "# HELP evcast_rx_delay_future_total Events stamped in this host's future (clocks "
+			      "apart).\n# TYPE evcast_rx_delay_future_total counter\nevcast_rx_delay_future_total %llu\n",
+			  (unsigned long long)rx->negative);
 	}
 	if (d->nats) { /* the NATS link (nats.c, docs/MULTISITE.md) */
 		char *json = evcd_nats_json(d);

@@ -39,6 +39,7 @@ void evcd_rxdelay_add(evcd_rxdelay_t *h, uint64_t sent_us, uint64_t now_us)
 	}
 	uint64_t d = now_us - sent_us;
 	h->bucket[evcd_rxdelay_bucket(d)]++;
+	h->sum_us += d;
 	if (d > h->max_us)
 		h->max_us = d;
 }

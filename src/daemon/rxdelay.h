@@ -25,6 +25,7 @@ typedef struct evcd_rxdelay {
 	uint64_t samples;
 	uint64_t negative;  /* stamped in this host's future: clocks apart */
 	uint64_t max_us;
+	uint64_t sum_us;    /* of the non-negative delays (a Prometheus summary's _sum) */
 	uint64_t bucket[EVCD_RXDELAY_BUCKETS];
 } evcd_rxdelay_t;
 

@@ -74,8 +74,14 @@ grep -q '^evcast_build_info{version="[0-9.]*",node="A"} 1$' "$EVC_TMP/A.prom" ||
 awk '!/^#/ && NF && !($1 ~ /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})?$/ && $2 ~ /^-?[0-9.e+]+$/) {print; bad = 1} END {exit bad}' \
 	"$EVC_TMP/A.prom" || evc_fail "malformed sample lines (above)"
 for fam in $(awk '!/^#/ && NF {sub(/\{.*/, "", $1); print $1}' "$EVC_TMP/A.prom" | sort -u); do
-	grep -q "^# TYPE $fam " "$EVC_TMP/A.prom" || evc_fail "family $fam has no # TYPE line"
+	# a summary's or histogram's _sum/_count/_bucket samples belong to its family
+	base=$(sed -E 's/_(sum|count|bucket)$//' <<<"$fam")
+	grep -q "^# TYPE $fam " "$EVC_TMP/A.prom" || grep -E "^# TYPE $base (summary|histogram)$" "$EVC_TMP/A.prom" >/dev/null ||
+		evc_fail "family $fam has no # TYPE line"
 done
+grep '^# TYPE evcast_rx_delay_seconds summary$' "$EVC_TMP/A.prom" >/dev/null || evc_fail "no rx_delay summary"
+grep '^evcast_rx_delay_seconds{quantile="0.99"} [0-9.]*$' "$EVC_TMP/A.prom" >/dev/null || evc_fail "no rx_delay p99"
+grep '^evcast_rx_delay_seconds_count [0-9]*$' "$EVC_TMP/A.prom" >/dev/null || evc_fail "no rx_delay count"
 evc_ok "text format 0.0.4, every family typed"
 
 evc_step "peers: A sees B up, in the peer gauges"

@@ -13,6 +13,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include "../../src/daemon/metrics.c"
+#include "../../src/daemon/rxdelay.c"
 
 /* ------------------------------------------------------------------ stubs */
 
@@ -372,6 +373,10 @@ static void test_scrape_has_every_counter(void **state)
 	start_on_loopback(f, NULL);
 	assert_int_equal(evcast_node_new(&f->loop, f->d.cfg, NULL, NULL, &f->d.node), 0);
 	assert_int_equal(evcast_node_fire(f->d.node, evcast_event_new_named("CUSTOM", "x::y")), 0);
+	/* two events from peers, 100 us and 300 us late, one stamped in the future */
+	evcd_rxdelay_add(&f->d.rxdelay, 1000000, 1000100);
+	evcd_rxdelay_add(&f->d.rxdelay, 1000000, 1000300);
+	evcd_rxdelay_add(&f->d.rxdelay, 2000000, 1000000);
 	client_t *c = get(f, "/metrics?x=1");
 	const char *body = body_of(c, 200);
 	assert_non_null(strstr(c->resp, "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"));
@@ -379,6 +384,11 @@ static void test_scrape_has_every_counter(void **state)
 	assert_non_null(strstr(body, "evcast_start_time_seconds 1700000000.123\n"));
 	assert_non_null(strstr(body, "evcast_control_events_dropped_total 7\n"));
 	assert_non_null(strstr(body, "evcast_peers{state=\"up\"} 0\n"));
+	assert_non_null(strstr(body, "# TYPE evcast_rx_delay_seconds summary\n"));
+	assert_non_null(strstr(body, "evcast_rx_delay_seconds{quantile=\"0.5\"} 0.000103\n")); /* its bucket's upper edge */
+	assert_non_null(strstr(body, "evcast_rx_delay_seconds{quantile=\"0.99\"} 0.000300\n"));
+	assert_non_null(strstr(body, "evcast_rx_delay_seconds_sum 0.000400\nevcast_rx_delay_seconds_count 2\n"));
+	assert_non_null(strstr(body, "evcast_rx_delay_future_total 1\n"));
 	/* every field of the stats JSON, with its value and its family's TYPE */
 	evcast_stats_t st;
 	evcast_node_stats(f->d.node, &st);
