@@ -320,6 +320,36 @@ static void count_drop(evcast_node_t *n, int err, const struct sockaddr *from)
 /* A header's value by constant name (no strlen). */
 #define GET_CONST(ev, name) evc__event_get_n(ev, name, sizeof(name) - 1)
 
+/* A sender heard by v2 before any HEARTBEAT of it (a receiver just started):
+ * remembered, bounded (EVC__NODE_V2NAMES, the oldest replaced), so that its
+ * legacy copies are recognised as shadows before it is in the peer table. */
+static void v2name_note(evcast_node_t *n, const char *name)
+{
+	size_t len = strlen(name);
+	unsigned i, slot = n->v2names_next % EVC__NODE_V2NAMES;
+	if (len >= sizeof(n->v2names[0].name))
+		return;
+	for (i = 0; i < EVC__NODE_V2NAMES; i++)
+		if (strcmp(n->v2names[i].name, name) == 0) {
+			slot = i;
+			break;
+		}
+	if (i == EVC__NODE_V2NAMES)
+		n->v2names_next++;
+	memcpy(n->v2names[slot].name, name, len + 1);
+	n->v2names[slot].seen_ms = evc__wall_ms();
+}
+
+/* True when name was heard by v2 within the peer timeout. */
+static bool v2name_recent(const evcast_node_t *n, const char *name)
+{
+	uint64_t now = evc__wall_ms(), window = (uint64_t)n->cfg->peer_timeout * 1000u;
+	for (unsigned i = 0; i < EVC__NODE_V2NAMES; i++)
+		if (n->v2names[i].name[0] && strcmp(n->v2names[i].name, name) == 0)
+			return now - n->v2names[i].seen_ms <= window;
+	return false;
+}
+
 /* p: sender's peer entry when the caller looked it up (found), else looked up here. */
 static void on_received(evcast_node_t *n, evcast_event_t *ev, const char *sender, const struct sockaddr *from, bool v2,
 			evc__peer_t *p, bool found)
@@ -356,6 +386,10 @@ static void on_received(evcast_node_t *n, evcast_event_t *ev, const char *sender
 			p = evc__peers_find(&n->peers, sender);
 		if (p)
 			p->events_rx++;
+		if (v2 && p)
+			p->v2 = true; /* its legacy copies are shadows from now on */
+		else if (v2)
+			v2name_note(n, sender);
 	}
 	node_fire(n, ev, true);
 }
@@ -399,7 +433,7 @@ static void on_datagram(void *ud, const uint8_t *buf, size_t len, const struct s
 	evc__peer_t *p = NULL;
 	if (sender) { /* a migrating peer sending both formats: keep its v2 copy only */
 		p = evc__peers_find(&n->peers, sender);
-		if (p && p->v2 && p->up) {
+		if ((p && p->v2 && p->up) || (!p && v2name_recent(n, sender))) {
 			n->stats.rx_legacy_shadow++;
 			evcast_event_free(ev);
 			return;

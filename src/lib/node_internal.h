@@ -23,6 +23,8 @@ typedef struct evc__consumer {
 	void *ud;
 } evc__consumer_t;
 
+#define EVC__NODE_V2NAMES 16
+
 struct evcast_node {
 	uv_loop_t *loop;
 	evc__logger_t lg;
@@ -49,6 +51,13 @@ struct evcast_node {
 	evcast_event_t *std_tpl; /* the standard headers, numbers as placeholders, for date_secs (node.c) */
 	uint64_t std_gen;         /* std_tpl's generation, counted from 1 (evc__event_new_received_tpl) */
 	evcast_event_t *rx_spare; /* a received event's storage, kept for the next one (node.c) */
+	/* senders heard by v2 that the peer table does not hold yet (no HEARTBEAT
+	 * since this node started): their legacy copies are shadows too (node.c) */
+	struct {
+		char name[64];
+		uint64_t seen_ms;
+	} v2names[EVC__NODE_V2NAMES];
+	unsigned v2names_next;
 	char hostname[256];
 	char ipv4[64], ipv6[64];
 	/* protocol v2 (node_v2.c) */

@@ -225,6 +225,16 @@ static int sock_open(evc__udp_t *u, udp_sock_t *s, int family)
 		const evcast_dest_t *d = &u->dests[i];
 		if (d->addr.ss_family != family || !d->multicast)
 			continue;
+		bool joined = false; /* one group as two destinations (v2 and legacy-address): one join */
+		for (size_t j = 0; j < i && !joined; j++)
+			joined = u->dests[j].addr.ss_family == family && u->dests[j].multicast &&
+				 (family == AF_INET
+					  ? ((const struct sockaddr_in *)&u->dests[j].addr)->sin_addr.s_addr ==
+						    ((const struct sockaddr_in *)&d->addr)->sin_addr.s_addr
+					  : memcmp(&((const struct sockaddr_in6 *)&u->dests[j].addr)->sin6_addr,
+						   &((const struct sockaddr_in6 *)&d->addr)->sin6_addr, 16) == 0);
+		if (joined)
+			continue;
 		char group[INET6_ADDRSTRLEN];
 		if (family == AF_INET)
 			inet_ntop(AF_INET, &((struct sockaddr_in *)&d->addr)->sin_addr, group, sizeof(group));

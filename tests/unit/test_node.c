@@ -416,6 +416,32 @@ static void test_v2_with_legacy_shadow(void **state)
 	pair_close(&p);
 }
 
+/* A dual-sending node B has no peer entry for yet (it sends no HEARTBEAT here,
+ * as after B's restart before A's next one): the v2 copy of its event is
+ * delivered, the legacy copy is recognised as its shadow. */
+static void test_v2_shadow_before_any_heartbeat(void **state)
+{
+	(void)state;
+	pair_t p;
+	char extra[256];
+	snprintf(extra, sizeof(extra), V2 "<param name=\"legacy-address\" value=\"127.0.0.1:%d\"/>", base_port() + 1);
+	pair_start_ex(&p, NULL, NULL, "CUSTOM test::x", extra, NULL); /* A: no HEARTBEAT bound */
+	for (int i = 0; i < 20; i++)
+		uv_run(&p.loop, UV_RUN_NOWAIT); /* both started, nothing in flight */
+	evcast_node_fire(p.a, evcast_event_new_named("CUSTOM", "test::x"));
+	assert_true(run_until(&p.loop, &p.sb.received, 1, 3000));
+	evcast_stats_t st;
+	uint64_t end = uv_now(&p.loop) + 1500;
+	do {
+		uv_run(&p.loop, UV_RUN_ONCE);
+		evcast_node_stats(p.b, &st);
+	} while (st.rx_legacy_shadow < 1 && uv_now(&p.loop) < end);
+	assert_int_equal(st.rx_legacy_shadow, 1);
+	assert_int_equal(st.heartbeats_rx, 0);
+	assert_int_equal(p.sb.received, 1);
+	pair_close(&p);
+}
+
 /* Loop prevention with "ALL" bound: what A receives from B (as
  * multicast::event) and its own multicast::peerup never go back out; A sends
  * only its own heartbeats and its own events. */
@@ -562,6 +588,7 @@ int main(void)
 		cmocka_unit_test(test_v2_plaintext_and_fragmentation),
 		cmocka_unit_test(test_v2_sealed_and_wrong_key),
 		cmocka_unit_test(test_v2_with_legacy_shadow),
+		cmocka_unit_test(test_v2_shadow_before_any_heartbeat),
 		cmocka_unit_test(test_all_bindings_never_resend),
 		cmocka_unit_test(test_heartbeat_headers_as_freeswitch),
 		cmocka_unit_test(test_ipv6_unicast_pair),
