@@ -18,20 +18,6 @@
 
 #include "test_alloc.h"
 
-static int setup(void **state)
-{
-	(void)state;
-	live = fail_at = 0;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	assert_int_equal(live, 0);
-	return 0;
-}
-
 static evcast_bindings_t *make(const char *text)
 {
 	evcast_bindings_t *b = NULL;
@@ -294,14 +280,14 @@ int main(void)
 {
 	evcast_replace_allocator(t_malloc, t_realloc, t_calloc, t_free);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_names, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_all, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_custom_subclasses, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_custom_alone, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_empty_and_invalid, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_add_remove, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_limit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_allocation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_names, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_all, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_custom_subclasses, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_custom_alone, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_empty_and_invalid, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_add_remove, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_limit, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_allocation, t_alloc_setup, t_alloc_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -42,21 +42,6 @@ static void capture(void *ud, int level, const char *msg)
 	}
 }
 
-static int setup(void **state)
-{
-	(void)state;
-	live = 0;
-	fail_at = 0;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	assert_int_equal(live, 0); /* every test frees what it allocated */
-	return 0;
-}
-
 /* ------------------------------------------------------------------ helpers */
 
 static char err[1024];
@@ -758,22 +743,22 @@ int main(void)
 {
 	evcast_replace_allocator(t_malloc, t_realloc, t_calloc, t_free);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_every_param, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_value_forms, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_invalid_values, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_address_count, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_overlong, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unknown_param_warning, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_other_warnings, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_evcast_root, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dup, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_load_and_digest, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dest_parse, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_out_of_memory, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_etc_files, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fuzz_corpus, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_defaults, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_every_param, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_value_forms, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_invalid_values, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_address_count, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_overlong, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_param_warning, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_other_warnings, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_malformed, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_evcast_root, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_dup, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_load_and_digest, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_dest_parse, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_out_of_memory, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_etc_files, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_fuzz_corpus, t_alloc_setup, t_alloc_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

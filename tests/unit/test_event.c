@@ -24,26 +24,6 @@
 
 #include "test_alloc.h"
 
-static int setup(void **state)
-{
-	(void)state;
-	live = 0;
-	fail_at = 0;
-	n_allocs = 0;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	fail_at = 0;
-	if (live != 0) {
-		fprintf(stderr, "leak: %ld allocation(s) not freed\n", live);
-		return -1;
-	}
-	return 0;
-}
-
 /* -------------------------------------------------------- URL encoding */
 
 /* The spec's classes, written out: %XX for < 0x20, > 0x7E and this set. */
@@ -463,17 +443,17 @@ int main(void)
 {
 	evcast_replace_allocator(t_malloc, t_realloc, t_calloc, t_free);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_url_encode_every_byte, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_url_percent_rules, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_url_encode_truncates_whole_units, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_duplicates_and_lookup, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_named_dup_and_invalid, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_growth_and_aliasing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_json_arrays, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_vector_json, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_xml, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_allocation_failures, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fuzz_corpora, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_url_encode_every_byte, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_url_percent_rules, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_url_encode_truncates_whole_units, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_duplicates_and_lookup, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_named_dup_and_invalid, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_growth_and_aliasing, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_json_arrays, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_vector_json, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_xml, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_allocation_failures, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_fuzz_corpora, t_alloc_setup, t_alloc_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

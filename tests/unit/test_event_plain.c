@@ -22,26 +22,6 @@
 
 #include "test_alloc.h"
 
-static int setup(void **state)
-{
-	(void)state;
-	live = 0;
-	fail_at = 0;
-	n_allocs = 0;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	fail_at = 0;
-	if (live != 0) {
-		fprintf(stderr, "leak: %ld allocation(s) not freed\n", live);
-		return -1;
-	}
-	return 0;
-}
-
 static unsigned seed;
 
 /* ------------------------------------------------------------- plain */
@@ -457,13 +437,13 @@ int main(void)
 	seed = s ? (unsigned)strtoul(s, NULL, 10) : (unsigned)time(NULL);
 	printf("test_event_plain: seed %u (EVCAST_SEED=%u to replay)\n", seed, seed);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_plain_serialization, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_plain_parsing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_plain_round_trip_random, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_prefixed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_write_unprefixed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_block_boundaries, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_received_storage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_plain_serialization, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_plain_parsing, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_plain_round_trip_random, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_prefixed, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_write_unprefixed, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_block_boundaries, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_received_storage, t_alloc_setup, t_alloc_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
