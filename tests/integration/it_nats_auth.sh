@@ -49,10 +49,7 @@ cat >"$EVC_TMP/nats.conf" <<-NATS
 	}
 NATS
 evc_lan n1 a1 b1 c1
-ip netns exec "$(evc_ns n1)" nats-server -c "$EVC_TMP/nats.conf" >"$EVC_TMP/nats.log" 2>&1 &
-EVC_BG+=($!)
-nats_ready() { grep -q "Server is ready" "$EVC_TMP/nats.log" 2>/dev/null; }
-evc_wait_for 10 "nats-server ready" nats_ready || evc_fail "nats-server: $(tail -n 20 "$EVC_TMP/nats.log")"
+evc_nats_server n1 "$EVC_TMP/nats.log" -c "$EVC_TMP/nats.conf"
 
 # conf ID GROUP [nats.conf params...]
 conf() {

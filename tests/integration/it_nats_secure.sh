@@ -45,11 +45,8 @@ evc_ok "server certificate: $(openssl x509 -in "$EVC_TMP/srv.pem" -noout -subjec
 
 evc_step "namespaces: n1 (nats-server), a1, b1, c1"
 evc_lan n1 a1 b1 c1
-ip netns exec "$(evc_ns n1)" nats-server -a "$N1" -p 4222 -n evc-sec --tls --tlscert "$EVC_TMP/srv.pem" \
-	--tlskey "$EVC_TMP/srv.key" --auth "$TOKEN" >"$EVC_TMP/nats.log" 2>&1 &
-EVC_BG+=($!)
-nats_ready() { grep -q "Server is ready" "$EVC_TMP/nats.log" 2>/dev/null; }
-evc_wait_for 10 "nats-server ready" nats_ready || evc_fail "nats-server: $(tail -n 20 "$EVC_TMP/nats.log")"
+evc_nats_server n1 "$EVC_TMP/nats.log" -a "$N1" -p 4222 -n evc-sec --tls --tlscert "$EVC_TMP/srv.pem" \
+	--tlskey "$EVC_TMP/srv.key" --auth "$TOKEN"
 
 # conf ID GROUP [nats.conf params...]: a node with the v2 keys and a nats.conf.
 conf() {

@@ -254,6 +254,18 @@ evc_json_has() { [[ "$(evc_json_count "$1" "$2")" -ge "${3:-1}" ]]; }
 # jq filter matching a multicast::event (optionally with Orig- header conditions).
 EVC_JQ_MEVENT='.["Event-Name"] == "CUSTOM" and .["Event-Subclass"] == "multicast::event" and .["Multicast"] == "yes"'
 
+# ------------------------------------------------------------ NATS
+# evc_nats_server HOST LOG ARGS...: nats-server ARGS in HOST's namespace, its
+# log in LOG, in the background (stopped at cleanup); returns once it is ready.
+evc_nats_server() {
+	local host=$1 log=$2
+	shift 2
+	ip netns exec "$(evc_ns "$host")" nats-server "$@" >"$log" 2>&1 &
+	EVC_BG+=($!)
+	evc_wait_for 10 "nats-server on $host ready" grep -q "Server is ready" "$log" ||
+		evc_fail "nats-server on $host: $(tail -n 20 "$log")"
+}
+
 # ------------------------------------------------------------ raw UDP
 # evc_udp_send HOST FILE GROUP PORT IFADDR: send FILE's bytes as one datagram
 # from inside HOST's namespace to GROUP:PORT (multicast, TTL 1, via IFADDR).
