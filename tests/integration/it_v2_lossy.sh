@@ -68,12 +68,7 @@ wait_settled() {
 
 evc_step "network: A, B, C on a private bridge; 10 % kernel loss into B and C (nftables)"
 evc_lan A B C
-for h in B C; do
-	evc_in $h nft add table inet evcloss
-	evc_in $h nft add chain inet evcloss in '{ type filter hook input priority 0; policy accept; }'
-	evc_in $h nft add rule inet evcloss in udp dport $PORT numgen random mod 10 0 counter drop
-done
-evc_in B nft list table inet evcloss | grep 'numgen random mod 10' >/dev/null || evc_fail "nft rule not installed"
+for h in B C; do evc_loss_on $h $PORT 10; done
 
 evc_step "protocol v2 (sealed, key id 1), receivers impaired: $IMPAIR + 10 % loss"
 start_all v2
@@ -99,7 +94,7 @@ done
 # the impairment must really have happened, or the test proves nothing
 txd=$(evc_stat A v2_tx_datagrams)
 for h in B C; do
-	dropped=$(evc_in $h nft list chain inet evcloss in | sed -n 's/.*counter packets \([0-9]*\).*/\1/p')
+	dropped=$(evc_loss_dropped $h)
 	evc_log "nft dropped $dropped datagrams into $h (A sent $txd v2 datagrams)"
 	[[ $((dropped * 100)) -ge $((txd * 5)) ]] || evc_fail "nft dropped only $dropped of ~$txd datagrams into $h"
 	[[ "$(evc_stat $h v2_recovered)" -gt 0 ]] || evc_fail "$h recovered nothing by NAK"

@@ -254,6 +254,23 @@ evc_json_has() { [[ "$(evc_json_count "$1" "$2")" -ge "${3:-1}" ]]; }
 # jq filter matching a multicast::event (optionally with Orig- header conditions).
 EVC_JQ_MEVENT='.["Event-Name"] == "CUSTOM" and .["Event-Subclass"] == "multicast::event" and .["Multicast"] == "yes"'
 
+# ------------------------------------------------------------ loss
+# This kernel has no sch_netem: loss is an nftables rule in the host's own
+# namespace (table inet evcloss), dropping and counting datagrams at random.
+# evc_loss_on HOST PORT EVERY: drop 1 in EVERY UDP datagrams to PORT arriving at HOST.
+evc_loss_on() {
+	local host=$1 port=$2 every=$3 rules
+	evc_in "$host" nft add table inet evcloss
+	evc_in "$host" nft add chain inet evcloss in '{ type filter hook input priority 0; policy accept; }'
+	evc_in "$host" nft add rule inet evcloss in udp dport "$port" numgen random mod "$every" 0 counter drop
+	rules=$(evc_in "$host" nft list table inet evcloss) # not piped into grep -q (pipefail, SIGPIPE)
+	[[ "$rules" == *"numgen random mod $every"* ]] || evc_fail "loss rule not installed on $host: $rules"
+}
+# evc_loss_off HOST: the loss rule removed.
+evc_loss_off() { evc_in "$1" nft delete table inet evcloss; }
+# evc_loss_dropped HOST: datagrams the loss rule dropped so far.
+evc_loss_dropped() { evc_in "$1" nft list chain inet evcloss in | sed -n 's/.*counter packets \([0-9]*\).*/\1/p'; }
+
 # ------------------------------------------------------------ NATS
 # evc_nats_server HOST LOG ARGS...: nats-server ARGS in HOST's namespace, its
 # log in LOG, in the background (stopped at cleanup); returns once it is ready.
