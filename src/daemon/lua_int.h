@@ -140,6 +140,12 @@ int evcd_lua_api(evcd_lua_script_t *s, const char *cmd, const char *args, char *
 int evcd_lua_sleep(evcd_lua_script_t *s, uint64_t ms);
 /* A global variable (built-ins and lua.conf global-variable params), or NULL. */
 const char *evcd_lua_global(const evcd_lua_t *l, const char *name);
+/* lua_conf.c: the lua.conf block into l (0, or a negative EVCAST_E* code
+ * once a bad value was logged with file:line, param, value and why), the
+ * global variables, a script's memory. */
+int evcd_lua_parse_settings(evcd_lua_t *l, const evcast_section_t *sec);
+int evcd_lua_globals_init(evcd_lua_t *l);
+void evcd_lua_script_free(evcd_lua_script_t *s);
 /* package.path / package.cpath additions from lua.conf (";"-joined, may be ""). */
 const char *evcd_lua_package_path(const evcd_lua_t *l);
 const char *evcd_lua_package_cpath(const evcd_lua_t *l);

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <unistd.h>
 #include "../../src/daemon/lua.c"
+#include "../../src/daemon/lua_conf.c"
 #include "../../src/daemon/lua_queue.c"
 #include "../../src/daemon/lua_api.c"
 
