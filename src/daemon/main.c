@@ -29,7 +29,7 @@ typedef struct daemon_state {
 	evcd_t d;
 	uv_loop_t loop;
 	uv_signal_t sig_hup, sig_int, sig_term;
-	int log_sub;          /* node consumer id of the event log */
+	int log_sub;          /* node consumer id of on_node_event (receive delay, event log) */
 	int cli_log_level;    /* --log-level, or -1: the config decides */
 	bool stopping, signals_on;
 	int exit_code;
@@ -81,9 +81,11 @@ static const char *hdr(const evcast_event_t *ev, const char *name, const char *d
 	return v && *v ? v : dflt;
 }
 
-/* One line per delivered event at info. Peer up/down are not repeated here:
- * the node logs them itself, at notice. */
-static void on_event_log(void *ud, const evcast_event_t *ev)
+/* The daemon's own consumer of every delivered event: an event from a peer
+ * goes into the receive-delay histogram (rxdelay.h), then, with log_events,
+ * one line per event at info. Peer up/down are not repeated here: the node
+ * logs them itself, at notice. */
+static void on_node_event(void *ud, const evcast_event_t *ev)
 {
 	evcd_t *d = ud;
 	const char *name = hdr(ev, "Event-Name", "?"), *sub = evcast_event_subclass(ev);
@@ -293,7 +295,7 @@ static int start_all(daemon_state_t *st)
 	int rc;
 	if ((rc = evcast_node_new(d->loop, d->cfg, evcd_log, d, &d->node)) < 0)
 		return start_failed(d, "node", rc);
-	st->log_sub = evcast_node_subscribe(d->node, on_event_log, d);
+	st->log_sub = evcast_node_subscribe(d->node, on_node_event, d);
 	if ((rc = evcd_control_start(d, d->cfg->control_socket ? d->cfg->control_socket
 							      : EVCAST_DEFAULT_CONTROL_SOCKET)) < 0)
 		return start_failed(d, "control socket / event socket", rc);
