@@ -11,15 +11,12 @@
  * =on_datagram) and divide the collected instructions by the count printed
  * ("calls=N"). Node mode must run in a private network namespace (bench.sh).
  */
+#include "bench_node.h"
 #include "bench_util.h"
 #include "evcast/evcast.h"
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 static uint8_t g_dgram[EVCAST_LEGACY_MAX_DGRAM];
 static size_t g_len;
@@ -35,94 +32,30 @@ __attribute__((noinline)) int decode_once(const evcast_legacy_key_t *key)
 
 /* ------------------------------------------------------------ node mode */
 
-typedef struct nctx {
-	evcast_node_t *node;
-	uv_timer_t check;
-	uv_idle_t idle;
-	int fd;
-	struct sockaddr_in to;
-	unsigned long n, sent, delivered;
-	uint64_t t0;
-	evcast_stats_t st;
-} nctx_t;
-
-static void on_event(void *ud, const evcast_event_t *ev)
-{
-	nctx_t *c = ud;
-	if (evcast_event_get_header(ev, "Orig-Event-Name"))
-		c->delivered++;
-}
-
-static void on_idle(uv_idle_t *h)
-{
-	nctx_t *c = h->data;
-	for (int i = 0; i < 16 && c->sent < c->n; i++)
-		if (sendto(c->fd, g_dgram, g_len, 0, (struct sockaddr *)&c->to, sizeof(c->to)) == (ssize_t)g_len)
-			c->sent++;
-	if (c->sent >= c->n)
-		uv_idle_stop(h);
-}
-
-static void on_check(uv_timer_t *h)
-{
-	nctx_t *c = h->data;
-	evcast_node_stats(c->node, &c->st);
-	if (c->st.rx_datagrams < c->n && bench_now_ns() - c->t0 < 300000000000ull)
-		return;
-	uv_close((uv_handle_t *)&c->idle, NULL);
-	uv_close((uv_handle_t *)h, NULL);
-	evcast_node_close(c->node, NULL, NULL);
-}
-
-static void log_cb(void *ud, int level, const char *msg)
+/* Every datagram is the file's, as it is. */
+static ssize_t same_dgram(void *ud, unsigned long seq, uint8_t *buf, size_t cap)
 {
 	(void)ud;
-	if (level <= EVCAST_LOG_WARNING)
-		fprintf(stderr, "evcast: %s\n", msg);
+	(void)seq;
+	if (g_len > cap)
+		return -1;
+	memcpy(buf, g_dgram, g_len);
+	return (ssize_t)g_len;
 }
 
 static int run_node(const char *psk, unsigned long n, int port)
 {
-	char xml[1024], err[256] = "";
-	evcast_config_t *cfg = NULL;
-	uv_loop_t loop;
-	nctx_t c = {.n = n};
-	snprintf(xml, sizeof(xml),
-		 "<configuration name=\"event_multicast.conf\"><settings>"
-		 "<param name=\"address\" value=\"127.0.0.1\"/><param name=\"port\" value=\"%d\"/>"
-		 "<param name=\"bindings\" value=\"\"/><param name=\"node-name\" value=\"benchdec\"/>"
-		 "%s%s%s</settings></configuration>",
-		 port, psk ? "<param name=\"psk\" value=\"" : "", psk ? psk : "", psk ? "\"/>" : "");
-	if (evcast_config_parse(xml, strlen(xml), NULL, log_cb, NULL, &cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "bench_decode: config: %s\n", err);
-		return 1;
-	}
-	uv_loop_init(&loop);
-	if (evcast_node_new(&loop, cfg, log_cb, NULL, &c.node) < 0 || evcast_node_start(c.node) < 0) {
-		fprintf(stderr, "bench_decode: cannot start the node\n");
-		return 1;
-	}
-	evcast_config_free(cfg);
-	evcast_node_subscribe(c.node, on_event, &c);
-	c.fd = socket(AF_INET, SOCK_DGRAM, 0);
-	c.to.sin_family = AF_INET;
-	c.to.sin_port = htons((uint16_t)port);
-	c.to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	c.t0 = bench_now_ns();
-	uv_idle_init(&loop, &c.idle);
-	c.idle.data = &c;
-	uv_idle_start(&c.idle, on_idle);
-	uv_timer_init(&loop, &c.check);
-	c.check.data = &c;
-	uv_timer_start(&c.check, on_check, 20, 20);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	close(c.fd);
-	int rc = uv_loop_close(&loop);
+	char settings[512] = "";
+	if (psk)
+		snprintf(settings, sizeof(settings), "<param name=\"psk\" value=\"%s\"/>", psk);
+	bench_node_run_t r = {.name = "benchdec", .settings = settings, .port = port, .n = n, .want = n,
+			      .make = same_dgram};
+	int rc = bench_node_run(&r);
 	printf("mode=node calls=%llu sent=%lu delivered=%lu drops=%llu loop_closed=%s\n",
-	       (unsigned long long)c.st.rx_datagrams, c.sent, c.delivered,
-	       (unsigned long long)(c.st.drop_parse + c.st.drop_psk + c.st.drop_plain + c.st.drop_nomagic),
-	       rc == 0 ? "yes" : "no");
-	return c.delivered == n ? 0 : 1;
+	       (unsigned long long)r.st.rx_datagrams, r.sent, r.delivered,
+	       (unsigned long long)(r.st.drop_parse + r.st.drop_psk + r.st.drop_plain + r.st.drop_nomagic),
+	       r.loop_closed ? "yes" : "no");
+	return rc;
 }
 
 int main(int argc, char **argv)

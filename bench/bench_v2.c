@@ -22,15 +22,11 @@
  */
 #include "evcast/evcast.h"
 #include "v2.h"
-#include <arpa/inet.h>
-#include <netinet/in.h>
+#include "bench_node.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
-#include <uv.h>
 
 static uint8_t g_dgram[EVC_V2_MAX_DGRAM];
 static size_t g_len;
@@ -58,21 +54,13 @@ __attribute__((noinline)) int v2_receive_once(const evc__v2_keyring_t *kr, evc__
 
 /* ------------------------------------------------------------ node mode */
 
-typedef struct nctx {
-	evcast_node_t *node;
-	uv_timer_t check;
-	uv_idle_t idle;
-	int fd;
-	struct sockaddr_in to;
-	unsigned long n, sent, delivered, want;
-	uint64_t t0;
-	evcast_stats_t st;
+typedef struct sealer {
 	const evc__v2_keyring_t *kr;
 	evc__v2_hdr_t h;
 	const uint8_t *batch;
 	size_t blen;
-	int len;
-} nctx_t;
+	int len; /* the last datagram's */
+} sealer_t;
 
 static uint64_t wall_us(void)
 {
@@ -81,100 +69,38 @@ static uint64_t wall_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static void on_event(void *ud, const evcast_event_t *ev)
+/* Seals datagram seq (timestamp now: within the receiver's skew bound
+ * however slow valgrind is). */
+static ssize_t seal_next(void *ud, unsigned long seq, uint8_t *buf, size_t cap)
 {
-	nctx_t *c = ud;
-	if (evcast_event_get_header(ev, "Orig-Event-Name"))
-		c->delivered++;
-	if (c->delivered <= 2 && getenv("BENCH_V2_DUMP")) { /* the delivered event, for comparing builds */
-		char *t = evcast_event_to_plain(ev, NULL);
-		fprintf(stderr, "%s----\n", t ? t : "(none)");
-		evcast_free(t);
-	}
-}
-
-/* Seals the next datagram (sequence sent + 1, timestamp now: within the
- * receiver's skew bound however slow valgrind is) and sends it. */
-static void on_idle(uv_idle_t *hd)
-{
-	nctx_t *c = hd->data;
-	for (int i = 0; i < 16 && c->sent < c->n; i++) {
-		c->h.seq = c->sent + 1;
-		c->h.ts_us = wall_us();
-		c->len = evc__v2_seal(c->kr, &c->h, c->batch, c->blen, g_dgram, sizeof(g_dgram));
-		if (c->len > 0 && sendto(c->fd, g_dgram, (size_t)c->len, 0, (struct sockaddr *)&c->to, sizeof(c->to)) == c->len)
-			c->sent++;
-	}
-	if (c->sent >= c->n)
-		uv_idle_stop(hd);
-}
-
-static void on_check(uv_timer_t *hd)
-{
-	nctx_t *c = hd->data;
-	if (c->delivered < c->want && wall_us() - c->t0 < 300000000u)
-		return;
-	evcast_node_stats(c->node, &c->st);
-	uv_close((uv_handle_t *)&c->idle, NULL);
-	uv_close((uv_handle_t *)hd, NULL);
-	evcast_node_close(c->node, NULL, NULL);
-}
-
-static void log_cb(void *ud, int level, const char *msg)
-{
-	(void)ud;
-	if (level <= EVCAST_LOG_WARNING)
-		fprintf(stderr, "evcast: %s\n", msg);
+	sealer_t *z = ud;
+	z->h.seq = seq;
+	z->h.ts_us = wall_us();
+	z->len = evc__v2_seal(z->kr, &z->h, z->batch, z->blen, buf, cap);
+	return z->len;
 }
 
 static int run_node(bool sealed, const evc__v2_keyring_t *kr, const uint8_t *batch, size_t blen, unsigned events,
 		    unsigned long n, int port, size_t tlen)
 {
-	char xml[1024], err[256] = "";
-	evcast_config_t *cfg = NULL;
-	uv_loop_t loop;
-	nctx_t c = {.n = n, .want = n * events, .kr = kr, .batch = batch, .blen = blen};
-	snprintf(xml, sizeof(xml),
-		 "<configuration name=\"event_multicast.conf\"><settings>"
-		 "<param name=\"address\" value=\"127.0.0.1\"/><param name=\"port\" value=\"%d\"/>"
-		 "<param name=\"bindings\" value=\"\"/><param name=\"node-name\" value=\"benchv2\"/>"
-		 "<param name=\"protocol\" value=\"v2\"/>%s</settings></configuration>",
-		 port, sealed ? "<param name=\"v2-keys\" value=\"1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"/>" : "");
-	if (evcast_config_parse(xml, strlen(xml), NULL, log_cb, NULL, &cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "bench_v2: config: %s\n", err);
-		return 1;
-	}
-	uv_loop_init(&loop);
-	if (evcast_node_new(&loop, cfg, log_cb, NULL, &c.node) < 0 || evcast_node_start(c.node) < 0) {
-		fprintf(stderr, "bench_v2: cannot start the node\n");
-		return 1;
-	}
-	evcast_config_free(cfg);
-	evcast_node_subscribe(c.node, on_event, &c);
-	uint64_t epoch = wall_us();
-	c.h = (evc__v2_hdr_t){.type = EVC_V2_DATA, .epoch = epoch, .frag_index = 0, .frag_count = 1,
+	sealer_t z = {.kr = kr, .batch = batch, .blen = blen};
+	z.h = (evc__v2_hdr_t){.type = EVC_V2_DATA, .epoch = wall_us(), .frag_index = 0, .frag_count = 1,
 			      .msg_len = (uint32_t)blen};
 	for (int i = 0; i < EVC_V2_NODE_ID_LEN; i++)
-		c.h.node_id[i] = (uint8_t)(0xa0 + i);
-	c.fd = socket(AF_INET, SOCK_DGRAM, 0);
-	c.to.sin_family = AF_INET;
-	c.to.sin_port = htons((uint16_t)port);
-	c.to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	c.t0 = wall_us();
-	uv_idle_init(&loop, &c.idle);
-	c.idle.data = &c;
-	uv_idle_start(&c.idle, on_idle);
-	uv_timer_init(&loop, &c.check);
-	c.check.data = &c;
-	uv_timer_start(&c.check, on_check, 20, 20);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	close(c.fd);
-	int rc = uv_loop_close(&loop);
+		z.h.node_id[i] = (uint8_t)(0xa0 + i);
+	bench_node_run_t r = {
+		.name = "benchv2",
+		.settings = sealed ? "<param name=\"protocol\" value=\"v2\"/>"
+				     "<param name=\"v2-keys\" value=\"1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"/>"
+				   : "<param name=\"protocol\" value=\"v2\"/>",
+		.port = port, .n = n, .want = n * events, .make = seal_next, .ud = &z,
+		.dump = getenv("BENCH_V2_DUMP") != NULL};
+	int rc = bench_node_run(&r);
 	printf("mode=v2-node-%s calls=%llu events=%u datagram=%d event_text=%zu sent=%lu delivered=%lu "
 	       "loop_closed=%s\n",
-	       sealed ? "sealed" : "plain", (unsigned long long)c.st.rx_datagrams, events, c.len, tlen, c.sent,
-	       c.delivered, rc == 0 ? "yes" : "no");
-	return c.delivered == c.want ? 0 : 1;
+	       sealed ? "sealed" : "plain", (unsigned long long)r.st.rx_datagrams, events, z.len, tlen, r.sent,
+	       r.delivered, r.loop_closed ? "yes" : "no");
+	return rc;
 }
 
 int main(int argc, char **argv)
