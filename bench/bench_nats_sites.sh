@@ -528,21 +528,6 @@ epd() {
 	echo "\`--count\`) and \`${CMD[$MAXN]:-}\` (baseline). A1/B2 are the namespaces, NATS the server's"
 	echo "address, B2SOCK b2's control socket, \`\$B\` the bench build's \`bench/\`."
 	echo
-	# What bounds the figures, with this run's numbers.
-	held="-"
-	for step in $RATES; do
-		[[ $step == max ]] && continue
-		awk -v l="$(mf "evcp$step" loss_pct)" 'BEGIN {exit !(l != "-" && l + 0 == 0)}' || break
-		held=$step
-	done
-	lost_at=""
-	for step in $RATES; do lost_at+="$(where_lost "evcp$step")"$'\n'$(where_lost "evcs$step")$'\n'; done
-	lost_at=$( (grep -v '^none$' <<<"$lost_at" || true) | sed 's/ [0-9-]*\(,\|$\)/\1/g' | tr ',' '\n' | sed 's/^ *//' | grep . | sort -u |
-		sed "s/^a1 ingress$/a1's UDP receive buffer (a1 descheduled; multicast has no flow control)/;
-			s/^b1's NATS queue$/b1's NATS receive queue (4096 messages, \`nats.rx_overflow\`)/;
-			s/^G2 hop$/the G2 hop (b2's UDP receive buffer, when b1 relays a backlog in one burst)/;
-			s/^b1 rejected$/b1's checks (\`nats.rejected\`)/" |
-		paste -sd'|' - | sed 's/|/; /g' || true)
 	cpu1() { cpu_per "$@" | sed 's/ (.*//'; }
 	k1() { awk -v a="$1" 'BEGIN {if (a == "-" || a == "") print "-"; else printf "%.1f k", a / 1000}'; }
 	# per wakeup: NATS messages b1's loop took from its queue per uv_async callback

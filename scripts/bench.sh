@@ -235,57 +235,17 @@ EOF
 fi
 
 # --------------------------------------------------------------- callgrind
-# cg NAME TOGGLE ARGS...: instructions per call collected inside TOGGLE.
+# cg NAME TOGGLE BINARY ARGS...: instructions collected inside TOGGLE per event:
+# divided by the calls=N the binary prints and by its events=K (events per
+# datagram; 1 when it prints none). Run in the bench namespace (the node modes
+# send over its loopback).
 cg() {
-	local name=$1 toggle=$2 calls ir
-	shift 2
-	[[ $HAVE_VG -eq 1 ]] || { echo "-"; return; }
+	local name=$1 toggle=$2 bin=$3 calls ir events
+	shift 3
+	[[ $HAVE_VG -eq 1 && -x "$BIN/$bin" ]] || { echo "-"; return; }
 	log "callgrind $name"
 	if ! inns timeout 600 valgrind --tool=callgrind --toggle-collect="$toggle" \
-		--callgrind-out-file="$TMP/cg.$name" "$BIN/bench_decode" "$@" >"$TMP/cg.$name.out" 2>"$TMP/cg.$name.err"; then
-		cat "$TMP/cg.$name.out" "$TMP/cg.$name.err" >&2
-		echo "-"
-		return
-	fi
-	calls=$(sed -n 's/.*calls=\([0-9]*\).*/\1/p' "$TMP/cg.$name.out")
-	ir=$(sed -n 's/^summary: //p' "$TMP/cg.$name")
-	awk -v ir="$ir" -v n="$calls" 'BEGIN {printf "%.0f\n", ir / n}'
-}
-CG_DEC_PLAIN=$(cg decplain decode_once decode "$VEC/register_plain.bin" -n "$CG_N")
-CG_DEC_PSK=$(cg decpsk decode_once decode "$VEC/register_bf.bin" --psk 'ClusterSecret!2009' -n "$CG_N")
-CG_NODE_PLAIN=$(cg nodeplain on_datagram node "$VEC/register_plain.bin" -n "$CG_N")
-CG_NODE_PSK=$(cg nodepsk on_datagram node "$VEC/register_bf.bin" --psk 'ClusterSecret!2009' -n "$CG_N")
-# cgv2 NAME ARGS...: the same for bench_v2 (v2 receive steps, internal API)
-cgv2() {
-	local name=$1 calls ir
-	shift
-	[[ $HAVE_VG -eq 1 && -x "$BIN/bench_v2" ]] || { echo "-"; return; }
-	log "callgrind $name"
-	if ! timeout 600 valgrind --tool=callgrind --toggle-collect=v2_receive_once \
-		--callgrind-out-file="$TMP/cg.$name" "$BIN/bench_v2" "$@" >"$TMP/cg.$name.out" 2>"$TMP/cg.$name.err"; then
-		cat "$TMP/cg.$name.out" "$TMP/cg.$name.err" >&2
-		echo "-"
-		return
-	fi
-	calls=$(sed -n 's/.*calls=\([0-9]*\).*/\1/p' "$TMP/cg.$name.out")
-	events=$(sed -n 's/.* events=\([0-9]*\).*/\1/p' "$TMP/cg.$name.out")
-	ir=$(sed -n 's/^summary: //p' "$TMP/cg.$name")
-	awk -v ir="$ir" -v n="$calls" -v k="${events:-1}" 'BEGIN {printf "%.0f\n", ir / n / k}' # per event
-}
-CG_V2_SEALED=$(cgv2 v2sealed sealed "$VEC/register_plain.bin" -n "$CG_N")
-CG_V2_PLAIN=$(cgv2 v2plain plain "$VEC/register_plain.bin" -n "$CG_N")
-CG_V2_PRES=$(cgv2 v2pres sealed "$VEC/presence_plain.bin" -n "$CG_N" --fill)
-CG_V2_FILL=$(cgv2 v2fill sealed "$VEC/edge_plain.bin" -n "$CG_N" --fill)
-CG_V2_FILLP=$(cgv2 v2fillp plain "$VEC/edge_plain.bin" -n "$CG_N" --fill)
-# cgv2n NAME ARGS...: bench_v2 --node (a v2 node's whole receive path, over
-# loopback in the namespace), instructions per event collected in on_datagram
-cgv2n() {
-	local name=$1 calls ir events
-	shift
-	[[ $HAVE_VG -eq 1 && -x "$BIN/bench_v2" ]] || { echo "-"; return; }
-	log "callgrind $name"
-	if ! inns timeout 600 valgrind --tool=callgrind --toggle-collect=on_datagram \
-		--callgrind-out-file="$TMP/cg.$name" "$BIN/bench_v2" "$@" --node >"$TMP/cg.$name.out" 2>"$TMP/cg.$name.err"; then
+		--callgrind-out-file="$TMP/cg.$name" "$BIN/$bin" "$@" >"$TMP/cg.$name.out" 2>"$TMP/cg.$name.err"; then
 		cat "$TMP/cg.$name.out" "$TMP/cg.$name.err" >&2
 		echo "-"
 		return
@@ -295,9 +255,20 @@ cgv2n() {
 	ir=$(sed -n 's/^summary: //p' "$TMP/cg.$name")
 	awk -v ir="$ir" -v n="$calls" -v k="${events:-1}" 'BEGIN {printf "%.0f\n", ir / n / k}'
 }
-CG_V2N_FILL=$(cgv2n v2nfill sealed "$VEC/edge_plain.bin" -n "$CG_N" --fill)
-CG_V2N_FILLP=$(cgv2n v2nfillp plain "$VEC/edge_plain.bin" -n "$CG_N" --fill)
-CG_V2N_ONE=$(cgv2n v2none sealed "$VEC/register_plain.bin" -n "$CG_N")
+# bench_decode: the legacy decoder alone, then a node's whole receive path
+CG_DEC_PLAIN=$(cg decplain decode_once bench_decode decode "$VEC/register_plain.bin" -n "$CG_N")
+CG_DEC_PSK=$(cg decpsk decode_once bench_decode decode "$VEC/register_bf.bin" --psk 'ClusterSecret!2009' -n "$CG_N")
+CG_NODE_PLAIN=$(cg nodeplain on_datagram bench_decode node "$VEC/register_plain.bin" -n "$CG_N")
+CG_NODE_PSK=$(cg nodepsk on_datagram bench_decode node "$VEC/register_bf.bin" --psk 'ClusterSecret!2009' -n "$CG_N")
+# bench_v2: the v2 receive steps (internal API), then a v2 node (--node)
+CG_V2_SEALED=$(cg v2sealed v2_receive_once bench_v2 sealed "$VEC/register_plain.bin" -n "$CG_N")
+CG_V2_PLAIN=$(cg v2plain v2_receive_once bench_v2 plain "$VEC/register_plain.bin" -n "$CG_N")
+CG_V2_PRES=$(cg v2pres v2_receive_once bench_v2 sealed "$VEC/presence_plain.bin" -n "$CG_N" --fill)
+CG_V2_FILL=$(cg v2fill v2_receive_once bench_v2 sealed "$VEC/edge_plain.bin" -n "$CG_N" --fill)
+CG_V2_FILLP=$(cg v2fillp v2_receive_once bench_v2 plain "$VEC/edge_plain.bin" -n "$CG_N" --fill)
+CG_V2N_FILL=$(cg v2nfill on_datagram bench_v2 sealed "$VEC/edge_plain.bin" -n "$CG_N" --fill --node)
+CG_V2N_FILLP=$(cg v2nfillp on_datagram bench_v2 plain "$VEC/edge_plain.bin" -n "$CG_N" --fill --node)
+CG_V2N_ONE=$(cg v2none on_datagram bench_v2 sealed "$VEC/register_plain.bin" -n "$CG_N" --node)
 V2_FILL_K=$(sed -n 's/.* events=\([0-9]*\).*/\1/p' "$TMP/cg.v2fill.out" 2>/dev/null || true)
 V2_FILL_DG=$(sed -n 's/.* datagram=\([0-9]*\).*/\1/p' "$TMP/cg.v2fill.out" 2>/dev/null || true)
 V2_FILL_TEXT=$(sed -n 's/.*event_text=\([0-9]*\).*/\1/p' "$TMP/cg.v2fill.out" 2>/dev/null || true)
