@@ -227,10 +227,11 @@ static void cmd_filter(conn_t *c, char *args)
 		const char *cmp = value + strspn(value, "+- ");
 		size_t n = strlen(cmp);
 		if (*value == '/' || (n >= 2 && cmp[0] == '/' && cmp[n - 1] == '/')) {
-			char *pat = evc__strndup(cmp + 1, n >= 2 && cmp[n - 1] == '/' ? n - 2 : n - 1), why[192];
+			char *pat = evc__strndup(cmp + 1, n >= 2 && cmp[n - 1] == '/' ? n - 2 : n - 1);
+			char why[192] = "out of memory"; /* evcd_filter_re_compile writes its own reason */
 			if (!pat || evcd_filter_re_compile(&f->re, pat, why, sizeof(why)) != 0) {
 				evc__free(pat);
-				evcd_conn_reply(c, "-ERR %s", pat ? why : "out of memory");
+				evcd_conn_reply(c, "-ERR %s", why);
 				return;
 			}
 			evc__free(pat);
