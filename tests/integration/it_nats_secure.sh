@@ -116,7 +116,11 @@ raw pub "$SUBJ" "$CAP" || evc_fail "publish the replay"
 evc_wait_for 10 "b1 counts the replay" rejected replayed 1 || evc_fail "replay not counted: $(evc_cli b1 stats | jq -c .nats)"
 cp "$CAP" "$EVC_TMP/tampered"
 size=$(stat -c %s "$CAP")
-printf '\x55' | dd of="$EVC_TMP/tampered" bs=1 seek=$((size - 20)) conv=notrunc status=none
+# Flip the byte's bits (writing a fixed value left the payload unchanged when
+# that byte already held it: 1 run in 256 then saw a replay, not a bad tag).
+byte=$(od -An -tu1 -j $((size - 20)) -N 1 "$CAP" | tr -d ' ')
+printf "\\x$(printf %02x $((byte ^ 0xff)))" | dd of="$EVC_TMP/tampered" bs=1 seek=$((size - 20)) conv=notrunc status=none
+cmp -s "$CAP" "$EVC_TMP/tampered" && evc_fail "the tampered copy equals the capture"
 raw pub "$SUBJ" "$EVC_TMP/tampered" || evc_fail "publish the tampered payload"
 evc_wait_for 10 "b1 counts the tampered payload" rejected bad_tag 1 || evc_fail "tamper not counted"
 raw pub evcast.sec.CUSTOM.test.other "$CAP" || evc_fail "publish on another subject"
