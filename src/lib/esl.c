@@ -166,19 +166,24 @@ static int advance(evcast_esl_parser_t *p)
 				avail--;
 			}
 		}
-		while (p->scan < avail) {
+		/* The head ends at a blank line: '\n', any '\r's, '\n'. Line by
+		 * line with memchr (bounded by max_head + 1), then the bytes after
+		 * each '\n' one at a time. */
+		size_t lim = avail < p->max_head + 1 ? avail : p->max_head + 1;
+		while (p->scan < lim) {
+			if (!p->nl) {
+				const char *q = memchr(s + p->scan, '\n', lim - p->scan);
+				p->scan = q ? (size_t)(q - s) + 1 : lim;
+				p->nl = q != NULL;
+				continue;
+			}
 			char c = s[p->scan++];
 			if (c == '\n') {
-				if (p->nl) {
-					p->head_len = p->scan;
-					break;
-				}
-				p->nl = true;
-			} else if (c != '\r') {
-				p->nl = false;
+				p->head_len = p->scan;
+				break;
 			}
-			if (p->scan > p->max_head)
-				return p->err = EVCAST_E2BIG;
+			if (c != '\r')
+				p->nl = false;
 		}
 		if (!p->head_len) {
 			if (p->scan > p->max_head)
