@@ -179,7 +179,7 @@ static void flush(conn_t *c)
 	unsigned nb = 0;
 	size_t bytes = 0;
 	int rc;
-	if (c->writing || c->closing || !c->qhead)
+	if (c->writing || c->closing || c->holding || !c->qhead)
 		return;
 	while (c->qhead && c->ninflight < WRITE_BATCH && bytes < WRITE_BATCH_BYTES) {
 		out_msg_t *m = c->qhead;
@@ -341,9 +341,8 @@ static void protocol_error(conn_t *c, int rc)
 }
 
 /* Handles the complete commands buffered, unless output is backed up. */
-static void conn_process(conn_t *c)
+static void conn_commands(conn_t *c, const evcd_listener_opts_t *o)
 {
-	const evcd_listener_opts_t *o = &c->lis->opts;
 	while (!c->closing && !c->close_after_flush && !c->paused) {
 		evcast_event_t *msg;
 		int rc = evcast_esl_parser_next(c->parser, &msg);
@@ -361,6 +360,19 @@ static void conn_process(conn_t *c)
 			uv_read_stop(&c->u.s);
 		}
 	}
+}
+
+/* conn_commands, with what they queue (replies, and events for this
+ * connection) held for one write at the end: a pipelining client gets one
+ * write per read instead of one per command, and a lone event fired here
+ * (sent at once, udp.c) is on the wire before the client is woken by its +OK.
+ * The queue keeps its order, so a sendevent's +OK still precedes its event. */
+static void conn_process(conn_t *c)
+{
+	c->holding = true;
+	conn_commands(c, &c->lis->opts);
+	c->holding = false;
+	flush(c);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)

@@ -102,6 +102,7 @@ typedef struct conn {
 	uint64_t accept_ms; /* wall clock of the accept, for the auth timeout */
 	evcast_esl_parser_t *parser;
 	bool authed, closing, close_after_flush, writing, paused;
+	bool holding;       /* in conn_process: what it queues is written once, at its end */
 	int format;
 	evcast_bindings_t *bindings; /* non-NULL while listening for events */
 	bool listening;     /* counted in ctl->nlistening; gets events */
