@@ -263,7 +263,7 @@ warm() {
 }
 
 # perf (when installed) samples b1 during the last round's highest plain step:
-# the share of its time under sendmsg (the multicast relay) and in futex.
+# the share of its time under sendmsg/sendmmsg (the multicast relay) and in futex.
 declare -A PERF_SEND=() PERF_FUTEX=()
 perf_b1() { # perf_b1 start | stop KEY-LETTER
 	if [[ $1 == start ]]; then
@@ -276,7 +276,9 @@ perf_b1() { # perf_b1 start | stop KEY-LETTER
 		wait "$PERF_PID" 2>/dev/null || true
 		PERF_PID=""
 		perf report -i "$TMP/perf.data" --children --sort sym --stdio -g none >"$TMP/perf.txt" 2>/dev/null || true
-		PERF_SEND[$2]=$(awk '$NF == "__libc_sendmsg" || $NF == "__sendmsg" {print $1; exit}' "$TMP/perf.txt")
+		# the kernel's entries, sendmsg and sendmmsg (udp.c batches a loop turn's datagrams)
+		PERF_SEND[$2]=$(awk '$NF == "__x64_sys_sendmsg" || $NF == "__x64_sys_sendmmsg" {s += $1; n++}
+			END {if (n) printf "%.2f%%", s}' "$TMP/perf.txt")
 		PERF_FUTEX[$2]=$(awk '$NF == "__x64_sys_futex" {print $1; exit}' "$TMP/perf.txt")
 		log "perf on b1 ($2): sendmsg ${PERF_SEND[$2]:-?}, futex ${PERF_FUTEX[$2]:-?}"
 	fi
@@ -548,7 +550,7 @@ epd() {
 	echo "$([[ -n $top ]] && epd "evcp$top" || echo -) at $top/s, against one legacy datagram per event in the \`site legacy\` rows (the configuration"
 	echo "before: legacy format, \`send-asap=no\`). b1 then costs $(cpu1 "$MAXK" b1_cpu b1_recv) of CPU per event unpaced ($(cpu1 "$MAXK" b1_sys b1_recv) in the kernel)"
 	echo "against $(cpu1 "$MAXLK" b1_cpu b1_recv) ($(cpu1 "$MAXLK" b1_sys b1_recv)) with the legacy format$([[ -n ${PERF_SEND[p]:-} ]] && echo "; \`perf record -g -p B1PID\` over the last unpaced run"
-	[[ -n ${PERF_SEND[p]:-} ]] && echo "puts ${PERF_SEND[p]} of b1's samples under \`sendmsg\` (legacy: ${PERF_SEND[l]:-?}) and ${PERF_FUTEX[p]:-?} in futex (legacy: ${PERF_FUTEX[l]:-?})")."
+	[[ -n ${PERF_SEND[p]:-} ]] && echo "puts ${PERF_SEND[p]} of b1's samples under \`sendmsg\`/\`sendmmsg\` (legacy: ${PERF_SEND[l]:-?}) and ${PERF_FUTEX[p]:-?} in futex (legacy: ${PERF_FUTEX[l]:-?})")."
 	echo
 	# What bounds the figures, with this run's numbers.
 	held="-"
