@@ -42,6 +42,8 @@ done
 case $MODE in v2plain | v2aead | legacy) ;; *) die "MODE: v2plain, v2aead or legacy" ;; esac
 # shellcheck source=../scripts/netns.sh
 source "$SRC/scripts/netns.sh"
+# shellcheck source=pair_conf.sh
+source "$SRC/bench/pair_conf.sh"
 PREFIX="evcab$$"
 TMP=$(mktemp -d /tmp/evcast-bench-ab.XXXXXX)
 PIDS=()
@@ -59,19 +61,10 @@ BODY=$(head -c 560 /dev/zero | tr '\0' 'x') # ~1 KiB events, as bench_v2.sh
 
 # start BUILD: daemons B then A from BUILD.
 start() {
-	local build=$1 id proto=(protocol legacy)
-	[[ $MODE == v2plain ]] && proto=(protocol v2)
-	[[ $MODE == v2aead ]] && proto=(protocol v2 v2-keys "$KEY")
+	local build=$1 id
 	PIDS=()
 	for id in B A; do
-		{
-			echo '<configuration name="event_multicast.conf"><settings>'
-			printf '<param name="%s" value="%s"/>\n' address 239.255.77.5 port 4279 bindings "CUSTOM bench::v2" \
-				ttl 1 loopback no node-name "$id" multicast-interface eth0 heartbeat-interval 5 \
-				control-socket "$TMP/$id.sock" log-level warning retransmit-bytes 16777216 \
-				hold-bytes 16777216 "${proto[@]}"
-			echo '</settings></configuration>'
-		} >"$TMP/$id.xml"
+		pair_conf "$TMP/$id.xml" "$id" 239.255.77.5 4279 "$TMP/$id.sock" "$MODE" "$KEY"
 		rm -f "$TMP/$id.sock"
 		ip netns exec "$PREFIX-$id" "$build/evcastd" --config "$TMP/$id.xml" --foreground >>"$TMP/$id.log" 2>&1 &
 		PIDS+=($!)
@@ -84,23 +77,8 @@ start() {
 }
 stop() { kill "${PIDS[@]}" 2>/dev/null; wait "${PIDS[@]}" 2>/dev/null || true; PIDS=(); }
 
-# rx_delay BEFORE AFTER: B's percentiles over the run, from two stats snapshots
-rx_delay() {
-	python3 - "$1" "$2" <<-'EOF'
-		import json, sys
-		h = [dict((u, c) for u, c in json.load(open(f)).get("rx_delay", {}).get("buckets", [])) for f in sys.argv[1:3]]
-		d = sorted((u, c - h[0].get(u, 0)) for u, c in h[1].items() if c > h[0].get(u, 0))
-		n = sum(c for _, c in d)
-		def q(p):
-		    want, seen = max(1, int(p * n + 0.999999)), 0
-		    for u, c in d:
-		        seen += c
-		        if seen >= want:
-		            return u
-		    return 0
-		print(f"b_p50_us={q(0.50)} b_p99_us={q(0.99)}")
-	EOF
-}
+# rx_delay BEFORE AFTER: B's b_p50_us= b_p99_us= b_n= over a run (bench/rx_delay.py)
+rx_delay() { python3 "$SRC/bench/rx_delay.py" "$1" "$2" b; }
 
 # one BUILD: prints "eps=.. b_p50_us=.. b_p99_us=.. sub_p50_us=.. sub_p99_us=.."
 one() {
