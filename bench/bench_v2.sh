@@ -246,7 +246,7 @@ row() {
 	row v2aead "v2 AEAD (XChaCha20-Poly1305)" 45
 	echo
 	echo "What limits the daemon rows: the sender's kernel path. \`perf record -e cpu-clock -g -p\` on"
-	echo "evcastd A over 100 000 v2-plaintext events (2026-11-27 21:08): 74 % of A's samples under"
+	echo "evcastd A over 100 000 v2-plaintext events (2026-11-27 21:07): 74 % of A's samples under"
 	echo "sendmmsg (UDP/IP output, the bridge and its netfilter hooks, veth, B's wake-up: the path the"
 	echo "raw-UDP sender pays per datagram too), 21 % in user space (\`sendevent\` parsing, the node's"
 	echo "standard headers, plain serialization: 16.3 k instructions per event, callgrind), on 2 cores"
