@@ -495,6 +495,16 @@ static unsigned count_events(const char *buf)
 	return n;
 }
 
+/* Sends one sendevent block, reads for 300 ms: how many events came back. */
+static unsigned sendevent_count(fx_t *f, int fd, const char *block)
+{
+	static char buf[65536];
+	bool eof;
+	cli_send(fd, block);
+	cli_read(f, fd, buf, sizeof(buf), sizeof(buf), 300, &eof);
+	return count_events(buf);
+}
+
 /* Reply texts byte for byte as FreeSWITCH writes them; event xml; nixevent of
  * one CUSTOM subclass; filter add/delete; bgapi's reply and BACKGROUND_JOB. */
 static void test_command_replies(void **state)
@@ -529,21 +539,13 @@ static void test_command_replies(void **state)
 	/* nixevent drops one subclass, keeps the other */
 	cli_send(fd, "nixevent CUSTOM t::a\n\n");
 	expect(&f, fd, REPLY("+OK events nixed"), false);
-	cli_send(fd, "sendevent CUSTOM\nEvent-Subclass: t::a\n\n");
-	cli_read(&f, fd, buf, sizeof(buf), sizeof(buf), 300, &eof);
-	assert_int_equal(count_events(buf), 0);
-	cli_send(fd, "sendevent CUSTOM\nEvent-Subclass: t::b\n\n");
-	cli_read(&f, fd, buf, sizeof(buf), sizeof(buf), 300, &eof);
-	assert_int_equal(count_events(buf), 1);
+	assert_int_equal(sendevent_count(&f, fd, "sendevent CUSTOM\nEvent-Subclass: t::a\n\n"), 0);
+	assert_int_equal(sendevent_count(&f, fd, "sendevent CUSTOM\nEvent-Subclass: t::b\n\n"), 1);
 	/* filters: FreeSWITCH's texts ("deleted" has no '=') */
 	cli_send(fd, "filter X-K yes\n\n");
 	expect(&f, fd, REPLY("+OK filter added. [X-K]=[yes]"), false);
-	cli_send(fd, "sendevent CUSTOM\nEvent-Subclass: t::b\nX-K: no\n\n");
-	cli_read(&f, fd, buf, sizeof(buf), sizeof(buf), 300, &eof);
-	assert_int_equal(count_events(buf), 0);
-	cli_send(fd, "sendevent CUSTOM\nEvent-Subclass: t::b\nX-K: yes\n\n");
-	cli_read(&f, fd, buf, sizeof(buf), sizeof(buf), 300, &eof);
-	assert_int_equal(count_events(buf), 1);
+	assert_int_equal(sendevent_count(&f, fd, "sendevent CUSTOM\nEvent-Subclass: t::b\nX-K: no\n\n"), 0);
+	assert_int_equal(sendevent_count(&f, fd, "sendevent CUSTOM\nEvent-Subclass: t::b\nX-K: yes\n\n"), 1);
 	cli_send(fd, "filter delete X-K yes\n\nfilter delete X-K\n\nfilter delete all\n\nfilter delete\n\n");
 	expect(&f, fd, REPLY("+OK filter deleted. [X-K][yes]") REPLY("+OK filter deleted. [X-K][]")
 		       REPLY("+OK filter deleted. [all][]") REPLY("-ERR invalid syntax"), false);
