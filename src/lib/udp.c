@@ -171,6 +171,17 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
 
 /* ------------------------------------------------------------ open/start */
 
+/* Same family and group address (the ports may differ). */
+static bool same_group(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr == ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr, &((const struct sockaddr_in6 *)b)->sin6_addr,
+		      sizeof(struct in6_addr)) == 0;
+}
+
 static int sock_open(evc__udp_t *u, udp_sock_t *s, int family)
 {
 	struct sockaddr_storage bind_addr;
@@ -227,12 +238,7 @@ static int sock_open(evc__udp_t *u, udp_sock_t *s, int family)
 			continue;
 		bool joined = false; /* one group as two destinations (v2 and legacy-address): one join */
 		for (size_t j = 0; j < i && !joined; j++)
-			joined = u->dests[j].addr.ss_family == family && u->dests[j].multicast &&
-				 (family == AF_INET
-					  ? ((const struct sockaddr_in *)&u->dests[j].addr)->sin_addr.s_addr ==
-						    ((const struct sockaddr_in *)&d->addr)->sin_addr.s_addr
-					  : memcmp(&((const struct sockaddr_in6 *)&u->dests[j].addr)->sin6_addr,
-						   &((const struct sockaddr_in6 *)&d->addr)->sin6_addr, 16) == 0);
+			joined = u->dests[j].multicast && same_group(&u->dests[j].addr, &d->addr);
 		if (joined)
 			continue;
 		char group[INET6_ADDRSTRLEN];
