@@ -80,7 +80,6 @@ static bool uuid_shape(const uint8_t *u, size_t n)
 	return true;
 }
 
-
 int evcast_legacy_encode(const evcast_event_t *ev, const evcast_legacy_key_t *key, const char *uuid, uint8_t *buf,
 			 size_t cap)
 {
@@ -104,9 +103,7 @@ int evcast_legacy_encode(const evcast_event_t *ev, const evcast_legacy_key_t *ke
 			return EVCAST_EINVAL;
 		memcpy(u, uuid, UUID_LEN + 1);
 	} else {
-		if (sodium_init() < 0)
-			return EVCAST_EIO;
-		evc__uuid4(u);
+		evc__uuid4(u); /* libsodium is initialised: the key was made by evcast_legacy_key_new */
 	}
 	if (cap < EVCAST_LEGACY_UUID_HDR + EVCAST_LEGACY_MAGIC_LEN + BF_BLOCK)
 		return EVCAST_E2BIG;
