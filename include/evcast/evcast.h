@@ -52,6 +52,7 @@ enum {
 	EVCAST_ENOENT = -10,  /* no such item */
 	EVCAST_EEMPTY = -11,  /* zero-length input */
 	EVCAST_ESTATE = -12,  /* operation not valid in the current state */
+	EVCAST_EAGAIN = -13,  /* back-pressure: not taken now, retry when writable */
 };
 
 /* A static English description of an EVCAST_E* code; never NULL. */
@@ -344,6 +345,23 @@ void evcast_node_close(evcast_node_t *node, void (*cb)(void *ud), void *ud);
  * consumers, and send it to the group when the bindings select it (never a
  * multicast::* event, never LOG). Ownership of ev moves to the node. */
 int evcast_node_fire(evcast_node_t *node, evcast_event_t *ev);
+
+/* Back-pressure (docs/PROTOCOL.md, flow control). A node is writable while
+ * every live flow-controlled v2 receiver has room for more; a node without v2
+ * flow control is always writable. evcast_node_fire always takes the event
+ * (for the node's own low-volume events); publishers that can wait use
+ * evcast_node_try_fire, which returns EVCAST_EAGAIN without taking ev (the
+ * caller still owns it) when the node is not writable, and then wait for
+ * evcast_node_watch_writable's callback before trying again. */
+int evcast_node_writable(const evcast_node_t *node);
+int evcast_node_try_fire(evcast_node_t *node, evcast_event_t *ev);
+/* Arm a one-shot callback, run from the loop (never from inside this call)
+ * when the node is writable: on the next loop turn if it is writable now,
+ * else when it becomes so. Returns an id > 0 for evcast_node_unwatch_writable
+ * (needed only to cancel before it ran; the id is spent once cb ran), or a
+ * negative error. Watchers run in the order they were armed. */
+int evcast_node_watch_writable(evcast_node_t *node, void (*cb)(void *ud), void *ud);
+void evcast_node_unwatch_writable(evcast_node_t *node, int id);
 
 /* Subscribe a local consumer (all events; consumers filter). Returns an id > 0
  * for evcast_node_unsubscribe, or a negative error. */

@@ -30,6 +30,7 @@ const char *evcast_strerror(int err)
 	case EVCAST_ENOENT: return "not found";
 	case EVCAST_EEMPTY: return "empty input";
 	case EVCAST_ESTATE: return "invalid state";
+	case EVCAST_EAGAIN: return "busy: flow control window closed, retry when writable";
 	default: return "unknown error";
 	}
 }

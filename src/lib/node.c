@@ -273,6 +273,18 @@ static int node_fire(evcast_node_t *n, evcast_event_t *ev, bool received)
 
 int evcast_node_fire(evcast_node_t *n, evcast_event_t *ev) { return node_fire(n, ev, false); }
 
+int evcast_node_writable(const evcast_node_t *n) { return evc__node_v2_writable(n) ? 1 : 0; }
+
+int evcast_node_try_fire(evcast_node_t *n, evcast_event_t *ev)
+{
+	if (!evcast_node_writable(n))
+		return EVCAST_EAGAIN;
+	return node_fire(n, ev, false);
+}
+
+/* The armed evcast_node_watch_writable callbacks: not yet kept (nothing blocks). */
+void evc__node_writable_changed(evcast_node_t *n) { (void)n; }
+
 /* Fire CUSTOM <subclass> with Peer and Lastseen (peerup/peerdown). */
 static void fire_peer_event(evcast_node_t *n, const char *subclass, const char *peer, uint64_t last_ms)
 {

@@ -114,6 +114,12 @@ void evc__node_v2_send(evcast_node_t *n, const evcast_event_t *ev);
 void evc__node_v2_recv(evcast_node_t *n, const uint8_t *buf, size_t len, const struct sockaddr *from);
 void evc__node_v2_stats(const evcast_node_t *n, evcast_stats_t *out);
 bool evc__node_v2_sends(const evcast_node_t *n, int protocol);
+/* node_v2.c: false while the v2 flow-control window toward the slowest live
+ * receiver is exhausted (evcast_node_writable). */
+bool evc__node_v2_writable(const evcast_node_t *n);
+/* node.c: node_v2.c calls this when the window opens again; it schedules the
+ * armed evcast_node_watch_writable callbacks. */
+void evc__node_writable_changed(evcast_node_t *n);
 void evc__node_id_hex(const evcast_node_t *n, char out[33]);
 
 #endif

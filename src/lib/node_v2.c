@@ -398,3 +398,10 @@ bool evc__node_v2_sends(const evcast_node_t *n, int protocol)
 }
 
 void evc__node_id_hex(const evcast_node_t *n, char out[33]) { node_id_hex(n->node_id, out); }
+
+/* Flow control (docs/PROTOCOL.md): not yet windowed, always writable. */
+bool evc__node_v2_writable(const evcast_node_t *n)
+{
+	(void)n;
+	return true;
+}
