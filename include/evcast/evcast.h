@@ -362,6 +362,15 @@ int evcast_node_try_fire(evcast_node_t *node, evcast_event_t *ev);
  * negative error. Watchers run in the order they were armed. */
 int evcast_node_watch_writable(evcast_node_t *node, void (*cb)(void *ud), void *ud);
 void evcast_node_unwatch_writable(evcast_node_t *node, int id);
+/* Receive-side back-pressure: a local consumer that cannot keep up (an
+ * event-socket client whose queue passed its high mark) holds the node's
+ * delivery of v2 events; they wait in the bounded hold-back, the node's
+ * advertised flow-control window shrinks, and so the senders slow down.
+ * Holds nest (a count); evcast_node_rx_release undoes one, and the held
+ * events are delivered, in order, once the count is back to 0. Legacy-format
+ * datagrams carry no feedback and are delivered regardless. */
+void evcast_node_rx_hold(evcast_node_t *node);
+void evcast_node_rx_release(evcast_node_t *node);
 
 /* Subscribe a local consumer (all events; consumers filter). Returns an id > 0
  * for evcast_node_unsubscribe, or a negative error. */

@@ -282,6 +282,14 @@ int evcast_node_try_fire(evcast_node_t *n, evcast_event_t *ev)
 	return node_fire(n, ev, false);
 }
 
+/* Receive holds: counted, not yet acted on (v2 flow control is still to come). */
+void evcast_node_rx_hold(evcast_node_t *n) { n->rx_holds++; }
+void evcast_node_rx_release(evcast_node_t *n)
+{
+	if (n->rx_holds > 0)
+		n->rx_holds--;
+}
+
 /* The armed evcast_node_watch_writable callbacks: not yet kept (nothing blocks). */
 void evc__node_writable_changed(evcast_node_t *n) { (void)n; }
 

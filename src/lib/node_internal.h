@@ -92,6 +92,7 @@ struct evcast_node {
 		evcast_event_t *tail; /* its Multicast-Protocol/-Authenticated/-Node-Id/-Epoch headers */
 	} v2_rx;
 	struct evc__dedupe *dedupe; /* node_relay.c; NULL: no exactly-once filter */
+	unsigned rx_holds;          /* evcast_node_rx_hold count: > 0 holds v2 delivery */
 	int closing;
 	void (*close_cb)(void *ud);
 	void *close_ud;
