@@ -311,6 +311,18 @@ typedef struct evcast_stats {
 	uint64_t v2_naks_tx, v2_naks_rx, v2_rx_datagrams, v2_rx_events;
 	uint64_t v2_lost, v2_recovered, v2_hold_overflow, v2_nomem, v2_drops_total;
 	uint64_t v2_drops[EVCAST_V2_REASONS]; /* per reject reason; names: evcast_v2_reason_name */
+	/* v2 flow control (docs/PROTOCOL.md 14) */
+	uint64_t fc_receivers;  /* receivers in this sender's flow-control set now (a gauge) */
+	uint64_t fc_blocked;    /* times the window toward the slowest receiver ran out */
+	uint64_t fc_overdraft;  /* v2 datagrams sent past the window (evcast_node_fire when not writable) */
+	uint64_t fc_dropped;    /* receivers dropped from flow control for max-lag */
+	uint64_t fc_left;       /* receivers that left the set after peer-timeout of silence */
+	uint64_t fc_full;       /* STATUS refused because the set was full */
+	uint64_t fc_evicted;    /* unconfirmed datagrams evicted from a full retransmit ring */
+	uint64_t status_tx, status_rx; /* STATUS messages sent (as receiver), received (as sender) */
+	uint64_t status_stale;  /* STATUS for another node or an older epoch of ours */
+	uint64_t fc_rx_holds;   /* times a local consumer held v2 delivery (evcast_node_rx_hold) */
+	uint64_t fc_rx_hold_forced; /* held datagrams delivered anyway: the hold-back was full */
 } evcast_stats_t;
 
 /* Name of v2 reject reason i (0 <= i < EVCAST_V2_REASONS: "short", "auth",

@@ -143,6 +143,26 @@ void evcd_conn_reply(conn_t *c, const char *fmt, ...)
 	evcd_conn_send(c, text, (size_t)n);
 }
 
+/* v2 flow control (docs/PROTOCOL.md 14.5): a client whose queue passed half
+ * its bound holds the node's v2 delivery (so the senders slow down) until it
+ * drained to a quarter; one hold per connection, released when it closes. */
+static void rx_hold_update(conn_t *c)
+{
+	const evcd_listener_opts_t *o = &c->lis->opts;
+	evcast_node_t *node = c->ctl->d->node;
+	bool high = c->qbytes >= o->queue_max_bytes / 2 || c->qcount >= o->queue_max_events / 2;
+	bool low = c->qbytes <= o->queue_max_bytes / 4 && c->qcount <= o->queue_max_events / 4;
+	if (!node)
+		return;
+	if (!c->rx_held && high && !c->closing) {
+		c->rx_held = true;
+		evcast_node_rx_hold(node);
+	} else if (c->rx_held && (low || c->closing)) {
+		c->rx_held = false;
+		evcast_node_rx_release(node);
+	}
+}
+
 static void on_write(uv_write_t *req, int status)
 {
 	conn_t *c = req->data;
@@ -158,6 +178,7 @@ static void on_write(uv_write_t *req, int status)
 	}
 	if (c->closing)
 		return;
+	rx_hold_update(c);
 	if (c->paused && c->qbytes < c->lis->opts.queue_max_bytes / 2 &&
 	    c->qcount < c->lis->opts.queue_max_events / 2) {
 		c->paused = false;
@@ -286,6 +307,7 @@ static void deliver(conn_t *c, const evcast_event_t *ev, shared_text_t **cache, 
 	}
 	c->ctl->st.events_queued++;
 	evcd_conn_enqueue(c, m);
+	rx_hold_update(c);
 }
 
 /* Node consumer: ev is borrowed until we return. A connection closed during
@@ -426,6 +448,7 @@ static void conn_close(conn_t *c)
 	if (c->closing)
 		return;
 	c->closing = true;
+	rx_hold_update(c); /* releases its hold */
 	evcd_conn_unsubscribe(c);
 	if (c->prev)
 		c->prev->next = c->next;

@@ -115,6 +115,7 @@ typedef struct conn {
 	uv_write_t wreq;
 	uint64_t dropped;
 	evc__ratelimit_t drop_rl;
+	bool rx_held; /* v2 flow control: this client's queue holds the node's delivery (control.c) */
 } conn_t;
 
 struct evcd_control {

@@ -214,7 +214,23 @@ static const struct {
 	{"v2_nomem", "v2 operations failed for lack of memory."},
 	{"v2_drops_total", "v2 datagrams rejected, all reasons."},
 	{"v2_drops", "v2 datagrams rejected, per reason."},
+	/* v2 flow control (docs/PROTOCOL.md 14) */
+	{"fc_receivers", "Receivers in this sender's v2 flow-control set now."},
+	{"fc_blocked", "Times the v2 window toward the slowest receiver ran out (the node stopped being writable)."},
+	{"fc_overdraft", "v2 datagrams sent past the flow-control window (events fired while not writable)."},
+	{"fc_dropped", "Receivers dropped from v2 flow control for max-lag."},
+	{"fc_left", "Receivers that left the v2 flow-control set after peer-timeout of silence."},
+	{"fc_full", "v2 STATUS messages refused because the flow-control set was full."},
+	{"fc_evicted", "Unconfirmed v2 datagrams evicted from a full retransmit ring."},
+	{"status_tx", "v2 STATUS messages sent to senders."},
+	{"status_rx", "v2 STATUS messages received from receivers."},
+	{"status_stale", "v2 STATUS messages for another node or an older epoch of this one."},
+	{"fc_rx_holds", "Times a local consumer held v2 delivery (a client queue past its high mark)."},
+	{"fc_rx_hold_forced", "Held v2 datagrams delivered anyway because the hold-back was full."},
 };
+
+/* Stats fields that are levels, not counts: a gauge without _total. */
+static bool is_gauge(const char *field) { return !strcmp(field, "fc_receivers"); }
 
 static const char *help_for(const char *field)
 {
@@ -359,7 +375,10 @@ static char *render(struct evcd_metrics *m, size_t *len)
 		for (cJSON *it = o ? o->child : NULL; it; it = it->next) {
 			if (!it->string)
 				continue;
-			if (cJSON_IsNumber(it)) {
+			if (cJSON_IsNumber(it) && is_gauge(it->string)) {
+				sb_printf(&b, "# HELP evcast_%s %s\n# TYPE evcast_%s gauge\nevcast_%s %.0f\n", it->string,
+					  help_for(it->string), it->string, it->string, it->valuedouble);
+			} else if (cJSON_IsNumber(it)) {
 				/* evcast_<field>_total; a field already ending in _total keeps one */
 				size_t nl = strlen(it->string);
 				int base = (int)(nl > 6 && !strcmp(it->string + nl - 6, "_total") ? nl - 6 : nl);

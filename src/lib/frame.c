@@ -3,7 +3,7 @@
  *
  * Owns: the 64-byte header (encode, strict decode against the datagram
  * length), fragment arithmetic, the batch payload (writer, validator,
- * iterator), the ANNOUNCE and NAK payloads, and reject reason names.
+ * iterator), the ANNOUNCE, NAK and STATUS payloads, and reject reason names.
  * Must not: allocate, do crypto (seal.c), keep state. Every read is bounds
  * checked against the length it was given; nothing here trusts the input.
  */
@@ -45,6 +45,7 @@ static const char *const reason_names[] = {
 	"short", "magic", "version", "type", "flags", "reserved", "keyid", "nodeid", "epoch",
 	"seq", "length", "frag", "nokey", "plain", "auth", "self", "skew", "old-epoch",
 	"too-old", "duplicate", "replay", "senders-full", "batch", "announce", "nak", "event", "late",
+	"status",
 };
 
 _Static_assert(EVC_ARRAY_SIZE(reason_names) == EVC_V2_R_COUNT, "one name per reject reason");
@@ -132,7 +133,7 @@ int evc__v2_hdr_decode(const uint8_t *buf, size_t len, evc__v2_hdr_t *h)
 		return -EVC_V2_R_VERSION;
 	h->type = buf[5];
 	h->flags = buf[6];
-	if (h->type < EVC_V2_DATA || h->type > EVC_V2_NAK)
+	if (h->type < EVC_V2_DATA || h->type > EVC_V2_STATUS)
 		return -EVC_V2_R_TYPE;
 	if (h->flags & ~(EVC_V2_F_SEALED | EVC_V2_F_ZSTD))
 		return -EVC_V2_R_FLAGS;
@@ -286,5 +287,32 @@ int evc__v2_nak_decode(const uint8_t *buf, size_t len, evc__v2_nak_t *n)
 		n->ranges[i].count = count;
 		next_min = first + count; /* ascending and disjoint (adjacent allowed) */
 	}
+	return 0;
+}
+
+/* STATUS: target node (16), target epoch (8), delivered (8), window (4),
+ * flags (2), reserved (2, zero). */
+void evc__v2_status_encode(const evc__v2_status_t *s, uint8_t out[EVC_V2_STATUS_LEN])
+{
+	memcpy(out, s->target_node, EVC_V2_NODE_ID_LEN);
+	put64(out + 16, s->target_epoch);
+	put64(out + 24, s->delivered);
+	put32(out + 32, s->window);
+	put16(out + 36, s->flags);
+	put16(out + 38, 0);
+}
+
+int evc__v2_status_decode(const uint8_t *buf, size_t len, evc__v2_status_t *s)
+{
+	if (len != EVC_V2_STATUS_LEN)
+		return -EVC_V2_R_STATUS;
+	memcpy(s->target_node, buf, EVC_V2_NODE_ID_LEN);
+	s->target_epoch = get64(buf + 16);
+	s->delivered = get64(buf + 24);
+	s->window = get32(buf + 32);
+	s->flags = get16(buf + 36);
+	if (s->target_epoch == 0 || (s->delivered & EVC_V2_CTL_BIT) || s->window > EVC_V2_FC_MAX_WINDOW ||
+	    get16(buf + 38) != 0 || all_zero(s->target_node, EVC_V2_NODE_ID_LEN))
+		return -EVC_V2_R_STATUS;
 	return 0;
 }

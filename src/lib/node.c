@@ -282,12 +282,19 @@ int evcast_node_try_fire(evcast_node_t *n, evcast_event_t *ev)
 	return node_fire(n, ev, false);
 }
 
-/* Receive holds: counted, not yet acted on (v2 flow control is still to come). */
-void evcast_node_rx_hold(evcast_node_t *n) { n->rx_holds++; }
+/* Receive holds: the first holds v2 delivery, the last release resumes it. */
+void evcast_node_rx_hold(evcast_node_t *n)
+{
+	if (n->rx_holds++ == 0) {
+		n->stats.fc_rx_holds++;
+		evc__node_v2_rx_hold(n, true);
+	}
+}
+
 void evcast_node_rx_release(evcast_node_t *n)
 {
-	if (n->rx_holds > 0)
-		n->rx_holds--;
+	if (n->rx_holds > 0 && --n->rx_holds == 0)
+		evc__node_v2_rx_hold(n, false);
 }
 
 /* The armed evcast_node_watch_writable callbacks: not yet kept (nothing blocks). */
@@ -511,7 +518,9 @@ static void send_heartbeat(evcast_node_t *n)
 	    evcast_event_add_header(ev, "Session-Since-Startup", "0") != 0 ||
 	    evcast_event_add_header(ev, "Session-Peak-Max", "0") != 0 ||
 	    evcast_event_add_header(ev, "Session-Peak-FiveMin", "0") != 0 ||
-	    evcast_event_add_header(ev, "Idle-CPU", "100.000000") != 0) {
+	    evcast_event_add_header(ev, "Idle-CPU", "100.000000") != 0 ||
+	    (evc__node_v2_fc_feature(n) &&
+	     evcast_event_add_header(ev, "Multicast-Flow-Control", evc__node_v2_fc_feature(n)) != 0)) {
 		evcast_event_free(ev);
 		return;
 	}

@@ -121,6 +121,11 @@ bool evc__node_v2_writable(const evcast_node_t *n);
 /* node.c: node_v2.c calls this when the window opens again; it schedules the
  * armed evcast_node_watch_writable callbacks. */
 void evc__node_writable_changed(evcast_node_t *n);
+/* node_v2.c: the receive hold on (first evcast_node_rx_hold) or off (last
+ * release: held events delivered, STATUS sent). */
+void evc__node_v2_rx_hold(evcast_node_t *n, bool on);
+/* node_v2.c: the HEARTBEAT header that says this node takes STATUS, or NULL. */
+const char *evc__node_v2_fc_feature(const evcast_node_t *n);
 void evc__node_id_hex(const evcast_node_t *n, char out[33]);
 
 #endif

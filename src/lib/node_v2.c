@@ -9,7 +9,10 @@
  * comes from the authenticated payload, never from an unauthenticated header
  * (its Multicast-* headers made once per sender and epoch, not per event).
  * Losses the endpoint gives up on become a local CUSTOM multicast::loss.
- * Sections: identity, endpoint callbacks, timer, send/receive, lifecycle.
+ * Flow control (PROTOCOL.md 14): the HEARTBEAT feature header, writable and
+ * its watchers' signal, multicast::flowdrop, the receive hold.
+ * Sections: identity, endpoint callbacks, timer, send/receive, flow
+ * control, lifecycle.
  */
 #include "node_internal.h"
 #include <sodium.h>
@@ -176,6 +179,13 @@ static void cb_deliver(void *ud, const uint8_t node_id[EVC_V2_NODE_ID_LEN], uint
 	sender[ns] = '\0';
 	if (sw && sw[0])
 		rx_remember(n, node_id, sw); /* before the arena can move */
+	/* a v2 HEARTBEAT that says its sender takes STATUS (PROTOCOL.md 14.4) */
+	if (len > 22 && memcmp(text, "Event-Name: HEARTBEAT\n", 22) == 0) {
+		const char *fc = evc__event_get_n(ev, "Orig-Multicast-Flow-Control",
+						  sizeof("Orig-Multicast-Flow-Control") - 1);
+		if (fc && fc[0] >= '1' && fc[0] <= '9')
+			evc__v2_ep_peer_fc(n->ep, node_id);
+	}
 	if (!tail || evcast_event_set_header(ev, "Orig-Multicast-Sender", sender) != 0 ||
 	    evc__event_append_range(ev, tail, 0, 4) != 0) {
 		evcast_event_free(ev);
@@ -293,6 +303,68 @@ void evc__node_v2_recv(evcast_node_t *n, const uint8_t *buf, size_t len, const s
 	v2_arm(n, evc__v2_ep_poll(n->ep, now));
 }
 
+/* ------------------------------------------------------------ flow control */
+
+const char *evc__node_v2_fc_feature(const evcast_node_t *n)
+{
+	return n->ep && n->v2s && n->v2s->ep.fc && evc__node_v2_sends(n, EVCAST_PROTO_V2) ? "1" : NULL;
+}
+
+bool evc__node_v2_writable(const evcast_node_t *n) { return !n->ep || evc__v2_ep_writable(n->ep); }
+
+static void cb_fc_writable(void *ud) { evc__node_writable_changed(ud); }
+
+/* A name from the network for a log line: control bytes, quotes and
+ * backslashes as \xNN, at most 64 bytes shown. */
+static const char *log_safe(const char *v, char out[260])
+{
+	size_t o = 0;
+	for (size_t i = 0; v[i] && i < 64; i++) {
+		unsigned char c = (unsigned char)v[i];
+		if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
+			o += (size_t)snprintf(out + o, 260 - o, "\\x%02x", c);
+		else
+			out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static void cb_fc_dropped(void *ud, const uint8_t node_id[EVC_V2_NODE_ID_LEN], uint64_t delivered, uint64_t sent,
+			  uint64_t lag_ms)
+{
+	evcast_node_t *n = ud;
+	char hex[33], idhex[33], v[3][32], safe[260];
+	const char *peer = known_name(n, node_id, hex);
+	node_id_hex(node_id, idhex);
+	snprintf(v[0], sizeof(v[0]), "%llu", (unsigned long long)delivered);
+	snprintf(v[1], sizeof(v[1]), "%llu", (unsigned long long)sent);
+	snprintf(v[2], sizeof(v[2]), "%llu", (unsigned long long)lag_ms);
+	evc__log(&n->lg, EVCAST_LOG_WARNING,
+		 "v2: flow control: receiver \"%s\" (%s) dropped: no progress for %s ms (confirmed %s of %s)",
+		 log_safe(peer, safe), idhex, v[2], v[0], v[1]);
+	evcast_event_t *ev = evcast_event_new_named("CUSTOM", "multicast::flowdrop");
+	if (!ev)
+		return;
+	if (evcast_event_add_header(ev, "Peer", peer) != 0 || evcast_event_add_header(ev, "Peer-Node-Id", idhex) != 0 ||
+	    evcast_event_add_header(ev, "Confirmed-Seq", v[0]) != 0 ||
+	    evcast_event_add_header(ev, "Sent-Seq", v[1]) != 0 || evcast_event_add_header(ev, "Lag-Ms", v[2]) != 0) {
+		evcast_event_free(ev);
+		return;
+	}
+	evcast_node_fire(n, ev);
+}
+
+void evc__node_v2_rx_hold(evcast_node_t *n, bool on)
+{
+	if (!n->ep)
+		return;
+	uint64_t now = evc__wall_us();
+	evc__v2_ep_rx_hold(n->ep, on, now);
+	if (!on) /* a release deferred from inside a delivery runs in the next poll */
+		v2_arm(n, now);
+}
+
 void evc__node_v2_stats(const evcast_node_t *n, evcast_stats_t *out)
 {
 	evc__v2_ep_stats_t s;
@@ -312,6 +384,17 @@ void evc__node_v2_stats(const evcast_node_t *n, evcast_stats_t *out)
 	out->v2_recovered = s.recovered;
 	out->v2_hold_overflow = s.rx_hold_overflow;
 	out->v2_nomem = s.nomem;
+	out->fc_receivers = s.fc_receivers;
+	out->fc_blocked = s.fc_blocked;
+	out->fc_overdraft = s.fc_overdraft;
+	out->fc_dropped = s.fc_dropped;
+	out->fc_left = s.fc_left;
+	out->fc_full = s.fc_full;
+	out->fc_evicted = s.fc_evicted;
+	out->status_tx = s.status_tx;
+	out->status_rx = s.status_rx;
+	out->status_stale = s.status_stale;
+	out->fc_rx_hold_forced = s.rx_hold_forced;
 	out->v2_drops_total = 0;
 	for (size_t i = 0; i < EVC_V2_R_COUNT && i < EVCAST_V2_REASONS; i++) {
 		out->v2_drops[i] = s.drops[i];
@@ -358,10 +441,15 @@ int evc__node_v2_start(evcast_node_t *n)
 		derive_node_id(n->cfg->node_name, n->node_id);
 	memcpy(c.node_id, n->node_id, sizeof(c.node_id));
 	c.epoch = n->start_us;
+	c.fc_timeout_ms = (uint64_t)n->cfg->peer_timeout * 1000u; /* a silent member leaves */
 	evc__v2_ep_cbs_t cbs = {cb_send_group, cb_send_to, cb_deliver, cb_loss, n};
 	int r = evc__v2_ep_new(&c, n->kr, &cbs, &n->ep);
 	if (r != 0)
 		return r;
+	evc__v2_ep_fc_cbs_t fcb = {cb_fc_writable, cb_fc_dropped, n};
+	evc__v2_ep_set_fc_cbs(n->ep, &fcb);
+	if (n->rx_holds)
+		evc__v2_ep_rx_hold(n->ep, true, evc__wall_us());
 	n->v2_due_us = UINT64_MAX;
 	return 0;
 }
@@ -398,10 +486,3 @@ bool evc__node_v2_sends(const evcast_node_t *n, int protocol)
 }
 
 void evc__node_id_hex(const evcast_node_t *n, char out[33]) { node_id_hex(n->node_id, out); }
-
-/* Flow control (docs/PROTOCOL.md): not yet windowed, always writable. */
-bool evc__node_v2_writable(const evcast_node_t *n)
-{
-	(void)n;
-	return true;
-}

@@ -3,7 +3,9 @@
  *
  * Owns, sender side: the retransmit ring of sent DATA datagrams (consecutive
  * seqs, byte-identical copies), bounded by slots, bytes and age, with
- * per-seq retransmit holdoff. Receiver side: the gap tracker of one sender
+ * per-seq retransmit holdoff; what a flow-control member has not confirmed
+ * (confirmed, set by v2proto.c) is never expired by age. Receiver side: the
+ * gap tracker of one sender
  * (open gaps, NAK schedule with backoff, give-up, loss reports), bounded by
  * 256 gaps and 65536 missing seqs; whether a new sender's first seqs are a
  * gap is told from uptimes, each read on one clock. Pure: time is passed in,
@@ -28,6 +30,7 @@ int evc__v2_txring_init(evc__v2_txring_t *t, size_t max_bytes, uint64_t max_age_
 	t->cap = cap;
 	t->max_bytes = max_bytes;
 	t->max_age_ms = max_age_ms;
+	t->confirmed = UINT64_MAX;
 	return 0;
 }
 
@@ -54,8 +57,8 @@ void evc__v2_txring_expire(evc__v2_txring_t *t, uint64_t now_ms)
 {
 	while (t->n) {
 		const evc__v2_txslot_t *s = &t->slots[t->head];
-		if (now_ms < s->sent_ms || now_ms - s->sent_ms <= t->max_age_ms)
-			break;
+		if (now_ms < s->sent_ms || now_ms - s->sent_ms <= t->max_age_ms || t->first_seq > t->confirmed)
+			break; /* young, or a flow-control member has not confirmed it */
 		pop_oldest(t);
 		t->evicted_age++;
 	}
@@ -70,10 +73,12 @@ int evc__v2_txring_put(evc__v2_txring_t *t, uint64_t seq, const uint8_t *data, s
 			pop_oldest(t); /* a new epoch or a caller bug: never mix sequences */
 	evc__v2_txring_expire(t, now_ms);
 	while (t->n && t->n >= t->cap) {
+		t->evicted_unconfirmed += t->first_seq > t->confirmed;
 		pop_oldest(t);
 		t->evicted_slots++;
 	}
 	while (t->n && t->bytes + len > t->max_bytes) {
+		t->evicted_unconfirmed += t->first_seq > t->confirmed;
 		pop_oldest(t);
 		t->evicted_bytes++;
 	}

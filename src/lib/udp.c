@@ -30,12 +30,13 @@
 #define UDP_DGRAM_MAX 65536
 #define UDP_MMSG_COUNT 16                   /* datagrams per recvmmsg */
 #define UDP_SEND_QUEUE_MAX (4u * 1024 * 1024) /* bytes queued after EAGAIN */
-#define UDP_RCVBUF (4 * 1024 * 1024)
+#define UDP_RCVBUF (8 * 1024 * 1024) /* bursts: a few flow-control windows (PROTOCOL.md 14.6) */
 #define UDP_TX_BATCH 64                    /* datagrams per batch (sendmmsg) */
 #define UDP_TX_ARENA (256u * 1024)         /* bytes per batch */
 #define UDP_TX_QUIET_US 200                /* a send after this long a quiet spell: at once */
 
 struct udp_sock;
+static void rcvbuf_check(const evc__udp_t *u, int fd);
 
 /* One datagram of the send batch: its bytes are arena[off, off + len). */
 typedef struct udp_tx {
@@ -223,6 +224,7 @@ static int sock_open(evc__udp_t *u, udp_sock_t *s, int family)
 	if (uv_fileno((uv_handle_t *)&s->h, &fd) == 0 &&
 	    setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv)) != 0)
 		uv_recv_buffer_size((uv_handle_t *)&s->h, &rcv);
+	rcvbuf_check(u, fd);
 
 	char ifa[160];
 	r = iface_for_family(u, family, ifa, sizeof(ifa));
@@ -576,4 +578,26 @@ bool evc__udp_config_differs(const evcast_config_t *a, const evcast_config_t *b)
 		    memcmp(&a->dests[i].addr, &b->dests[i].addr, a->dests[i].addrlen) != 0)
 			return true;
 	return false;
+}
+
+/* The receive buffer the kernel gave (Linux reports twice what was set): a
+ * warning naming net.core.rmem_max when it capped the request. */
+static void rcvbuf_check(const evc__udp_t *u, int fd)
+{
+	int got = 0;
+	socklen_t gl = sizeof(got);
+	if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &gl) != 0 || got >= UDP_RCVBUF)
+		return;
+	char max[32] = "?";
+	FILE *f = fopen("/proc/sys/net/core/rmem_max", "r");
+	if (f) {
+		if (!fgets(max, sizeof(max), f))
+			snprintf(max, sizeof(max), "?");
+		fclose(f);
+		max[strcspn(max, "\n")] = '\0';
+	}
+	evc__log(u->lg, EVCAST_LOG_WARNING,
+		 "udp: receive buffer %d bytes, not the %d asked: the kernel caps it at net.core.rmem_max = %s; "
+		 "raise it (sysctl -w net.core.rmem_max=%d) so bursts are not dropped",
+		 got, UDP_RCVBUF, max, UDP_RCVBUF);
 }

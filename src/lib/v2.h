@@ -46,7 +46,7 @@
 #define EVC_V2_DEFAULT_PAYLOAD 1400u
 #define EVC_V2_MIN_PAYLOAD 1105u
 
-enum evc__v2_type { EVC_V2_DATA = 1, EVC_V2_ANNOUNCE = 2, EVC_V2_NAK = 3 };
+enum evc__v2_type { EVC_V2_DATA = 1, EVC_V2_ANNOUNCE = 2, EVC_V2_NAK = 3, EVC_V2_STATUS = 4 };
 #define EVC_V2_F_SEALED 0x01u
 #define EVC_V2_F_ZSTD 0x02u /* DATA payload is one zstd frame (PROTOCOL.md 6.1) */
 
@@ -82,6 +82,7 @@ enum evc__v2_reason {
 	EVC_V2_R_NAK,
 	EVC_V2_R_EVENT,
 	EVC_V2_R_LATE,
+	EVC_V2_R_STATUS, /* flow control (v2flow.c): a malformed STATUS payload */
 	EVC_V2_R_END
 };
 #define EVC_V2_R_COUNT (EVC_V2_R_END - EVC_V2_R_FIRST)
@@ -164,6 +165,20 @@ typedef struct evc__v2_nak {
 /* Returns bytes written or EVCAST_E2BIG / EVCAST_EINVAL (0 or > 64 ranges). */
 int evc__v2_nak_encode(const evc__v2_nak_t *n, uint8_t *out, size_t cap);
 int evc__v2_nak_decode(const uint8_t *buf, size_t len, evc__v2_nak_t *n); /* -EVC_V2_R_NAK */
+
+/* STATUS (PROTOCOL.md 14): a receiver's flow-control report to one sender. */
+#define EVC_V2_STATUS_LEN 40
+#define EVC_V2_FC_MAX_WINDOW 8192u  /* a window is at most the replay window */
+#define EVC_V2_STATUS_F_HELD 0x0001u /* the receiver's consumers hold delivery */
+typedef struct evc__v2_status {
+	uint8_t target_node[EVC_V2_NODE_ID_LEN];
+	uint64_t target_epoch;
+	uint64_t delivered; /* every seq <= it delivered in order (or given up) */
+	uint32_t window;    /* the sender may send up to delivered + window */
+	uint16_t flags;     /* EVC_V2_STATUS_F_*; unknown bits ignored */
+} evc__v2_status_t;
+void evc__v2_status_encode(const evc__v2_status_t *s, uint8_t out[EVC_V2_STATUS_LEN]);
+int evc__v2_status_decode(const uint8_t *buf, size_t len, evc__v2_status_t *s); /* -EVC_V2_R_STATUS */
 
 /* ------------------------------------------------------------ seal.c */
 typedef struct evc__v2_keyring evc__v2_keyring_t;
@@ -290,6 +305,10 @@ typedef struct evc__v2_txring {
 	uint64_t max_age_ms;
 	uint64_t evicted_bytes, evicted_age, evicted_slots;
 	uint64_t rtx_sent, rtx_suppressed, rtx_missing;
+	/* flow control (v2flow.c): seqs above confirmed are not expired by age,
+	 * and evicted by slots/bytes only when the ring is full (counted) */
+	uint64_t confirmed;            /* UINT64_MAX (no member): all evictable */
+	uint64_t evicted_unconfirmed;
 } evc__v2_txring_t;
 
 int evc__v2_txring_init(evc__v2_txring_t *t, size_t max_bytes, uint64_t max_age_ms, size_t max_slots);
@@ -398,6 +417,13 @@ typedef struct evc__v2_ep_cfg {
 	size_t hold_bytes;         /* in-order hold-back per sender; default 4 MiB */
 	bool compress;             /* send batches zstd-compressed (receiving always accepts them) */
 	int compress_level;        /* zstd level, EVC_V2_ZLEVEL_MIN..MAX; default -1 */
+	/* flow control (v2flow.c, PROTOCOL.md 14) */
+	bool fc;                   /* send STATUS, act on STATUS; default true */
+	uint32_t fc_window;        /* datagrams a receiver lets a sender run ahead; default 1024 */
+	size_t fc_members;         /* bound on the flow-control set; default 256 */
+	uint64_t fc_timeout_ms;    /* a member silent this long leaves; default 60000 (peer-timeout) */
+	uint64_t max_lag_ms;       /* a member without progress this long is dropped; default 5000 */
+	uint64_t status_interval_ms; /* periodic STATUS while data flows; default 100 (1000 idle) */
 } evc__v2_ep_cfg_t;
 
 /* Fills the defaults above (node_id and epoch left zero). */
@@ -429,6 +455,16 @@ typedef struct evc__v2_ep_stats {
 	uint64_t recovered;       /* gaps filled by retransmission */
 	uint64_t gap_overflow;    /* gaps given up early: more than 64 open, or 65536 missing */
 	uint64_t drops[EVC_V2_R_COUNT]; /* per reject reason, index reason - EVC_V2_R_FIRST */
+	/* flow control (v2flow.c) */
+	uint64_t fc_receivers;     /* members now (a gauge) */
+	uint64_t fc_blocked;       /* times the window toward the slowest member ran out */
+	uint64_t fc_overdraft;     /* DATA datagrams sent past the window */
+	uint64_t fc_dropped;       /* members dropped for max-lag */
+	uint64_t fc_left;          /* members that left after fc_timeout_ms of silence */
+	uint64_t fc_full;          /* STATUS refused: the set was full */
+	uint64_t fc_evicted;       /* unconfirmed datagrams evicted from a full ring */
+	uint64_t status_tx, status_rx, status_stale;
+	uint64_t rx_hold_forced;   /* held datagrams delivered anyway: the hold-back was full */
 } evc__v2_ep_stats_t;
 
 /* kr is borrowed (may be NULL: plaintext mode) and must outlive the endpoint;
@@ -452,6 +488,103 @@ int evc__v2_ep_recv(evc__v2_ep_t *ep, const uint8_t *buf, size_t len, const stru
  * Returns the next time (us) it wants to run, UINT64_MAX when idle. */
 uint64_t evc__v2_ep_poll(evc__v2_ep_t *ep, uint64_t now_us);
 void evc__v2_ep_stats(const evc__v2_ep_t *ep, evc__v2_ep_stats_t *out);
+
+/* Flow control, the endpoint's side (v2proto.c; PROTOCOL.md 14). */
+typedef struct evc__v2_ep_fc_cbs {
+	/* the window toward the slowest member opened again after it ran out */
+	void (*writable)(void *ud);
+	/* a member was dropped from flow control for max-lag: it confirmed
+	 * delivered and had not moved for lag_ms while sent was out */
+	void (*dropped)(void *ud, const uint8_t node_id[EVC_V2_NODE_ID_LEN], uint64_t delivered, uint64_t sent,
+			uint64_t lag_ms);
+	void *ud;
+} evc__v2_ep_fc_cbs_t;
+void evc__v2_ep_set_fc_cbs(evc__v2_ep_t *ep, const evc__v2_ep_fc_cbs_t *cbs); /* copied */
+/* False while one more DATA datagram would pass the window of the slowest
+ * live member (or overwrite data it has not confirmed); the writable
+ * callback runs when it opens again. Always true without members. */
+bool evc__v2_ep_writable(evc__v2_ep_t *ep);
+/* The sender node_id takes STATUS (its HEARTBEAT carried the feature). */
+void evc__v2_ep_peer_fc(evc__v2_ep_t *ep, const uint8_t node_id[EVC_V2_NODE_ID_LEN]);
+/* Receive hold: while on, DATA waits in the hold-back instead of being
+ * delivered and the advertised window shrinks to its free space; off
+ * delivers what waits, in order, and sends STATUS at once (deferred to the
+ * next poll when called from inside a deliver callback). */
+void evc__v2_ep_rx_hold(evc__v2_ep_t *ep, bool on, uint64_t now_us);
+
+/* ------------------------------------------------------------ v2flow.c */
+/* The sender's flow-control set: receivers that sent STATUS, bounded; pure
+ * state, time passed in (ms). */
+typedef struct evc__v2_fc_member {
+	uint8_t node_id[EVC_V2_NODE_ID_LEN];
+	uint64_t epoch;       /* the receiver's own epoch (a restart resets it) */
+	uint64_t delivered;   /* confirmed: every seq <= it */
+	uint64_t limit;       /* delivered + window */
+	uint64_t heard_ms;    /* last STATUS */
+	uint64_t progress_ms; /* last time delivered moved, or it was caught up */
+	bool out;             /* dropped for max-lag: not counted until it passes rejoin */
+	uint64_t rejoin;      /* ... the seq it must confirm to count again */
+} evc__v2_fc_member_t;
+
+typedef struct evc__v2_fc {
+	evc__v2_fc_member_t *m;
+	size_t n, cap;
+	uint64_t timeout_ms, max_lag_ms;
+	uint64_t joins, left, dropped, full;
+} evc__v2_fc_t;
+
+int evc__v2_fc_init(evc__v2_fc_t *fc, size_t cap, uint64_t timeout_ms, uint64_t max_lag_ms);
+void evc__v2_fc_free(evc__v2_fc_t *fc);
+/* A STATUS of node (epoch: the receiver's) whose target was this sender;
+ * sent: the highest DATA seq sent (delivered beyond it is clamped). Returns
+ * 1 when node joined, 0 updated (or stale: delivered went back), EVCAST_E2BIG
+ * when the set is full (counted in full). */
+int evc__v2_fc_status(evc__v2_fc_t *fc, const uint8_t node[EVC_V2_NODE_ID_LEN], uint64_t epoch,
+		      uint64_t delivered, uint32_t window, uint64_t sent, uint64_t now_ms);
+/* Counted members (not out). */
+size_t evc__v2_fc_count(const evc__v2_fc_t *fc);
+/* min(delivered + window) over counted members; UINT64_MAX when none. */
+uint64_t evc__v2_fc_limit(const evc__v2_fc_t *fc);
+/* min(delivered) over counted members; UINT64_MAX when none. */
+uint64_t evc__v2_fc_confirmed(const evc__v2_fc_t *fc);
+/* DATA seq is about to be sent: members caught up with seq - 1 start their
+ * lag clock now. */
+void evc__v2_fc_sending(evc__v2_fc_t *fc, uint64_t seq, uint64_t now_ms);
+/* Members silent for timeout_ms leave (left); counted members without
+ * progress for max_lag_ms while seqs up to sent are unconfirmed are dropped
+ * (dropped; cb, may be NULL). Returns the members that left or were dropped. */
+size_t evc__v2_fc_sweep(evc__v2_fc_t *fc, uint64_t sent, uint64_t now_ms,
+			void (*cb)(void *ud, const evc__v2_fc_member_t *m, uint64_t lag_ms), void *ud);
+/* Room for DATA seq: inside every counted member's window, and the ring
+ * (datagrams up to dgram bytes) would not evict what one has not confirmed.
+ * True without counted members. */
+bool evc__v2_fc_room(const evc__v2_fc_t *fc, const evc__v2_txring_t *ring, uint64_t seq, size_t dgram);
+/* When sweep has work next (ms); UINT64_MAX when the set is empty. */
+uint64_t evc__v2_fc_next_ms(const evc__v2_fc_t *fc, uint64_t sent);
+
+/* The receiver's side, per sender: when a STATUS is due. */
+typedef struct evc__v2_fcrx {
+	bool capable;          /* the sender takes STATUS */
+	bool sent_any;
+	uint64_t delivered;    /* in the last STATUS */
+	uint32_t window;       /* in the last STATUS */
+	uint64_t next_ms;      /* next periodic STATUS */
+	uint64_t data_ms;      /* last DATA from the sender */
+} evc__v2_fcrx_t;
+/* The STATUS's delivered: the highest seq below the first open gap and the
+ * first held datagram (first_held 0: none held). */
+uint64_t evc__v2_fcrx_delivered(const evc__v2_gaps_t *g, uint64_t first_held);
+/* The STATUS's window: full, or less when the hold-back cannot take it:
+ * ahead (received past delivered) + what fits in free_bytes (datagrams of
+ * dgram bytes) and free_items. */
+uint32_t evc__v2_fcrx_window(uint32_t full, uint64_t ahead, size_t free_bytes, size_t free_items, size_t dgram);
+/* True when a STATUS with (delivered, window) should go now: first one,
+ * periodic time reached, or progress / opening by a quarter of full. */
+bool evc__v2_fcrx_due(const evc__v2_fcrx_t *r, uint64_t delivered, uint32_t window, uint32_t full, uint64_t now_ms);
+/* Records a STATUS sent; interval_ms while data flowed in the last second,
+ * else 1000 ms, until the next periodic one. */
+void evc__v2_fcrx_sent(evc__v2_fcrx_t *r, uint64_t delivered, uint32_t window, uint64_t interval_ms,
+		       uint64_t now_ms);
 
 /* ------------------------------------------------------------ zbatch.c */
 /* zstd compression of DATA batches (flag EVC_V2_F_ZSTD). A context pair and

@@ -5,7 +5,8 @@
  * the same <settings> block as the legacy ones (FreeSWITCH ignores them):
  * protocol, v2-keys, v2-primary-key, v2-accept-plaintext, node-id,
  * payload-size, retransmit-bytes, retransmit-age, max-skew, hold-bytes,
- * legacy-address. config.c calls evc__v2_settings_parse to validate them at
+ * legacy-address, and flow control's flow-control, max-lag, fc-window
+ * (docs/PROTOCOL.md 14). config.c calls evc__v2_settings_parse to validate them at
  * load (an invalid value stops the start, naming file, line, param, value
  * and why); the node calls it again to build its endpoint and keyring.
  * Nothing here does I/O.
@@ -135,7 +136,9 @@ bool evc__v2_is_param(const char *name)
 {
 	static const char *names[] = {"protocol",       "v2-keys",         "v2-primary-key", "v2-accept-plaintext",
 				      "node-id",        "payload-size",    "retransmit-bytes", "retransmit-age",
-				      "max-skew",       "hold-bytes",      "legacy-address", "v2-compress"};
+				      "max-skew",       "hold-bytes",      "legacy-address", "v2-compress",
+				      /* flow control */
+				      "flow-control",   "max-lag",         "fc-window"};
 	for (size_t i = 0; i < EVC_ARRAY_SIZE(names); i++)
 		if (strcasecmp(name, names[i]) == 0)
 			return true;
@@ -222,6 +225,18 @@ static int apply(evc__v2_settings_t *o, const evcast_param_t *p, uint16_t port, 
 			return failf(err, errlen, file, p, "is not yes, no or a zstd level (%d-%d)", EVC_V2_ZLEVEL_MIN,
 				     EVC_V2_ZLEVEL_MAX);
 		}
+	} else if (strcasecmp(p->name, "flow-control") == 0) {
+		if ((b = evc__parse_bool(v)) < 0)
+			return failf(err, errlen, file, p, "is not a boolean (yes/no)");
+		o->ep.fc = b;
+	} else if (strcasecmp(p->name, "max-lag") == 0) {
+		if (!evc__parse_u64(v, 100, 3600000, &u))
+			return failf(err, errlen, file, p, "is not a time in milliseconds (100-3600000)");
+		o->ep.max_lag_ms = u;
+	} else if (strcasecmp(p->name, "fc-window") == 0) {
+		if (!evc__parse_u64(v, 16, EVC_V2_FC_MAX_WINDOW, &u))
+			return failf(err, errlen, file, p, "is not a number of datagrams (16-%u)", EVC_V2_FC_MAX_WINDOW);
+		o->ep.fc_window = (uint32_t)u;
 	} else if (strcasecmp(p->name, "legacy-address") == 0) {
 		dest_ctx_t d = {o, port, ""};
 		o->nlegacy = 0;
@@ -246,6 +261,13 @@ int evc__v2_settings_parse(const evcast_section_t *sec, uint16_t port, const cha
 		if (err && errlen)
 			snprintf(err, errlen, "%s: retransmit-age (%llu ms) must be shorter than max-skew (%llu s)",
 				 file ? file : "(config)", (unsigned long long)out->ep.rtx_age_ms,
+				 (unsigned long long)(out->ep.max_skew_us / 1000000u));
+		return EVCAST_EINVAL;
+	}
+	if (out->ep.max_lag_ms * 1000u >= out->ep.max_skew_us) {
+		if (err && errlen)
+			snprintf(err, errlen, "%s: max-lag (%llu ms) must be shorter than max-skew (%llu s)",
+				 file ? file : "(config)", (unsigned long long)out->ep.max_lag_ms,
 				 (unsigned long long)(out->ep.max_skew_us / 1000000u));
 		return EVCAST_EINVAL;
 	}

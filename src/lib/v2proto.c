@@ -7,8 +7,10 @@
  * NAKs from the ring. Receive: decode -> self -> replay check -> open ->
  * payload check -> replay commit -> by type (DATA: gap tracking, in-order
  * hold-back, reassembly, batch -> deliver; ANNOUNCE: tail gaps; NAK:
- * retransmit). Per-sender state is bounded (max_senders, hold_bytes).
- * Must not: do I/O or read a clock (callbacks and now_us do that).
+ * retransmit; STATUS: flow control). Per-sender state is bounded
+ * (max_senders, hold_bytes). Flow control (PROTOCOL.md 14): the set and its
+ * arithmetic are v2flow.c's; here, sending STATUS, acting on it, the
+ * receive hold. Must not: do I/O or read a clock (callbacks and now_us do that).
  */
 #include "v2.h"
 #include <string.h>
@@ -29,6 +31,7 @@ typedef struct rx_peer {
 	held_t *held; /* sorted by seq in [hhead, nheld) */
 	size_t hhead, nheld, hcap, hbytes;
 	struct evc__v2_ep *ep;
+	evc__v2_fcrx_t fcrx; /* flow control: STATUS to this sender */
 } rx_peer_t;
 
 #define HOLD_MAX_ITEMS 8192u
@@ -57,6 +60,12 @@ struct evc__v2_ep {
 	uint8_t *pt; /* scratch plaintext */
 	evc__zbatch_t *zrx; /* decompression of ZSTD datagrams, made on first use */
 	evc__v2_ep_stats_t st;
+	/* flow control */
+	evc__v2_fc_t fc;
+	evc__v2_ep_fc_cbs_t fcb;
+	bool fc_blocked;         /* not writable when last asked: the writable callback is due */
+	bool rx_hold, rx_release_pending;
+	unsigned delivering;     /* inside cbs.deliver */
 };
 
 void evc__v2_ep_cfg_default(evc__v2_ep_cfg_t *c)
@@ -79,6 +88,12 @@ void evc__v2_ep_cfg_default(evc__v2_ep_cfg_t *c)
 	c->nak_max_tries = 16;
 	c->hold_bytes = 4u << 20;
 	c->compress_level = -1;
+	c->fc = true;
+	c->fc_window = 1024;
+	c->fc_members = 256;
+	c->fc_timeout_ms = 60000;
+	c->max_lag_ms = 5000;
+	c->status_interval_ms = 100;
 }
 
 /* Compression: batches sent before the batch bound is probed again after
@@ -96,7 +111,8 @@ int evc__v2_ep_new(const evc__v2_ep_cfg_t *cfg, const evc__v2_keyring_t *kr, con
 		   evc__v2_ep_t **out)
 {
 	if (cfg->payload_size < EVC_V2_MIN_PAYLOAD || cfg->payload_size > EVC_V2_MAX_DGRAM || cfg->epoch == 0 ||
-	    !cbs->send_group || !cbs->deliver || cfg->rtx_age_ms * 1000 >= cfg->max_skew_us)
+	    !cbs->send_group || !cbs->deliver || cfg->rtx_age_ms * 1000 >= cfg->max_skew_us ||
+	    cfg->fc_window == 0 || cfg->fc_window > EVC_V2_FC_MAX_WINDOW)
 		return EVCAST_EINVAL;
 	uint8_t zero[EVC_V2_NODE_ID_LEN] = {0};
 	if (!memcmp(cfg->node_id, zero, sizeof(zero)))
@@ -123,6 +139,8 @@ int evc__v2_ep_new(const evc__v2_ep_cfg_t *cfg, const evc__v2_keyring_t *kr, con
 		rc = evc__v2_replay_init(&ep->replay, cfg->max_senders, cfg->max_skew_us);
 	if (rc == 0)
 		rc = evc__v2_reasm_new(cfg->reasm_bytes, cfg->reasm_msgs, cfg->reasm_timeout_ms, &ep->reasm);
+	if (rc == 0)
+		rc = evc__v2_fc_init(&ep->fc, cfg->fc_members ? cfg->fc_members : 1, cfg->fc_timeout_ms, cfg->max_lag_ms);
 	if (rc < 0) {
 		evc__v2_ep_free(ep);
 		return rc;
@@ -150,6 +168,7 @@ void evc__v2_ep_free(evc__v2_ep_t *ep)
 	evc__v2_txring_free(&ep->ring);
 	evc__v2_replay_free(&ep->replay);
 	evc__v2_reasm_free(ep->reasm);
+	evc__v2_fc_free(&ep->fc);
 	evc__free(ep->batch_buf);
 	evc__free(ep->dg);
 	evc__free(ep->pt);
@@ -171,6 +190,11 @@ void evc__v2_ep_stats(const evc__v2_ep_t *ep, evc__v2_ep_stats_t *out)
 		out->lost += ep->peers[i]->gaps.lost;
 		out->recovered += ep->peers[i]->gaps.recovered;
 	}
+	out->fc_receivers = evc__v2_fc_count(&ep->fc);
+	out->fc_dropped = ep->fc.dropped;
+	out->fc_left = ep->fc.left;
+	out->fc_full = ep->fc.full;
+	out->fc_evicted = ep->ring.evicted_unconfirmed;
 }
 
 static int drop(evc__v2_ep_t *ep, int rc)
@@ -193,6 +217,50 @@ static void hdr_init(const evc__v2_ep_t *ep, evc__v2_hdr_t *h, uint8_t type, uin
 	h->frag_count = 1;
 }
 
+/* ------------------------------------------------- flow control, sender */
+
+/* The ring keeps what a counted member has not confirmed. */
+static void fc_update(evc__v2_ep_t *ep) { ep->ring.confirmed = evc__v2_fc_confirmed(&ep->fc); }
+
+static void fc_sending(evc__v2_ep_t *ep, uint64_t seq, uint64_t now_us)
+{
+	if (!ep->fc.n)
+		return;
+	evc__v2_fc_sending(&ep->fc, seq, now_us / 1000);
+	if (seq > evc__v2_fc_limit(&ep->fc))
+		ep->st.fc_overdraft++; /* evcast_node_fire past the window */
+	fc_update(ep);
+}
+
+/* Room for one more DATA datagram (and the open batch). */
+static bool fc_room(const evc__v2_ep_t *ep)
+{
+	return !ep->cfg.fc ||
+	       evc__v2_fc_room(&ep->fc, &ep->ring, ep->data_seq + 1 + (ep->batch.len ? 1 : 0), ep->cfg.payload_size);
+}
+
+bool evc__v2_ep_writable(evc__v2_ep_t *ep)
+{
+	bool r = fc_room(ep);
+	if (!r && !ep->fc_blocked) {
+		ep->fc_blocked = true;
+		ep->st.fc_blocked++;
+	}
+	return r;
+}
+
+static void fc_check_open(evc__v2_ep_t *ep)
+{
+	fc_update(ep);
+	if (ep->fc_blocked && fc_room(ep)) {
+		ep->fc_blocked = false;
+		if (ep->fcb.writable)
+			ep->fcb.writable(ep->fcb.ud);
+	}
+}
+
+void evc__v2_ep_set_fc_cbs(evc__v2_ep_t *ep, const evc__v2_ep_fc_cbs_t *cbs) { ep->fcb = *cbs; }
+
 /* Sends a message as one or more DATA datagrams and keeps them for
  * retransmission; flags: 0 or EVC_V2_F_ZSTD (seal adds SEALED). */
 static int send_message(evc__v2_ep_t *ep, const uint8_t *msg, size_t mlen, uint8_t flags, uint64_t now_us)
@@ -207,6 +275,7 @@ static int send_message(evc__v2_ep_t *ep, const uint8_t *msg, size_t mlen, uint8
 		if (evc__v2_frag_span((uint32_t)mlen, count, i, &off, &flen) < 0)
 			return EVCAST_EINVAL;
 		hdr_init(ep, &h, EVC_V2_DATA, ++ep->data_seq, now_us);
+		fc_sending(ep, h.seq, now_us);
 		h.frag_index = i;
 		h.frag_count = count;
 		h.msg_len = (uint32_t)mlen;
@@ -222,6 +291,7 @@ static int send_message(evc__v2_ep_t *ep, const uint8_t *msg, size_t mlen, uint8
 			ep->st.tx_fragments++;
 	}
 	ep->next_announce_ms = now_us / 1000 + ep->cfg.announce_delay_ms;
+	evc__v2_ep_writable(ep); /* marks the node blocked when this used the window up */
 	return 0;
 }
 
@@ -417,10 +487,12 @@ static void deliver_batch(evc__v2_ep_t *ep, const rx_peer_t *p, uint64_t epoch, 
 	}
 	size_t pos = 0, rl;
 	const uint8_t *rec;
+	ep->delivering++;
 	while (evc__v2_batch_next(m, n, &pos, &rec, &rl) == 1) {
 		ep->st.rx_events++;
 		ep->cbs.deliver(ep->cbs.ud, p->node_id, epoch, auth, rec, rl);
 	}
+	ep->delivering--;
 }
 
 /* One DATA datagram's plaintext, in order: deliver or reassemble. */
@@ -442,13 +514,16 @@ static void process(evc__v2_ep_t *ep, const rx_peer_t *p, const evc__v2_hdr_t *h
 	}
 }
 
-/* Delivers held datagrams that no open gap precedes any more. */
-static void release(evc__v2_ep_t *ep, rx_peer_t *p, uint64_t now_us)
+/* Delivers held datagrams that no open gap precedes any more (while no
+ * receive hold is on; force: the oldest one, hold or not). */
+static void release_n(evc__v2_ep_t *ep, rx_peer_t *p, uint64_t now_us, size_t force)
 {
 	while (p->hhead < p->nheld) {
 		held_t *x = &p->held[p->hhead];
-		if (p->gaps.ngaps && p->gaps.epoch == x->h.epoch && x->h.seq > p->gaps.gaps[0].first)
+		if (!force && (ep->rx_hold ||
+			       (p->gaps.ngaps && p->gaps.epoch == x->h.epoch && x->h.seq > p->gaps.gaps[0].first)))
 			break;
+		force -= force > 0;
 		p->hhead++;
 		p->hbytes -= x->len;
 		process(ep, p, &x->h, x->authenticated, x->data, x->len, now_us);
@@ -457,6 +532,8 @@ static void release(evc__v2_ep_t *ep, rx_peer_t *p, uint64_t now_us)
 	if (p->hhead == p->nheld)
 		p->hhead = p->nheld = 0;
 }
+
+static void release(evc__v2_ep_t *ep, rx_peer_t *p, uint64_t now_us) { release_n(ep, p, now_us, 0); }
 
 /* A datagram that cannot be held for want of memory: reported as lost, like
  * any other sequence number that will never be delivered. */
@@ -471,12 +548,19 @@ static void hold(evc__v2_ep_t *ep, rx_peer_t *p, const evc__v2_hdr_t *h, bool au
 		 uint64_t now_us)
 {
 	/* the bound: give up the oldest gaps until the datagram fits or needs no holding */
-	while ((p->hbytes + n > ep->cfg.hold_bytes || p->nheld - p->hhead >= HOLD_MAX_ITEMS) &&
-	       evc__v2_gaps_lose_oldest(&p->gaps)) {
-		ep->st.rx_hold_overflow++;
-		release(ep, p, now_us);
+	while (p->hbytes + n > ep->cfg.hold_bytes || p->nheld - p->hhead >= HOLD_MAX_ITEMS) {
+		if (evc__v2_gaps_lose_oldest(&p->gaps)) {
+			ep->st.rx_hold_overflow++;
+			release(ep, p, now_us);
+		} else if (ep->rx_hold && p->hhead < p->nheld) {
+			ep->st.rx_hold_forced++; /* a receive hold cannot outgrow the bound */
+			release_n(ep, p, now_us, 1);
+		} else {
+			break;
+		}
 	}
-	if (!p->gaps.ngaps || h->seq < p->gaps.gaps[0].first) {
+	if (!ep->rx_hold && (!p->gaps.ngaps || h->seq < p->gaps.gaps[0].first) &&
+	    (p->hhead == p->nheld || h->seq < p->held[p->hhead].h.seq)) {
 		process(ep, p, h, auth, d, n, now_us);
 		return;
 	}
@@ -511,6 +595,72 @@ static void hold(evc__v2_ep_t *ep, rx_peer_t *p, const evc__v2_hdr_t *h, bool au
 	ep->st.rx_held++;
 }
 
+/* ----------------------------------------------- flow control, receiver */
+
+/* A STATUS to sender p when one is due (force: now). */
+static void fc_status(evc__v2_ep_t *ep, rx_peer_t *p, uint64_t now_us, bool force)
+{
+	if (!ep->cfg.fc || !p->fcrx.capable || !p->have_addr || !p->gaps.epoch || !p->gaps.highest ||
+	    p->last_heard_us + ep->cfg.fc_timeout_ms * 1000 < now_us)
+		return;
+	uint64_t d = evc__v2_fcrx_delivered(&p->gaps, p->hhead < p->nheld ? p->held[p->hhead].h.seq : 0);
+	uint64_t now_ms = now_us / 1000;
+	size_t held = p->nheld - p->hhead;
+	uint32_t w = evc__v2_fcrx_window(ep->cfg.fc_window, p->gaps.highest - d,
+					 p->hbytes < ep->cfg.hold_bytes ? ep->cfg.hold_bytes - p->hbytes : 0,
+					 held < HOLD_MAX_ITEMS ? HOLD_MAX_ITEMS - held : 0, ep->cfg.payload_size);
+	if (!force && !evc__v2_fcrx_due(&p->fcrx, d, w, ep->cfg.fc_window, now_ms))
+		return;
+	evc__v2_status_t st = {.target_epoch = p->gaps.epoch, .delivered = d, .window = w};
+	uint8_t pl[EVC_V2_STATUS_LEN];
+	memcpy(st.target_node, p->node_id, EVC_V2_NODE_ID_LEN);
+	st.flags = ep->rx_hold ? EVC_V2_STATUS_F_HELD : 0;
+	evc__v2_status_encode(&st, pl);
+	if (send_control(ep, EVC_V2_STATUS, pl, sizeof(pl), now_us, (struct sockaddr *)&p->addr) == 0)
+		ep->st.status_tx++;
+	evc__v2_fcrx_sent(&p->fcrx, d, w, ep->cfg.status_interval_ms, now_ms);
+}
+
+/* A STATUS from receiver p: it takes STATUS too; a member of our set. */
+static void on_status(evc__v2_ep_t *ep, rx_peer_t *p, const evc__v2_hdr_t *h, const evc__v2_status_t *st,
+		      uint64_t now_us)
+{
+	ep->st.status_rx++;
+	p->fcrx.capable = true;
+	if (!ep->cfg.fc)
+		return;
+	if (memcmp(st->target_node, ep->cfg.node_id, EVC_V2_NODE_ID_LEN) || st->target_epoch != ep->cfg.epoch) {
+		ep->st.status_stale++;
+		return;
+	}
+	evc__v2_fc_status(&ep->fc, h->node_id, h->epoch, st->delivered, st->window, ep->data_seq, now_us / 1000);
+	fc_check_open(ep);
+}
+
+void evc__v2_ep_peer_fc(evc__v2_ep_t *ep, const uint8_t node_id[EVC_V2_NODE_ID_LEN])
+{
+	rx_peer_t *p = peer_find(ep, node_id);
+	if (p)
+		p->fcrx.capable = true;
+}
+
+void evc__v2_ep_rx_hold(evc__v2_ep_t *ep, bool on, uint64_t now_us)
+{
+	if (on || !ep->rx_hold) {
+		ep->rx_hold = on || ep->rx_hold;
+		return;
+	}
+	ep->rx_hold = false;
+	if (ep->delivering) { /* inside a delivery: the next poll releases */
+		ep->rx_release_pending = true;
+		return;
+	}
+	for (size_t i = 0; i < ep->npeers; i++) {
+		release(ep, ep->peers[i], now_us);
+		fc_status(ep, ep->peers[i], now_us, true);
+	}
+}
+
 int evc__v2_ep_recv(evc__v2_ep_t *ep, const uint8_t *buf, size_t len, const struct sockaddr *from, uint64_t now_us)
 {
 	evc__v2_hdr_t h;
@@ -541,7 +691,10 @@ int evc__v2_ep_recv(evc__v2_ep_t *ep, const uint8_t *buf, size_t len, const stru
 		return drop(ep, rc);
 	evc__v2_announce_t a;
 	evc__v2_nak_t nak;
-	if (h.type == EVC_V2_DATA && h.frag_count == 1)
+	evc__v2_status_t fst;
+	if (h.type == EVC_V2_STATUS)
+		rc = evc__v2_status_decode(ep->pt, n, &fst);
+	else if (h.type == EVC_V2_DATA && h.frag_count == 1)
 		rc = evc__v2_batch_check(pl, n) < 0 ? -EVC_V2_R_BATCH : 0;
 	else if (h.type == EVC_V2_ANNOUNCE)
 		rc = evc__v2_announce_decode(ep->pt, n, &a);
@@ -566,26 +719,70 @@ int evc__v2_ep_recv(evc__v2_ep_t *ep, const uint8_t *buf, size_t len, const stru
 		on_nak(ep, &nak, now_us);
 		return 0;
 	}
+	if (h.type == EVC_V2_STATUS) {
+		on_status(ep, p, &h, &fst, now_us);
+		return 0;
+	}
 	if (p->gaps.epoch && h.epoch > p->gaps.epoch) {
-		/* restart: the old epoch's gaps are lost, its held datagrams go out in order */
+		/* restart: the old epoch's gaps are lost, its held datagrams go out in
+		 * order (a receive hold too: epochs are never mixed in the hold-back) */
 		while (evc__v2_gaps_lose_oldest(&p->gaps))
 			;
-		release(ep, p, now_us);
+		release_n(ep, p, now_us, ep->rx_hold ? p->nheld - p->hhead : 0);
 	}
 	evc__v2_gaps_clock(&p->gaps, h.epoch, h.ts_us, now_us); /* late joiner or not, skew-free */
 	if (h.type == EVC_V2_ANNOUNCE) {
 		evc__v2_gaps_announce(&p->gaps, h.epoch, &a, now_ms);
 		release(ep, p, now_us);
+		fc_status(ep, p, now_us, false);
 		return 0;
 	}
 	if ((rc = evc__v2_gaps_seen(&p->gaps, h.epoch, h.seq, now_ms)) < 0)
 		return drop(ep, rc); /* declared lost already: delivering it would break the order */
 	hold(ep, p, &h, auth, pl, n, now_us);
 	release(ep, p, now_us);
+	p->fcrx.data_ms = now_ms;
+	fc_status(ep, p, now_us, false);
 	return 0;
 }
 
 /* ---------------------------------------------------------------- timers */
+
+static void fc_dropped(void *ud, const evc__v2_fc_member_t *m, uint64_t lag_ms)
+{
+	evc__v2_ep_t *ep = ud;
+	if (ep->fcb.dropped)
+		ep->fcb.dropped(ep->fcb.ud, m->node_id, m->delivered, ep->data_seq, lag_ms);
+}
+
+/* Flow control's timers: a deferred release, the set's sweep, periodic
+ * STATUS. Returns the next time (us) it has work. */
+static uint64_t fc_poll(evc__v2_ep_t *ep, uint64_t now_us)
+{
+	uint64_t next = UINT64_MAX, now_ms = now_us / 1000;
+	if (ep->rx_release_pending && !ep->delivering) {
+		ep->rx_release_pending = false;
+		if (!ep->rx_hold) { /* (else held again since) */
+			ep->rx_hold = true;
+			evc__v2_ep_rx_hold(ep, false, now_us);
+		}
+	}
+	if (ep->fc.n) {
+		if (evc__v2_fc_sweep(&ep->fc, ep->data_seq, now_ms, fc_dropped, ep))
+			fc_check_open(ep);
+		uint64_t t = evc__v2_fc_next_ms(&ep->fc, ep->data_seq);
+		if (t != UINT64_MAX)
+			next = t * 1000;
+	}
+	for (size_t i = 0; i < ep->npeers; i++) {
+		rx_peer_t *p = ep->peers[i];
+		fc_status(ep, p, now_us, false);
+		if (p->fcrx.sent_any && p->last_heard_us + ep->cfg.fc_timeout_ms * 1000 >= now_us &&
+		    p->fcrx.next_ms * 1000 < next)
+			next = p->fcrx.next_ms * 1000;
+	}
+	return next;
+}
 
 uint64_t evc__v2_ep_poll(evc__v2_ep_t *ep, uint64_t now_us)
 {
@@ -631,5 +828,6 @@ uint64_t evc__v2_ep_poll(evc__v2_ep_t *ep, uint64_t now_us)
 		if (g != UINT64_MAX && g * 1000 < next)
 			next = g * 1000;
 	}
-	return next;
+	uint64_t f = ep->cfg.fc ? fc_poll(ep, now_us) : UINT64_MAX;
+	return f < next ? f : next;
 }

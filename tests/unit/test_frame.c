@@ -83,7 +83,7 @@ static void test_every_header_reject(void **state)
 	buf[4] = 3;
 	expect_reject(buf, len, EVC_V2_R_VERSION);
 	buf[4] = 2;
-	buf[5] = 4;
+	buf[5] = 5; /* 4 is STATUS (PROTOCOL.md 14) */
 	expect_reject(buf, len, EVC_V2_R_TYPE);
 	buf[5] = 0;
 	expect_reject(buf, len, EVC_V2_R_TYPE);
@@ -287,6 +287,36 @@ static void test_control_payloads(void **state)
 	assert_int_equal(evc__v2_nak_decode(buf, (size_t)len, &m), -EVC_V2_R_NAK);
 	n.nranges = 0;
 	assert_int_equal(evc__v2_nak_encode(&n, buf, sizeof(buf)), EVCAST_EINVAL);
+	/* STATUS (PROTOCOL.md 14.2): 40 bytes, round trip, each field checked */
+	evc__v2_status_t st = {.target_epoch = 77, .delivered = 12345, .window = 1024, .flags = 1}, st2;
+	memset(st.target_node, 0xab, sizeof(st.target_node));
+	evc__v2_status_encode(&st, buf);
+	assert_int_equal(evc__v2_status_decode(buf, EVC_V2_STATUS_LEN, &st2), 0);
+	assert_memory_equal(st2.target_node, st.target_node, 16);
+	assert_true(st2.target_epoch == 77 && st2.delivered == 12345 && st2.window == 1024 && st2.flags == 1);
+	assert_int_equal(evc__v2_status_decode(buf, EVC_V2_STATUS_LEN - 1, &st2), -EVC_V2_R_STATUS);
+	assert_int_equal(evc__v2_status_decode(buf, EVC_V2_STATUS_LEN + 1, &st2), -EVC_V2_R_STATUS);
+	buf[39] = 1; /* reserved */
+	assert_int_equal(evc__v2_status_decode(buf, EVC_V2_STATUS_LEN, &st2), -EVC_V2_R_STATUS);
+	buf[39] = 0;
+	buf[36] = 0x80; /* unknown flag bits are ignored */
+	assert_int_equal(evc__v2_status_decode(buf, EVC_V2_STATUS_LEN, &st2), 0);
+	st.window = EVC_V2_FC_MAX_WINDOW + 1;
+	evc__v2_status_encode(&st, buf);
+	assert_int_equal(evc__v2_status_decode(buf, EVC_V2_STATUS_LEN, &st2), -EVC_V2_R_STATUS);
+	st.window = 1;
+	st.delivered = EVC_V2_CTL_BIT;
+	evc__v2_status_encode(&st, buf);
+	assert_int_equal(evc__v2_status_decode(buf, EVC_V2_STATUS_LEN, &st2), -EVC_V2_R_STATUS);
+	st.delivered = 1;
+	st.target_epoch = 0;
+	evc__v2_status_encode(&st, buf);
+	assert_int_equal(evc__v2_status_decode(buf, EVC_V2_STATUS_LEN, &st2), -EVC_V2_R_STATUS);
+	st.target_epoch = 1;
+	memset(st.target_node, 0, sizeof(st.target_node));
+	evc__v2_status_encode(&st, buf);
+	assert_int_equal(evc__v2_status_decode(buf, EVC_V2_STATUS_LEN, &st2), -EVC_V2_R_STATUS);
+	assert_string_equal(evc__v2_reason_name(EVC_V2_R_STATUS), "status");
 }
 
 /* No legacy datagram of the vectors may be taken for v2: the magic tells them apart. */
