@@ -341,7 +341,7 @@ static void cb_fc_dropped(void *ud, const uint8_t node_id[EVC_V2_NODE_ID_LEN], u
 	snprintf(v[1], sizeof(v[1]), "%llu", (unsigned long long)sent);
 	snprintf(v[2], sizeof(v[2]), "%llu", (unsigned long long)lag_ms);
 	evc__log(&n->lg, EVCAST_LOG_WARNING,
-		 "v2: flow control: receiver \"%s\" (%s) dropped: no progress for %s ms (confirmed %s of %s)",
+		 "v2: flow control: receiver \"%s\" (%s) dropped: held the window for %s ms (confirmed %s of %s)",
 		 log_safe(peer, safe), idhex, v[2], v[0], v[1]);
 	evcast_event_t *ev = evcast_event_new_named("CUSTOM", "multicast::flowdrop");
 	if (!ev)

@@ -521,7 +521,7 @@ typedef struct evc__v2_fc_member {
 	uint64_t delivered;   /* confirmed: every seq <= it */
 	uint64_t limit;       /* delivered + window */
 	uint64_t heard_ms;    /* last STATUS */
-	uint64_t progress_ms; /* last time delivered moved, or it was caught up */
+	uint64_t progress_ms; /* last time its window did not stop the sender */
 	bool out;             /* dropped for max-lag: not counted until it passes rejoin */
 	uint64_t rejoin;      /* ... the seq it must confirm to count again */
 } evc__v2_fc_member_t;
@@ -547,11 +547,11 @@ size_t evc__v2_fc_count(const evc__v2_fc_t *fc);
 uint64_t evc__v2_fc_limit(const evc__v2_fc_t *fc);
 /* min(delivered) over counted members; UINT64_MAX when none. */
 uint64_t evc__v2_fc_confirmed(const evc__v2_fc_t *fc);
-/* DATA seq is about to be sent: members caught up with seq - 1 start their
- * lag clock now. */
+/* DATA seq is about to be sent: members whose window holds it are not
+ * holding the sender (their lag clock restarts). */
 void evc__v2_fc_sending(evc__v2_fc_t *fc, uint64_t seq, uint64_t now_ms);
-/* Members silent for timeout_ms leave (left); counted members without
- * progress for max_lag_ms while seqs up to sent are unconfirmed are dropped
+/* Members silent for timeout_ms leave (left); counted members whose window
+ * (limit <= sent) has stopped the sender for max_lag_ms are dropped
  * (dropped; cb, may be NULL). Returns the members that left or were dropped. */
 size_t evc__v2_fc_sweep(evc__v2_fc_t *fc, uint64_t sent, uint64_t now_ms,
 			void (*cb)(void *ud, const evc__v2_fc_member_t *m, uint64_t lag_ms), void *ud);

@@ -5,7 +5,8 @@
  * Owns, sender side: the flow-control set (receivers that sent STATUS,
  * bounded, sorted by node id), its window limit (min of delivered + window)
  * and confirmed floor (min of delivered), members leaving after silence and
- * members dropped for max-lag (no progress while data of theirs is out).
+ * members dropped for max-lag (holding the window: its limit stopped the
+ * sender, and it has not moved since, for max-lag).
  * Receiver side: when a STATUS is due (periodic, or at once when delivery
  * moved or the window opened by a quarter).
  * Must not: do I/O, read a clock, know about datagrams. Time is passed in
@@ -93,10 +94,10 @@ int evc__v2_fc_status(evc__v2_fc_t *fc, const uint8_t node[EVC_V2_NODE_ID_LEN], 
 		m->heard_ms = now_ms; /* alive, but an older report than one already seen */
 		return 0;
 	}
-	if (delivered > m->delivered || delivered >= sent)
-		m->progress_ms = now_ms;
 	m->delivered = delivered;
 	m->limit = delivered + window;
+	if (m->limit > sent)
+		m->progress_ms = now_ms; /* its window does not stop the sender */
 	m->heard_ms = now_ms;
 	if (m->out && delivered >= m->rejoin) {
 		m->out = false; /* past what it held when dropped: counted again */
@@ -134,8 +135,8 @@ uint64_t evc__v2_fc_confirmed(const evc__v2_fc_t *fc)
 void evc__v2_fc_sending(evc__v2_fc_t *fc, uint64_t seq, uint64_t now_ms)
 {
 	for (size_t i = 0; i < fc->n; i++)
-		if (fc->m[i].delivered + 1 >= seq)
-			fc->m[i].progress_ms = now_ms; /* was caught up: its lag starts now */
+		if (fc->m[i].limit >= seq)
+			fc->m[i].progress_ms = now_ms; /* seq inside its window: not holding it */
 }
 
 size_t evc__v2_fc_sweep(evc__v2_fc_t *fc, uint64_t sent, uint64_t now_ms,
@@ -149,8 +150,9 @@ size_t evc__v2_fc_sweep(evc__v2_fc_t *fc, uint64_t sent, uint64_t now_ms,
 			removed++;
 			continue;
 		}
-		if (!m->out && m->delivered < sent && now_ms > m->progress_ms &&
-		    now_ms - m->progress_ms > fc->max_lag_ms) {
+		if (m->limit > sent)
+			m->progress_ms = now_ms;
+		if (!m->out && m->limit <= sent && now_ms > m->progress_ms && now_ms - m->progress_ms > fc->max_lag_ms) {
 			m->out = true;
 			m->rejoin = sent;
 			fc->dropped++;
@@ -172,7 +174,7 @@ uint64_t evc__v2_fc_next_ms(const evc__v2_fc_t *fc, uint64_t sent)
 	for (size_t i = 0; i < fc->n; i++) {
 		const evc__v2_fc_member_t *m = &fc->m[i];
 		uint64_t t = m->heard_ms + fc->timeout_ms + 1;
-		if (!m->out && m->delivered < sent && m->progress_ms + fc->max_lag_ms + 1 < t)
+		if (!m->out && m->limit <= sent && m->progress_ms + fc->max_lag_ms + 1 < t)
 			t = m->progress_ms + fc->max_lag_ms + 1;
 		if (t < next)
 			next = t;
