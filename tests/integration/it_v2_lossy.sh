@@ -11,6 +11,12 @@
 # A's order (Orig-Evcast-Test-Seq strictly increasing), and every missing one
 # covered by a multicast::loss delivered between its neighbours. Then prints,
 # for comparison only, what the legacy format delivers under the same loss.
+# On a loaded machine this used to fail (issue 12: B's listener got 72 358 of
+# 100 000, v2_lost 211, v2_hold_overflow 30): the listening client fell behind,
+# its queue dropped the oldest events, and the busy receiver NAKed after A's
+# retransmit buffer had recycled. Flow control (docs/PROTOCOL.md 14) holds it
+# now: the client's queue holds B's delivery, B's window holds A's sendevent,
+# and A keeps what B has not confirmed; the settle wait allows 10 s pauses.
 source "$(dirname "$0")/lib.sh"
 evc_require
 command -v nft >/dev/null || evc_fail "missing tool 'nft' (Debian package nftables)"
@@ -49,7 +55,7 @@ start_all() {
 count_delivered() { grep -c '"Orig-Evcast-Test-Seq"' "$1" 2>/dev/null || true; }
 
 # wait_settled FILE TARGET: until FILE holds TARGET deliveries, or its count
-# has not moved for 5 s (bounded by 60 s).
+# has not moved for 10 s (bounded by 60 s).
 wait_settled() {
 	local f=$1 target=$2 last=-1 same=0 i n
 	for ((i = 0; i < 600; i++)); do
@@ -57,7 +63,7 @@ wait_settled() {
 		[[ $n -ge $target ]] && return 0
 		if [[ $n -eq $last ]]; then
 			same=$((same + 1))
-			[[ $same -ge 50 ]] && return 0
+			[[ $same -ge 100 ]] && return 0
 		else
 			same=0
 			last=$n
@@ -88,6 +94,7 @@ done
 for id in A B C; do
 	evc_stats $id | jq -c '{v2_tx_events, v2_tx_datagrams, v2_retransmits, v2_naks_tx, v2_naks_rx,
 		v2_rx_datagrams, v2_rx_events, v2_lost, v2_recovered, v2_hold_overflow, v2_drops_total,
+		fc_blocked, fc_overdraft, fc_rx_holds, fc_rx_hold_forced,
 		drops: (.v2_drops // {} | with_entries(select(.value > 0)))}' |
 		sed "s/^/[$EVC_TEST] stats $id: /"
 done
