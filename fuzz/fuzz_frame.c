@@ -1,7 +1,7 @@
 /*
  * fuzz_frame.c -- libFuzzer target for the v2 receive path up to dispatch:
  * header decode, replay check, open with a fixed key (and in plaintext mode),
- * then by type: batch check + iteration, ANNOUNCE or NAK decode.
+ * then by type: batch check + iteration, ANNOUNCE, NAK or STATUS decode.
  *
  * Each input is used twice: as a datagram as received, and as the plaintext
  * of a datagram sealed around it with the fixed key (so the fuzzer reaches the
@@ -49,6 +49,17 @@ static void dispatch(const evc__v2_hdr_t *h, const uint8_t *p, size_t n)
 	} else if (h->type == EVC_V2_ANNOUNCE) {
 		evc__v2_announce_t a;
 		known(evc__v2_announce_decode(p, n, &a));
+	} else if (h->type == EVC_V2_STATUS) {
+		evc__v2_status_t st;
+		int rc = evc__v2_status_decode(p, n, &st);
+		known(rc);
+		if (rc == 0) { /* a valid STATUS re-encodes to the same bytes, within bounds */
+			uint8_t again[EVC_V2_STATUS_LEN];
+			evc__v2_status_encode(&st, again);
+			if (n != EVC_V2_STATUS_LEN || memcmp(again, p, n) || st.window > EVC_V2_FC_MAX_WINDOW ||
+			    (st.delivered & EVC_V2_CTL_BIT) || st.target_epoch == 0)
+				abort();
+		}
 	} else {
 		evc__v2_nak_t nak;
 		int rc = evc__v2_nak_decode(p, n, &nak);

@@ -3,10 +3,13 @@
  * (src/lib/v2proto.c): replay, gaps, NAKs, hold-back, reassembly, delivery.
  *
  * The input is a program of records: 1 op byte, then per op. Ops: a raw
- * datagram (2-byte length + bytes), a DATA / ANNOUNCE / NAK built from fields
+ * datagram (2-byte length + bytes), a DATA / ANNOUNCE / NAK / STATUS built from fields
  * in the input and sealed with the endpoint's key (so the fuzzer gets behind
  * the AEAD; optionally with the ZSTD flag, over a zstd-compressed batch or
- * raw bytes), a time step with a poll, a local send. Invariants that abort:
+ * raw bytes; a STATUS optionally aimed at the endpoint so it joins the
+ * flow-control set), a time step with a poll (op bit 0x40 toggles the
+ * receive hold, bit 0x20 marks the senders as taking STATUS; flow control,
+ * PROTOCOL.md 14), a local send. Invariants that abort:
  * each delivered text is a non-empty record of at most 1 MiB, every NAK sent
  * is a whole datagram, every drop is a known reason; ASan/UBSan watch the
  * rest (hold-back queue, reassembly, gap tracker under arbitrary orders).
@@ -66,6 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct sockaddr_in from = {.sin_family = AF_INET, .sin_port = htons(4242)};
 	uint64_t now = 2000000;
 	size_t pos = 0;
+	bool held = false;
 	while (pos < size) {
 		uint8_t op = data[pos++];
 		int rc = 0;
@@ -92,7 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				n = size - pos;
 			evc__v2_hdr_t h;
 			memset(&h, 0, sizeof(h));
-			h.type = (uint8_t)(1 + f[0] % 3);
+			h.type = (uint8_t)(1 + f[0] % 4);
 			memset(h.node_id, 0x10, 16);
 			h.node_id[0] = f[1] & 3;
 			h.epoch = 1000000 + (f[2] & 1);
@@ -124,6 +128,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				h.frag_index = 0;
 			}
 			pos += n;
+			if (h.type == EVC_V2_STATUS && (f[7] & 2) && h.msg_len >= 24) {
+				memset(msg, 0xEE, 16); /* aimed at this endpoint: it joins the set */
+				memset(msg + 16, 0, 8);
+				msg[16 + 5] = 0x0F, msg[16 + 6] = 0x42, msg[16 + 7] = 0x40; /* epoch 1000000 */
+			}
 			if (h.msg_len == 0)
 				break;
 			/* f[7] bit 0: the ZSTD flag (docs/PROTOCOL.md 6.1); on a well-formed
@@ -148,7 +157,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				goto done;
 			now += rd(data + pos, 2) * 100;
 			pos += 2;
+			if (op & 0x40) {
+				held = !held;
+				evc__v2_ep_rx_hold(ep, held, now);
+			}
+			if (op & 0x20) {
+				uint8_t id[16];
+				memset(id, 0x10, sizeof(id));
+				for (int i = 0; i < 4; i++) {
+					id[0] = (uint8_t)i;
+					evc__v2_ep_peer_fc(ep, id);
+				}
+			}
 			evc__v2_ep_poll(ep, now);
+			(void)evc__v2_ep_writable(ep);
 			break;
 		default: { /* a local event */
 			size_t n = size - pos < 64 ? size - pos : 64;

@@ -92,6 +92,17 @@ int main(int argc, char **argv)
 	hdr(&h, EVC_V2_NAK, EVC_V2_CTL_BIT | 4, (uint32_t)nl);
 	n = evc__v2_seal(kr, &h, np, (size_t)nl, dg, sizeof(dg));
 	save("frame", "nak_sealed", dg, (size_t)n);
+	/* STATUS (flow control, PROTOCOL.md 14.2) */
+	evc__v2_status_t st = {.target_epoch = 1700000000000001ull, .delivered = 40, .window = 1024, .flags = 1};
+	memset(st.target_node, 0x33, 16);
+	uint8_t sp[EVC_V2_STATUS_LEN];
+	evc__v2_status_encode(&st, sp);
+	hdr(&h, EVC_V2_STATUS, EVC_V2_CTL_BIT | 5, EVC_V2_STATUS_LEN);
+	n = evc__v2_seal(kr, &h, sp, sizeof(sp), dg, sizeof(dg));
+	save("frame", "status_sealed", dg, (size_t)n);
+	hdr(&h, EVC_V2_STATUS, EVC_V2_CTL_BIT | 6, EVC_V2_STATUS_LEN);
+	n = evc__v2_seal(none, &h, sp, sizeof(sp), dg, sizeof(dg));
+	save("frame", "status_plain", dg, (size_t)n);
 	save("frame", "magic_only", (const uint8_t *)"\xEC\xA5v2", 4);
 	save("frame", "empty", (const uint8_t *)"", 0);
 	const char *legacy = "Event-Name: HEARTBEAT\n\n";
