@@ -361,7 +361,8 @@ int evcast_node_fire(evcast_node_t *node, evcast_event_t *ev);
 /* Back-pressure (docs/PROTOCOL.md, flow control). A node is writable while
  * every live flow-controlled v2 receiver has room for more; a node without v2
  * flow control is always writable. evcast_node_fire always takes the event
- * (for the node's own low-volume events); publishers that can wait use
+ * (for the node's own low-volume events: sent at once even past the window,
+ * counted in fc_overdraft, bounded by the retransmit buffer); publishers that can wait use
  * evcast_node_try_fire, which returns EVCAST_EAGAIN without taking ev (the
  * caller still owns it) when the node is not writable, and then wait for
  * evcast_node_watch_writable's callback before trying again. */

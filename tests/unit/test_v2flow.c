@@ -7,7 +7,7 @@
  * and opens on its STATUS; the retransmit ring keeping what a member has not
  * confirmed past its age; a silent member leaving; max-lag dropping a
  * member; receivers without the feature ignored; hold/release delivering in
- * order with a STATUS at once.
+ * order with a STATUS at once; the params flow-control, max-lag, fc-window.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +18,7 @@
 #include <string.h>
 #include <netinet/in.h>
 #include "v2.h"
+#include "v2conf.h"
 
 /* ---------------------------------------------------------------- network */
 
@@ -479,6 +480,38 @@ static void test_hold_release_in_order(void **state)
 	teardown();
 }
 
+/* flow-control, max-lag, fc-window: defaults, values, refusals naming the param. */
+static int parse(const char *name, const char *value, evc__v2_settings_t *out, char *err)
+{
+	evcast_param_t p = {(char *)name, (char *)value, 7};
+	evcast_section_t sec = {(char *)"event_multicast.conf", 1, &p, 1};
+	return evc__v2_settings_parse(&sec, 4242, "t.xml", out, err, 512);
+}
+
+static void test_params(void **state)
+{
+	(void)state;
+	evc__v2_settings_t st;
+	char err[512];
+	assert_int_equal(evc__v2_settings_parse(NULL, 4242, "t.xml", &st, err, sizeof(err)), 0);
+	assert_true(st.ep.fc && st.ep.fc_window == 1024 && st.ep.max_lag_ms == 5000 && st.ep.fc_members == 256);
+	assert_true(evc__v2_is_param("flow-control") && evc__v2_is_param("max-lag") && evc__v2_is_param("fc-window"));
+	assert_int_equal(parse("flow-control", "no", &st, err), 0);
+	assert_false(st.ep.fc);
+	assert_int_equal(parse("max-lag", "2500", &st, err), 0);
+	assert_true(st.ep.max_lag_ms == 2500);
+	assert_int_equal(parse("fc-window", "256", &st, err), 0);
+	assert_true(st.ep.fc_window == 256);
+	assert_int_equal(parse("flow-control", "maybe", &st, err), EVCAST_EINVAL);
+	assert_non_null(strstr(err, "t.xml:7: param \"flow-control\""));
+	assert_int_equal(parse("max-lag", "99", &st, err), EVCAST_EINVAL);
+	assert_int_equal(parse("max-lag", "10000", &st, err), EVCAST_EINVAL); /* not below max-skew 10 s */
+	assert_non_null(strstr(err, "max-lag"));
+	assert_int_equal(parse("fc-window", "8193", &st, err), EVCAST_EINVAL);
+	assert_int_equal(parse("fc-window", "15", &st, err), EVCAST_EINVAL);
+	assert_non_null(strstr(err, "fc-window"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -489,6 +522,7 @@ int main(void)
 		cmocka_unit_test(test_max_lag_drops_member),
 		cmocka_unit_test(test_without_feature_ignored),
 		cmocka_unit_test(test_hold_release_in_order),
+		cmocka_unit_test(test_params),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
