@@ -121,6 +121,8 @@ static void on_dropped(void *ud, const uint8_t id[16], uint64_t delivered, uint6
 	assert_true(delivered < sent);
 }
 
+static evc__v2_keyring_t *keys; /* NULL: plaintext v2 */
+
 /* cfgs: per node (NULL: defaults) */
 static void setup(int count, const evc__v2_ep_cfg_t *cfgs)
 {
@@ -146,7 +148,7 @@ static void setup(int count, const evc__v2_ep_cfg_t *cfgs)
 		nodes[i].idx = i;
 		nodes[i].addr.sin_family = AF_INET;
 		nodes[i].addr.sin_port = htons((uint16_t)(4000 + i));
-		assert_int_equal(evc__v2_ep_new(&c, NULL, &cbs, &nodes[i].ep), 0);
+		assert_int_equal(evc__v2_ep_new(&c, keys, &cbs, &nodes[i].ep), 0);
 		evc__v2_ep_set_fc_cbs(nodes[i].ep, &fcb);
 	}
 }
@@ -462,6 +464,9 @@ static void test_without_feature_ignored(void **state)
 static void test_hold_release_in_order(void **state)
 {
 	(void)state;
+	/* sealed: STATUS is sealed like the other control messages */
+	assert_int_equal(evc__v2_keyring_new(&keys), 0);
+	assert_int_equal(evc__v2_keyring_add(keys, "1:a shared secret for the flow test", NULL, 0), 0);
 	setup(2, NULL);
 	warm_up(1);
 	evc__v2_ep_rx_hold(nodes[1].ep, true, now_us);
@@ -477,7 +482,13 @@ static void test_hold_release_in_order(void **state)
 	assert_int_equal(nodes[1].disorder, 0);
 	assert_true(stats(1).status_tx > tx);
 	assert_int_equal(stats(1).lost, 0);
+	tx = stats(1).status_tx;
+	run_until(now_us + 2000);
+	assert_true(stats(0).status_rx >= tx); /* every one opened with the shared key */
+	assert_int_equal(stats(0).drops[EVC_V2_R_AUTH - EVC_V2_R_FIRST], 0);
 	teardown();
+	evc__v2_keyring_free(keys);
+	keys = NULL;
 }
 
 /* flow-control, max-lag, fc-window: defaults, values, refusals naming the param. */
