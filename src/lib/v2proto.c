@@ -65,6 +65,7 @@ struct evc__v2_ep {
 	evc__v2_ep_fc_cbs_t fcb;
 	bool fc_blocked;         /* not writable when last asked: the writable callback is due */
 	bool rx_hold, rx_release_pending;
+	uint64_t rx_hold_us;     /* when the hold began, or last forced a delivery */
 	unsigned delivering;     /* inside cbs.deliver */
 };
 
@@ -514,16 +515,19 @@ static void process(evc__v2_ep_t *ep, const rx_peer_t *p, const evc__v2_hdr_t *h
 	}
 }
 
-/* Delivers held datagrams that no open gap precedes any more (while no
- * receive hold is on; force: the oldest one, hold or not). */
+/* Delivers held datagrams that no open gap precedes any more, while no
+ * receive hold is on (force: up to that many despite the hold, counted). */
 static void release_n(evc__v2_ep_t *ep, rx_peer_t *p, uint64_t now_us, size_t force)
 {
 	while (p->hhead < p->nheld) {
 		held_t *x = &p->held[p->hhead];
-		if (!force && (ep->rx_hold ||
-			       (p->gaps.ngaps && p->gaps.epoch == x->h.epoch && x->h.seq > p->gaps.gaps[0].first)))
+		if ((p->gaps.ngaps && p->gaps.epoch == x->h.epoch && x->h.seq > p->gaps.gaps[0].first) ||
+		    (ep->rx_hold && !force))
 			break;
-		force -= force > 0;
+		if (ep->rx_hold) {
+			force--;
+			ep->st.rx_hold_forced++;
+		}
 		p->hhead++;
 		p->hbytes -= x->len;
 		process(ep, p, &x->h, x->authenticated, x->data, x->len, now_us);
@@ -553,8 +557,10 @@ static void hold(evc__v2_ep_t *ep, rx_peer_t *p, const evc__v2_hdr_t *h, bool au
 			ep->st.rx_hold_overflow++;
 			release(ep, p, now_us);
 		} else if (ep->rx_hold && p->hhead < p->nheld) {
-			ep->st.rx_hold_forced++; /* a receive hold cannot outgrow the bound */
-			release_n(ep, p, now_us, 1);
+			size_t before = p->nheld - p->hhead;
+			release_n(ep, p, now_us, 1); /* a receive hold cannot outgrow the bound */
+			if (p->nheld - p->hhead >= before)
+				break;
 		} else {
 			break;
 		}
@@ -647,6 +653,8 @@ void evc__v2_ep_peer_fc(evc__v2_ep_t *ep, const uint8_t node_id[EVC_V2_NODE_ID_L
 void evc__v2_ep_rx_hold(evc__v2_ep_t *ep, bool on, uint64_t now_us)
 {
 	if (on || !ep->rx_hold) {
+		if (on && !ep->rx_hold)
+			ep->rx_hold_us = now_us;
 		ep->rx_hold = on || ep->rx_hold;
 		return;
 	}
@@ -767,11 +775,20 @@ static uint64_t fc_poll(evc__v2_ep_t *ep, uint64_t now_us)
 			evc__v2_ep_rx_hold(ep, false, now_us);
 		}
 	}
+	if (ep->rx_hold && !ep->delivering && now_us >= ep->rx_hold_us + ep->cfg.max_lag_ms * 1000) {
+		/* a hold lasts at most max-lag: what waits goes out anyway (peers'
+		 * HEARTBEATs too), and the consumer's own bound decides */
+		ep->rx_hold_us = now_us;
+		for (size_t i = 0; i < ep->npeers; i++)
+			release_n(ep, ep->peers[i], now_us, SIZE_MAX);
+	}
+	if (ep->rx_hold)
+		next = ep->rx_hold_us + ep->cfg.max_lag_ms * 1000;
 	if (ep->fc.n) {
 		if (evc__v2_fc_sweep(&ep->fc, ep->data_seq, now_ms, fc_dropped, ep))
 			fc_check_open(ep);
 		uint64_t t = evc__v2_fc_next_ms(&ep->fc, ep->data_seq);
-		if (t != UINT64_MAX)
+		if (t != UINT64_MAX && t * 1000 < next)
 			next = t * 1000;
 	}
 	for (size_t i = 0; i < ep->npeers; i++) {

@@ -401,6 +401,7 @@ static void test_max_lag_drops_member(void **state)
 		c[i].fc_window = 32;
 		c[i].max_lag_ms = 500;
 	}
+	c[2].max_lag_ms = 9000; /* node 2's own hold lasts (its max-lag bounds it) */
 	setup(3, c);
 	warm_up(2);
 	assert_int_equal(stats(0).fc_receivers, 2);
@@ -482,6 +483,18 @@ static void test_hold_release_in_order(void **state)
 	assert_int_equal(nodes[1].disorder, 0);
 	assert_true(stats(1).status_tx > tx);
 	assert_int_equal(stats(1).lost, 0);
+	assert_int_equal(stats(1).rx_hold_forced, 0);
+	/* a hold lasts at most max-lag (5 s): then what waits goes out anyway, in order */
+	evc__v2_ep_rx_hold(nodes[1].ep, true, now_us);
+	for (unsigned long n = 301; n <= 310; n++)
+		send_one(0, n);
+	run_until(now_us + 4000000);
+	assert_int_equal(nodes[1].delivered, 301);
+	run_until(now_us + 1500000);
+	assert_int_equal(nodes[1].delivered, 311);
+	assert_int_equal(nodes[1].disorder, 0);
+	assert_int_equal(stats(1).rx_hold_forced, 10);
+	evc__v2_ep_rx_hold(nodes[1].ep, false, now_us);
 	tx = stats(1).status_tx;
 	run_until(now_us + 2000);
 	assert_true(stats(0).status_rx >= tx); /* every one opened with the shared key */
