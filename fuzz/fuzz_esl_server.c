@@ -26,6 +26,7 @@
 #include "../src/daemon/control_cmd.c"
 #include "../src/daemon/filter_re.c"
 #include "../src/daemon/control_tcp.c"
+#include "../src/daemon/control_auth.c"
 
 void evcd_log(void *ud, int level, const char *msg) {}
 void evcd_logf(evcd_t *d, int level, const char *fmt, ...) {}

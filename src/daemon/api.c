@@ -188,12 +188,19 @@ static int api_stats(evcd_t *d, const char *args, sb_t *out)
 	sb_printf(out,
 		  "\"control\":{\"connections\":%llu,\"accepted\":%llu,\"refused\":%llu,\"commands\":%llu,"
 		  "\"events_queued\":%llu,\"events_dropped\":%llu,\"protocol_errors\":%llu,"
-		  "\"auth_failures\":%llu,\"acl_rejected\":%llu,\"auth_timeouts\":%llu}",
+		  "\"auth_failures\":%llu,\"acl_rejected\":%llu,\"auth_timeouts\":%llu",
 		  (unsigned long long)cs.connections, (unsigned long long)cs.accepted,
 		  (unsigned long long)cs.refused, (unsigned long long)cs.commands,
 		  (unsigned long long)cs.events_queued, (unsigned long long)cs.events_dropped,
 		  (unsigned long long)cs.protocol_errors, (unsigned long long)cs.auth_failures,
 		  (unsigned long long)cs.acl_rejected, (unsigned long long)cs.auth_timeouts);
+	/* esl: pre-auth limits and auth failures (issue 13) */
+	sb_printf(out,
+		  ",\"unauthenticated\":%llu,\"preauth_evicted\":%llu,\"auth_delayed\":%llu,"
+		  "\"auth_log_suppressed\":%llu,\"auth_addresses_evicted\":%llu}",
+		  (unsigned long long)cs.unauthenticated, (unsigned long long)cs.preauth_evicted,
+		  (unsigned long long)cs.auth_delayed, (unsigned long long)cs.auth_log_suppressed,
+		  (unsigned long long)cs.auth_addresses_evicted);
 	if (d->nats) {
 		char *nats = evcd_nats_json(d);
 		if (nats)

@@ -98,16 +98,11 @@ static char *next_word(char **s)
 
 static void cmd_auth(conn_t *c, char *args)
 {
-	const evcd_listener_opts_t *o = &c->lis->opts;
-	bool ok = true;
-	if (o->require_password) {
-		size_t n = strlen(args), m = o->password ? strlen(o->password) : 0;
-		unsigned diff = (unsigned)(n ^ m);
-		for (size_t i = 0; i < n; i++)
-			diff |= (unsigned char)args[i] ^ (unsigned char)(m ? o->password[i % m] : 0);
-		ok = diff == 0;
+	if (c->lis->preauth) { /* TCP: limits and failure delays per address (control_auth.c) */
+		evcd_preauth_auth(c, args);
+		return;
 	}
-	if (!ok) {
+	if (!evcd_auth_password_ok(&c->lis->opts, args)) {
 		evcd_logf(c->ctl->d, EVCAST_LOG_WARNING, "control: client %u (%s) on %s: authentication failed", c->id,
 			  c->peer, c->lis->label);
 		c->ctl->st.auth_failures++;

@@ -70,6 +70,12 @@ typedef struct evcd_control_stats {
 	uint64_t auth_failures;    /* wrong password (event socket) */
 	uint64_t acl_rejected;     /* refused by apply-inbound-acl before auth */
 	uint64_t auth_timeouts;    /* closed for not authenticating in time */
+	/* esl: pre-auth limits and auth failures (issue 13; control_auth.c) */
+	uint64_t unauthenticated;        /* TCP connections open now that have not authenticated */
+	uint64_t preauth_evicted;        /* unauthenticated connections closed to make room for a newer one */
+	uint64_t auth_delayed;           /* auth answers held back by the failure delay */
+	uint64_t auth_log_suppressed;    /* auth-failure / eviction log lines left out by the rate limit */
+	uint64_t auth_addresses_evicted; /* addresses forgotten because the failure table was full */
 } evcd_control_stats_t;
 /* Zeroes *out when the control server is not running. */
 void evcd_control_stats(const evcd_t *d, evcd_control_stats_t *out);

@@ -454,6 +454,32 @@ static char *render(struct evcd_metrics *m, size_t *len)
 		  (unsigned long long)cs.connections, (unsigned long long)cs.accepted, (unsigned long long)cs.refused,
 		  (unsigned long long)cs.commands, (unsigned long long)cs.events_queued,
 		  (unsigned long long)cs.events_dropped, (unsigned long long)cs.protocol_errors);
+	/* esl: pre-auth limits and auth failures (issue 13; control_auth.c) */
+	sb_printf(&b,
+		  "# HELP evcast_control_unauthenticated Event-socket TCP connections open now that have not authenticated.\n"
+		  "# TYPE evcast_control_unauthenticated gauge\nevcast_control_unauthenticated %llu\n"
+		  "# HELP evcast_control_preauth_evicted_total Unauthenticated connections closed to make room for a newer "
+		  "one (max-unauthenticated, max-unauthenticated-per-address).\n"
+		  "# TYPE evcast_control_preauth_evicted_total counter\nevcast_control_preauth_evicted_total %llu\n"
+		  "# HELP evcast_control_auth_failures_total Wrong passwords on the event socket.\n"
+		  "# TYPE evcast_control_auth_failures_total counter\nevcast_control_auth_failures_total %llu\n"
+		  "# HELP evcast_control_auth_delayed_total Auth answers held back by the per-address failure delay.\n"
+		  "# TYPE evcast_control_auth_delayed_total counter\nevcast_control_auth_delayed_total %llu\n"
+		  "# HELP evcast_control_auth_timeouts_total Connections closed for not authenticating within auth-timeout.\n"
+		  "# TYPE evcast_control_auth_timeouts_total counter\nevcast_control_auth_timeouts_total %llu\n"
+		  "# HELP evcast_control_acl_rejected_total Connections refused by apply-inbound-acl before auth.\n"
+		  "# TYPE evcast_control_acl_rejected_total counter\nevcast_control_acl_rejected_total %llu\n"
+		  "# HELP evcast_control_auth_log_suppressed_total Auth-failure and eviction log lines left out by the "
+		  "rate limit.\n"
+		  "# TYPE evcast_control_auth_log_suppressed_total counter\nevcast_control_auth_log_suppressed_total %llu\n"
+		  "# HELP evcast_control_auth_addresses_evicted_total Addresses forgotten (with their failures) because "
+		  "the failure table was full.\n"
+		  "# TYPE evcast_control_auth_addresses_evicted_total counter\n"
+		  "evcast_control_auth_addresses_evicted_total %llu\n",
+		  (unsigned long long)cs.unauthenticated, (unsigned long long)cs.preauth_evicted,
+		  (unsigned long long)cs.auth_failures, (unsigned long long)cs.auth_delayed,
+		  (unsigned long long)cs.auth_timeouts, (unsigned long long)cs.acl_rejected,
+		  (unsigned long long)cs.auth_log_suppressed, (unsigned long long)cs.auth_addresses_evicted);
 	sb_printf(&b,
 		  "# HELP evcast_metrics_requests_total HTTP requests answered by this endpoint.\n"
 		  "# TYPE evcast_metrics_requests_total counter\nevcast_metrics_requests_total %llu\n"

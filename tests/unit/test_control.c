@@ -33,6 +33,7 @@
 #include "../../src/daemon/control_cmd.c"
 #include "../../src/daemon/filter_re.c"
 #include "../../src/daemon/control_tcp.c"
+#include "../../src/daemon/control_auth.c"
 
 /* ---- stubs of the daemon's other modules ---- */
 static char last_log[1024];
