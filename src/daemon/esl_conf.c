@@ -96,24 +96,26 @@ static int check_preauth(evcd_esl_conf_t *c, const char *file, const evcast_para
 		}
 		c->max_unauth_per_addr = c->max_unauth;
 	}
+	/* a client waiting out its delay must not be closed by the auth timeout first */
+	if (c->auth_timeout) {
+		unsigned limit = c->auth_timeout * 1000u;
+		snprintf(why, sizeof(why), "not shorter than auth-timeout (%u s)", c->auth_timeout);
+		if (fdm && c->fail_delay_ms >= limit)
+			return bad(err, errlen, file, fdm, why);
+		if (fdmax && c->fail_delay_max_ms >= limit)
+			return bad(err, errlen, file, fdmax, why);
+		if (c->fail_delay_max_ms >= limit)
+			c->fail_delay_max_ms = limit / 2;
+	}
 	if (c->fail_delay_max_ms < c->fail_delay_ms) {
-		if (fdmax) {
+		if (fdmax && fdm) {
 			snprintf(why, sizeof(why), "smaller than auth-failure-delay-ms (%u)", c->fail_delay_ms);
 			return bad(err, errlen, file, fdmax, why);
 		}
-		c->fail_delay_max_ms = c->fail_delay_ms;
-	}
-	/* a client waiting out the delay must not be closed by the auth timeout first */
-	if (c->auth_timeout && c->fail_delay_ms && c->fail_delay_max_ms >= c->auth_timeout * 1000u) {
-		const evcast_param_t *p = fdmax ? fdmax : fdm;
-		if (p) {
-			snprintf(why, sizeof(why), "the longest delay (auth-failure-delay-max-ms %u) must be shorter than "
-				 "auth-timeout (%u s)", c->fail_delay_max_ms, c->auth_timeout);
-			return bad(err, errlen, file, p, why);
-		}
-		c->fail_delay_max_ms = c->auth_timeout * 1000u / 2;
-		if (c->fail_delay_ms > c->fail_delay_max_ms)
+		if (fdmax)
 			c->fail_delay_ms = c->fail_delay_max_ms;
+		else
+			c->fail_delay_max_ms = c->fail_delay_ms;
 	}
 	return 0;
 }
