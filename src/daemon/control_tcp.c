@@ -6,8 +6,9 @@
  * with file:line:param:value:why, an unknown param is a warning), opening the
  * TCP listener (IPv4 or IPv6; the password required, the ACL and the
  * connection limit enforced by control.c at accept, the pre-auth limits and
- * failure delays by control_auth.c) and the auth-timeout sweep. Without the block there is no TCP listener. Sections: config
- * warnings, auth-timeout sweep, start.
+ * failure delays by control_auth.c) and the auth-timeout sweep. Without the
+ * block there is no TCP listener. Sections: config warnings, auth-timeout
+ * sweep, start.
  */
 #include "control_int.h"
 #include <stdio.h>
