@@ -881,6 +881,42 @@ static void test_auth_table_and_log_bound(void **state)
 	fx_stop(&f);
 }
 
+/* The address key: IPv6 by its /64, IPv4-mapped as IPv4; names from binary. */
+static void test_preauth_addr_key(void **state)
+{
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6}, b = {.sin6_family = AF_INET6};
+	struct sockaddr_in v4 = {.sin_family = AF_INET};
+	uint8_t fa, fb, ka[16], kb[16];
+	pa_addr_t e;
+	char name[64];
+	inet_pton(AF_INET6, "2001:db8:1:2::5", &a.sin6_addr);
+	inet_pton(AF_INET6, "2001:db8:1:2:ffff::6", &b.sin6_addr);
+	assert_true(addr_key((struct sockaddr *)&a, &fa, ka));
+	assert_true(addr_key((struct sockaddr *)&b, &fb, kb));
+	assert_int_equal(fa, AF_INET6);
+	assert_int_equal(fa, fb);
+	assert_memory_equal(ka, kb, 16); /* one /64: one host */
+	memset(&e, 0, sizeof(e));
+	e.family = fa;
+	memcpy(e.key, ka, 16);
+	addr_name(&e, name, sizeof(name));
+	assert_string_equal(name, "2001:db8:1:2::/64");
+	inet_pton(AF_INET6, "2001:db8:1:3::5", &b.sin6_addr); /* the next /64: another */
+	assert_true(addr_key((struct sockaddr *)&b, &fb, kb));
+	assert_memory_not_equal(ka, kb, 16);
+	inet_pton(AF_INET6, "::ffff:192.0.2.7", &a.sin6_addr); /* a dual-stack listener's IPv4 client */
+	inet_pton(AF_INET, "192.0.2.7", &v4.sin_addr);
+	assert_true(addr_key((struct sockaddr *)&a, &fa, ka));
+	assert_true(addr_key((struct sockaddr *)&v4, &fb, kb));
+	assert_int_equal(fa, AF_INET);
+	assert_int_equal(fb, AF_INET);
+	assert_memory_equal(ka, kb, 16);
+	e.family = fa;
+	memcpy(e.key, ka, 16);
+	addr_name(&e, name, sizeof(name));
+	assert_string_equal(name, "192.0.2.7");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -897,6 +933,7 @@ int main(void)
 		cmocka_unit_test(test_auth_delay_growth),
 		cmocka_unit_test(test_auth_one_answer_per_delay),
 		cmocka_unit_test(test_auth_table_and_log_bound),
+		cmocka_unit_test(test_preauth_addr_key),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	srand((unsigned)time(NULL));
