@@ -17,7 +17,8 @@
  * limits evict the right connection, the failure delay doubles up to its cap,
  * one answer per delay per address, a held correct password runs the commands
  * pipelined after it, the address table stays bounded (EVCD_PREAUTH_HISTORY is
- * 4 here) and the failure log lines are rate-limited.
+ * 4 here), the failure log lines are rate-limited, and an IPv6 client counts by
+ * its /64 (an IPv4-mapped one as IPv4).
  */
 #define EVCD_PREAUTH_HISTORY 4u /* the address table's bound, small enough to fill */
 #include <setjmp.h>
