@@ -886,8 +886,9 @@ static void test_auth_table_and_log_bound(void **state)
 static void test_preauth_addr_key(void **state)
 {
 	struct sockaddr_in6 a = {.sin6_family = AF_INET6}, b = {.sin6_family = AF_INET6};
-	struct sockaddr_in v4 = {.sin_family = AF_INET};
-	uint8_t fa, fb, ka[16], kb[16];
+	struct sockaddr_storage v4s = {.ss_family = AF_INET}; /* storage-sized, as accept() gives */
+	struct sockaddr_in *v4p = (struct sockaddr_in *)&v4s;
+	uint8_t fa = 0, fb = 0, ka[16], kb[16];
 	pa_addr_t e;
 	char name[64];
 	inet_pton(AF_INET6, "2001:db8:1:2::5", &a.sin6_addr);
@@ -906,9 +907,9 @@ static void test_preauth_addr_key(void **state)
 	assert_true(addr_key((struct sockaddr *)&b, &fb, kb));
 	assert_memory_not_equal(ka, kb, 16);
 	inet_pton(AF_INET6, "::ffff:192.0.2.7", &a.sin6_addr); /* a dual-stack listener's IPv4 client */
-	inet_pton(AF_INET, "192.0.2.7", &v4.sin_addr);
+	inet_pton(AF_INET, "192.0.2.7", &v4p->sin_addr);
 	assert_true(addr_key((struct sockaddr *)&a, &fa, ka));
-	assert_true(addr_key((struct sockaddr *)&v4, &fb, kb));
+	assert_true(addr_key((struct sockaddr *)&v4s, &fb, kb));
 	assert_int_equal(fa, AF_INET);
 	assert_int_equal(fb, AF_INET);
 	assert_memory_equal(ka, kb, 16);
