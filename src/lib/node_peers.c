@@ -35,9 +35,13 @@ static void peer_log(evcast_node_t *n, const char *peer, const char *state, cons
  * limiter allows (from the sweep timer), not only with the next peer line. */
 void evc__node_peer_log_flush(evcast_node_t *n)
 {
-	uint64_t pending = n->rl_peer.suppressed - n->peer_log_reported;
-	if (pending == 0 || !evc__ratelimit_allow(&n->rl_peer, evc__wall_ms()))
+	uint64_t pending = n->rl_peer.suppressed - n->peer_log_reported, before = n->rl_peer.suppressed;
+	if (pending == 0)
 		return;
+	if (!evc__ratelimit_allow(&n->rl_peer, evc__wall_ms())) {
+		n->rl_peer.suppressed = before; /* a summary not written yet is no peer line suppressed */
+		return;
+	}
 	n->stats.peer_log_suppressed = n->rl_peer.suppressed;
 	n->peer_log_reported = n->rl_peer.suppressed;
 	evc__log(&n->lg, EVCAST_LOG_NOTICE,
