@@ -47,6 +47,13 @@ void evc__vlog(const evc__logger_t *lg, int level, const char *fmt, va_list ap);
  * are (a string escaped at its boundary passes unchanged) and escapes the rest. */
 #define EVC__ESC_SINK 1u
 size_t evc__escape(const char *s, char *out, size_t cap, unsigned flags);
+/* evcast_escape_text(s) into buf, returning buf: a network string as a log
+ * line's argument, e.g. evc__esc(from, e[0], sizeof(e[0])). */
+static inline const char *evc__esc(const char *s, char *buf, size_t cap)
+{
+	evcast_escape_text(s, buf, cap);
+	return buf;
+}
 
 /* Token bucket: at most `burst` messages, refilled at `per_sec`. */
 typedef struct evc__ratelimit {
