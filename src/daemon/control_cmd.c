@@ -291,9 +291,10 @@ static void cmd_sendevent(conn_t *c, char *args, const evcast_event_t *msg)
 	}
 	snprintf(id, sizeof(id), "%s", v);
 	evcd_conn_reply(c, "+OK %s", id); /* before the event, as FreeSWITCH's queue orders them */
+	char e[160]; /* the event name a client sent */
 	if ((rc = evcast_node_fire(d->node, ev)) < 0)
-		evcd_logf(d, EVCAST_LOG_WARNING, "control: client %u: sendevent %s: %s", c->id, name,
-			  evcast_strerror(rc));
+		evcd_logf(d, EVCAST_LOG_WARNING, "control: client %u: sendevent %s: %s", c->id,
+			  evc__esc(name, e, sizeof(e)), evcast_strerror(rc));
 }
 
 static char *run_api(conn_t *c, char *args)

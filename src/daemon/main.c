@@ -40,12 +40,16 @@ typedef struct daemon_state {
 void evcd_log(void *ud, int level, const char *msg)
 {
 	const evcd_t *d = ud;
-	char line[1400], stamp[32];
+	char line[1400], stamp[32], safe[1200];
 	struct timeval tv;
 	struct tm tm;
 	int n;
 	if (d && level > d->log_level)
 		return;
+	/* the last guard: one message, one line, no terminal sequence, whatever a
+	 * network string that reached a format unescaped held (log.c, EVC__ESC_SINK) */
+	evc__escape(msg, safe, sizeof(safe), EVC__ESC_SINK);
+	msg = safe;
 	gettimeofday(&tv, NULL);
 	localtime_r(&tv.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
@@ -101,15 +105,21 @@ static void on_node_event(void *ud, const evcast_event_t *ev)
 	}
 	if (!d->log_events)
 		return;
+	/* every part from the network (a peer, an event-socket client): escaped */
+	char e[3][256];
 	if (sub && strcmp(sub, "multicast::event") == 0 && evcast_event_get_header(ev, "Orig-Event-Name")) {
 		/* received from the group: name the original event and its sender */
 		const char *osub = evcast_event_get_header(ev, "Orig-Event-Subclass");
-		evcd_logf(d, EVCAST_LOG_INFO, "event %s%s%s from %s", hdr(ev, "Orig-Event-Name", "?"), osub ? "/" : "",
-			  osub ? osub : "", hdr(ev, "Orig-Multicast-Sender", hdr(ev, "Multicast-Sender", "?")));
+		evcast_escape_text(hdr(ev, "Orig-Event-Name", "?"), e[0], sizeof(e[0]));
+		evcast_escape_text(osub ? osub : "", e[1], sizeof(e[1]));
+		evcast_escape_text(hdr(ev, "Orig-Multicast-Sender", hdr(ev, "Multicast-Sender", "?")), e[2], sizeof(e[2]));
+		evcd_logf(d, EVCAST_LOG_INFO, "event %s%s%s from %s", e[0], osub ? "/" : "", e[1], e[2]);
 		return;
 	}
-	evcd_logf(d, EVCAST_LOG_INFO, "event %s%s%s from %s", name, sub ? "/" : "", sub ? sub : "",
-		  hdr(ev, "Multicast-Sender", "local"));
+	evcast_escape_text(name, e[0], sizeof(e[0]));
+	evcast_escape_text(sub ? sub : "", e[1], sizeof(e[1]));
+	evcast_escape_text(hdr(ev, "Multicast-Sender", "local"), e[2], sizeof(e[2]));
+	evcd_logf(d, EVCAST_LOG_INFO, "event %s%s%s from %s", e[0], sub ? "/" : "", e[1], e[2]);
 }
 
 /* ---------------------------------------------------------------- reload */

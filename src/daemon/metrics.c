@@ -146,12 +146,17 @@ static void sb_printf(sbuf_t *b, const char *fmt, ...)
 	}
 }
 
-/* Label value escaping of the text format: backslash, quote, newline. */
+/* A label value: first made safe text (evcast_escape_text: a peer name comes
+ * from the network, and may hold control bytes or bytes that are not UTF-8,
+ * which a Prometheus parser rejects), then the text format's own escaping
+ * (backslash, quote, newline), so the label reads as the log line does. */
 static void sb_label(sbuf_t *b, const char *v)
 {
-	char tmp[512];
+	char tmp[512], safe[256];
 	size_t j = 0;
-	for (; v && *v && j + 2 < sizeof(tmp); v++) {
+	evcast_escape_text(v ? v : "", safe, sizeof(safe));
+	v = safe;
+	for (; *v && j + 2 < sizeof(tmp); v++) {
 		if (*v == '\\' || *v == '"') {
 			tmp[j++] = '\\';
 			tmp[j++] = *v;
@@ -214,6 +219,9 @@ static const struct {
 	{"v2_nomem", "v2 operations failed for lack of memory."},
 	{"v2_drops_total", "v2 datagrams rejected, all reasons."},
 	{"v2_drops", "v2 datagrams rejected, per reason."},
+	/* peer table and its log lines (issue 13: hostile names) */
+	{"peers_evicted", "DOWN peers removed from the full peer table to make room for a new name."},
+	{"peer_log_suppressed", "Peer UP/DOWN log lines not written (rate limit)."},
 };
 
 static const char *help_for(const char *field)

@@ -341,8 +341,9 @@ static void reject(struct evcd_nats *m, int reason, const qmsg_t *q)
 	m->rejects[reason - EVC_RELAY_R_FIRST]++;
 	if (!evc__ratelimit_allow(&m->rl, evc__wall_ms()))
 		return;
+	char e[256]; /* the subject came from the NATS server */
 	evcd_logf(m->d, EVCAST_LOG_WARNING, "nats: %s: payload of %zu bytes rejected: %s (%llu suppressed)",
-		  q->subject, q->len, evc__relay_reason_name(reason), (unsigned long long)m->rl.suppressed);
+		  evc__esc(q->subject, e, sizeof(e)), q->len, evc__relay_reason_name(reason), (unsigned long long)m->rl.suppressed);
 	m->rl.suppressed = 0;
 }
 

@@ -153,8 +153,10 @@ static void on_event(void *ud, const evcast_event_t *ev)
 	r->bad_events++;
 	if (evc__ratelimit_allow(&r->rl, evc__wall_ms())) {
 		const char *from = *prefix ? evcast_event_get_header(ev, "Orig-Multicast-Sender") : "local";
-		evcd_logf(r->d, EVCAST_LOG_WARNING, "registrations: event from %s ignored: %s", from ? from : "?",
-			  err[0] ? err : evcast_strerror(rc));
+		char e[2][256]; /* the sender and the reason (it may quote a field) came from the network */
+		evcd_logf(r->d, EVCAST_LOG_WARNING, "registrations: event from %s ignored: %s",
+			  evc__esc(from ? from : "?", e[0], sizeof(e[0])),
+			  evc__esc(err[0] ? err : evcast_strerror(rc), e[1], sizeof(e[1])));
 	}
 }
 

@@ -316,8 +316,9 @@ static void on_reply(struct evcd_sidecar *s, const char *reply)
 	}
 	if (s->state == SC_SUBSCRIBING) {
 		if (!okr) {
+			char e[256]; /* FreeSWITCH's Reply-Text: from the socket */
 			evcd_logf(s->d, EVCAST_LOG_ERR, "sidecar: FreeSWITCH refused \"event plain %s\": %s", s->bindings,
-				  reply ? reply : "no Reply-Text");
+				  evc__esc(reply ? reply : "no Reply-Text", e, sizeof(e)));
 			disconnect(s, "subscription refused");
 			return;
 		}
@@ -331,8 +332,10 @@ static void on_reply(struct evcd_sidecar *s, const char *reply)
 	}
 	if (!okr) {
 		s->errors_replied++;
+		char e[256]; /* FreeSWITCH's Reply-Text: from the socket */
 		if (evc__ratelimit_allow(&s->rl, evc__wall_ms()))
-			evcd_logf(s->d, EVCAST_LOG_WARNING, "sidecar: FreeSWITCH answered %s", reply ? reply : "?");
+			evcd_logf(s->d, EVCAST_LOG_WARNING, "sidecar: FreeSWITCH answered %s",
+				  evc__esc(reply ? reply : "?", e, sizeof(e)));
 	}
 }
 

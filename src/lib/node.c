@@ -293,26 +293,6 @@ void evcast_node_rx_release(evcast_node_t *n)
 /* The armed evcast_node_watch_writable callbacks: not yet kept (nothing blocks). */
 void evc__node_writable_changed(evcast_node_t *n) { (void)n; }
 
-/* Fire CUSTOM <subclass> with Peer and Lastseen (peerup/peerdown). */
-static void fire_peer_event(evcast_node_t *n, const char *subclass, const char *peer, uint64_t last_ms)
-{
-	char last[32];
-	evcast_event_t *ev = evcast_event_new_named("CUSTOM", subclass);
-	if (!ev)
-		return;
-	if (last_ms)
-		snprintf(last, sizeof(last), "%llu", (unsigned long long)(last_ms / 1000));
-	else
-		snprintf(last, sizeof(last), "Never");
-	if (evcast_event_add_header(ev, "Peer", peer) != 0 || evcast_event_add_header(ev, "Lastseen", last) != 0) {
-		evcast_event_free(ev);
-		return;
-	}
-	evc__log(&n->lg, EVCAST_LOG_NOTICE, "peer %s is %s (last seen %s)", peer,
-		 strcmp(subclass, "multicast::peerup") == 0 ? "UP" : "DOWN", last);
-	evcast_node_fire(n, ev);
-}
-
 /* ---------------------------------------------------------------- receive */
 
 static void count_drop(evcast_node_t *n, int err, const struct sockaddr *from)
@@ -396,9 +376,11 @@ static void on_received(evcast_node_t *n, evcast_event_t *ev, const char *sender
 			p = evc__peers_find(&n->peers, sender);
 			if (p)
 				p->v2 = v2;
+			n->stats.peers_refused = n->peers.refused;
+			n->stats.peers_evicted = n->peers.evicted;
 			if (up == 1) {
 				n->stats.peerups++;
-				fire_peer_event(n, "multicast::peerup", sender, prev);
+				evc__node_peer_event(n, "multicast::peerup", sender, prev);
 			}
 			found = false; /* the table may have changed under p */
 		}
@@ -468,13 +450,15 @@ static void on_peer_down(void *ud, const evc__peer_t *p)
 {
 	evcast_node_t *n = ud;
 	n->stats.peerdowns++;
-	fire_peer_event(n, "multicast::peerdown", p->name, p->last_seen_ms);
+	evc__node_peer_event(n, "multicast::peerdown", p->name, p->last_seen_ms);
 }
 
 static void sweep(evcast_node_t *n)
 {
 	evc__peers_sweep(&n->peers, evc__wall_ms(), (uint64_t)n->cfg->peer_timeout * 1000u, on_peer_down, n);
 	n->stats.peers_refused = n->peers.refused;
+	n->stats.peers_evicted = n->peers.evicted;
+	evc__node_peer_log_flush(n);
 }
 
 static void uptime_text(uint64_t us, char *out, size_t cap)
@@ -613,6 +597,7 @@ int evcast_node_new(uv_loop_t *loop, const evcast_config_t *cfg, evcast_log_cb l
 	evc__peers_init(&n->peers, NODE_MAX_PEERS);
 	evc__ratelimit_init(&n->rl_rx, 10, 1);
 	evc__ratelimit_init(&n->rl_tx, 5, 1);
+	evc__ratelimit_init(&n->rl_peer, EVC__PEER_LOG_BURST, EVC__PEER_LOG_PER_SEC);
 	evc__uuid4(n->core_uuid);
 	if (gethostname(n->hostname, sizeof(n->hostname) - 1) != 0)
 		snprintf(n->hostname, sizeof(n->hostname), "localhost");

@@ -96,11 +96,23 @@ struct evcast_node {
 	int closing;
 	void (*close_cb)(void *ud);
 	void *close_ud;
+	/* peer UP/DOWN log lines (node.c fire_peer_event): rate-limited; the
+	 * suppressed ones are counted and reported by the next line or sweep */
+	evc__ratelimit_t rl_peer;
+	uint64_t peer_log_reported; /* rl_peer.suppressed when last reported */
 };
 
 /* node.c: a received event (legacy or v2) -- peer accounting, then fire. */
 void evc__node_received(evcast_node_t *n, evcast_event_t *ev, const char *sender, const struct sockaddr *from,
 			bool v2);
+
+/* node_peers.c: fire multicast::peerup/peerdown for peer (last_ms: its
+ * previous sighting, 0 = Never) and write its rate-limited log line; report
+ * the count of suppressed peer lines when the limiter allows (sweep). */
+#define EVC__PEER_LOG_BURST 20
+#define EVC__PEER_LOG_PER_SEC 1
+void evc__node_peer_event(evcast_node_t *n, const char *subclass, const char *peer, uint64_t last_ms);
+void evc__node_peer_log_flush(evcast_node_t *n);
 
 /* node_relay.c: 1 first sight of (uuid, seq) (or no filter / no pair), 0 duplicate. */
 int evc__node_dedupe_check(evcast_node_t *n, const char *uuid, const char *seq);

@@ -85,7 +85,9 @@ char *evcast_node_peers_text(const evcast_node_t *n)
 	for (size_t i = 0; i < n->peers.n; i++) {
 		const evc__peer_t *p = &n->peers.v[i];
 		uint64_t ago = now > p->last_seen_ms ? (now - p->last_seen_ms) / 1000 : 0;
-		sb_printf(&b, "Peer %s %s; last seen %llu seconds ago\n", p->name, p->up ? "UP" : "DOWN",
+		char name[256]; /* from the network: one line per peer whatever it holds */
+		evcast_escape_text(p->name, name, sizeof(name));
+		sb_printf(&b, "Peer %s %s; last seen %llu seconds ago\n", name, p->up ? "UP" : "DOWN",
 			  (unsigned long long)ago);
 	}
 	if (n->peers.n == 0)
@@ -104,7 +106,9 @@ char *evcast_node_peers_text(const evcast_node_t *n)
 	X(heartbeats_tx) X(heartbeats_rx) X(peerups) X(peerdowns) X(reloads) X(reload_failures)                    \
 	X(fire_depth_exceeded) X(peers_refused) X(rx_legacy_shadow) X(v2_tx_events) X(v2_tx_datagrams)            \
 	X(v2_tx_fragments) X(v2_retransmits) X(v2_announces) X(v2_naks_tx) X(v2_naks_rx) X(v2_rx_datagrams)         \
-	X(v2_rx_events) X(v2_lost) X(v2_recovered) X(v2_hold_overflow) X(v2_nomem) X(v2_drops_total)
+	X(v2_rx_events) X(v2_lost) X(v2_recovered) X(v2_hold_overflow) X(v2_nomem) X(v2_drops_total)            \
+	/* peer table and its log lines (issue 13: hostile names) */                                             \
+	X(peers_evicted) X(peer_log_suppressed)
 
 static cJSON *stats_object(const evcast_stats_t *s)
 {

@@ -207,9 +207,12 @@ static void cb_loss(void *ud, const uint8_t node_id[EVC_V2_NODE_ID_LEN], uint64_
 		evcast_event_free(ev);
 		return;
 	}
-	if (evc__ratelimit_allow(&n->rl_rx, evc__wall_ms()))
-		evc__log(&n->lg, EVCAST_LOG_WARNING, "v2: %s lost datagrams %s..%s for good (epoch %s)", peer, v[1],
+	if (evc__ratelimit_allow(&n->rl_rx, evc__wall_ms())) {
+		char name[256]; /* a HEARTBEAT's FreeSWITCH-Switchname: from the network */
+		evcast_escape_text(peer, name, sizeof(name));
+		evc__log(&n->lg, EVCAST_LOG_WARNING, "v2: %s lost datagrams %s..%s for good (epoch %s)", name, v[1],
 			 v[2], v[0]);
+	}
 	evcast_node_fire(n, ev);
 }
 
