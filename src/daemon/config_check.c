@@ -159,8 +159,10 @@ void evcd_config_deferred(const evcast_config_t *old, const evcast_config_t *cfg
 		if (same)
 			continue;
 		int w = snprintf(buf + n, cap - n, "%s%s", n ? ", " : "", name);
-		if (w < 0 || n + (size_t)w >= cap)
-			break; /* truncated at cap: the log line still names the block */
+		if (w < 0 || n + (size_t)w >= cap) {
+			buf[n] = '\0'; /* a name that does not fit is left out whole */
+			break;
+		}
 		n += (size_t)w;
 	}
 }

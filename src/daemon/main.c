@@ -1,11 +1,13 @@
 /*
  * main.c -- evcastd: startup, daemonizing, signals, reload, logging.
  *
- * Owns the process: parses the command line, loads the configuration (an error
- * is printed and the exit status is 1), then initialises the modules in
- * dependency order -- loop, node, control socket, metrics, Lua -- and finalises them in
+ * Owns the process: parses the command line, loads the configuration and
+ * validates every block (config_check.c; an error is printed and the exit
+ * status is 1, before the fork), then initialises the modules in dependency
+ * order -- loop, node, control socket, metrics, Lua -- and finalises them in
  * reverse on SIGINT/SIGTERM until uv_loop_close succeeds. SIGHUP reloads the
- * same file (evcd_reload; a broken file keeps the old configuration). Logs go
+ * same file (evcd_reload: validated whole first; an invalid block keeps the
+ * old configuration). --check-config validates and exits 0/1. Logs go
  * to stderr as "YYYY-mm-dd HH:MM:SS.mmm [level] message"; at info and debug a
  * line per delivered event. Without --foreground the process forks, the parent
  * waits until the child is listening (or failed) and exits with that status.
