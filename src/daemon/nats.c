@@ -180,7 +180,9 @@ static int read_config(evcd_t *d, struct evcd_nats *m)
 			evcd_logf(d, EVCAST_LOG_WARNING, "%s:%d: nats.conf: unknown param \"%s\" ignored", file, q->line,
 				  q->name);
 		if (r < 0) {
-			evcd_logf(d, EVCAST_LOG_ERR, "%s:%d:%s:%s: nats.conf: %s", file, q->line, q->name, q->value, why);
+			bool hide = !strcasecmp(q->name, "password") || !strcasecmp(q->name, "token");
+			evcd_logf(d, EVCAST_LOG_ERR, "%s:%d:%s:%s: nats.conf: %s", file, q->line, q->name,
+				  hide ? "(hidden)" : q->value, why);
 			return EVCAST_EINVAL;
 		}
 	}
