@@ -169,7 +169,7 @@ int evcd_reload(evcd_t *d, char *msg, size_t msglen)
 	}
 	evcd_config_deferred(d->cfg, cfg, deferred, sizeof(deferred));
 	if (deferred[0])
-		evcd_logf(d, EVCAST_LOG_WARNING, "reload: changes to %s apply at the next start", deferred);
+		evcd_logf(d, EVCAST_LOG_WARNING, "reload: %s changes apply at the next start", deferred);
 	evcast_config_free(d->cfg);
 	d->cfg = cfg;
 	d->log_level = cfg->log_level;

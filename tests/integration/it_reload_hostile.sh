@@ -128,7 +128,7 @@ evc_log "  evcast reload (exit $rc): $out"
 [[ $rc -eq 0 && $out == +OK* ]] || evc_fail "a valid file was not accepted: exit $rc: $out"
 [[ $out == *"at the next start: event_socket.conf"* ]] ||
 	evc_fail "the +OK does not name event_socket.conf as applying at the next start: $out"
-[[ $(log_count 'reload: changes to event_socket.conf apply at the next start') -ge 1 ]] ||
+[[ $(log_count 'reload: event_socket.conf changes apply at the next start') -ge 1 ]] ||
 	evc_fail "the log does not say event_socket.conf applies at the next start"
 esl_answers $PORT1 || evc_fail "port $PORT1 stopped answering (event_socket.conf applies at the next start)"
 evc_ok "+OK with the deferred block named; port $PORT1 still answers until the next start"
