@@ -43,6 +43,7 @@ typedef struct evcd {
 	evcd_rxdelay_t rxdelay;    /* how late events from peers arrive (rxdelay.c, main.c) */
 	/* reload / --check-config (config_check.c) */
 	struct evcd_check *check;  /* set on a validation context only: evcd_log collects its lines there */
+	evcast_config_t *start_cfg; /* what the modules started with, once a reload replaced cfg (owned), else NULL */
 } evcd_t;
 
 /* Log through the daemon's sink (stderr with time and level). */
@@ -82,8 +83,8 @@ void evcd_check_note(evcd_check_t *c, int level, const char *msg);
 int evcd_config_check(const evcast_config_t *cfg, const char *path, int log_level, bool quiet, evcd_check_t *out);
 /* The error lines of c joined by "; " into buf (always NUL-terminated). */
 void evcd_check_reasons(const evcd_check_t *c, char *buf, size_t cap);
-/* The blocks whose text differs between the running config and the new one
- * and that apply only at the next start (their modules read them once), plus
+/* The blocks whose text differs between old (what the modules started with)
+ * and the new config and that apply only at the next start (their modules read them once), plus
  * "control-socket" when that param changed: ", "-joined into buf, "" when none. */
 void evcd_config_deferred(const evcast_config_t *old, const evcast_config_t *cfg, char *buf, size_t cap);
 /* The validate-only entry points of the modules, on d->cfg: each logs its

@@ -167,10 +167,15 @@ int evcd_reload(evcd_t *d, char *msg, size_t msglen)
 		evcast_config_free(cfg);
 		return 1;
 	}
-	evcd_config_deferred(d->cfg, cfg, deferred, sizeof(deferred));
+	/* against what the modules started with: a change still waiting for a
+	 * restart stays listed at every later reload */
+	evcd_config_deferred(d->start_cfg ? d->start_cfg : d->cfg, cfg, deferred, sizeof(deferred));
 	if (deferred[0])
 		evcd_logf(d, EVCAST_LOG_WARNING, "reload: %s changes apply at the next start", deferred);
-	evcast_config_free(d->cfg);
+	if (d->start_cfg)
+		evcast_config_free(d->cfg);
+	else
+		d->start_cfg = d->cfg;
 	d->cfg = cfg;
 	d->log_level = cfg->log_level;
 	d->log_events = d->log_level >= EVCAST_LOG_INFO;
@@ -494,6 +499,7 @@ int main(int argc, char **argv)
 	}
 	evcd_logf(d, EVCAST_LOG_NOTICE, "evcastd stopped");
 	evcast_config_free(d->cfg);
+	evcast_config_free(d->start_cfg);
 	free(d->config_path);
 	return st.exit_code;
 }

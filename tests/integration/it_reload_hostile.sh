@@ -11,7 +11,8 @@
 #      `evcastd` refuses to start on that file (exit 1, the reason), and
 #      restarts fine on its old file;
 #   2. a valid change to event_socket.conf: +OK that names the block as applied
-#      at the next start (and the log says so); the old port still answers;
+#      at the next start (and the log says so), also at a later reload that
+#      changes something else; the old port still answers;
 #   3. a FIFO at the config path: `evcast reload` answers -ERR ("a FIFO") within
 #      RELOAD_BOUND s, and so does SIGHUP (a log line); the daemon keeps serving;
 #      evcastd started on a FIFO exits 1 with the reason within START_BOUND s.
@@ -131,7 +132,15 @@ evc_log "  evcast reload (exit $rc): $out"
 [[ $(log_count 'reload: event_socket.conf changes apply at the next start') -ge 1 ]] ||
 	evc_fail "the log does not say event_socket.conf applies at the next start"
 esl_answers $PORT1 || evc_fail "port $PORT1 stopped answering (event_socket.conf applies at the next start)"
-evc_ok "+OK with the deferred block named; port $PORT1 still answers until the next start"
+# A later reload that changes only event_multicast.conf: the event_socket.conf
+# change still waits for the restart, and the answer still says so.
+sed -i 's/name="heartbeat-interval" value="1"/name="heartbeat-interval" value="2"/' "$CONF"
+rc=0
+out=$(evc_cli A reload 2>&1) || rc=$?
+evc_log "  evcast reload (exit $rc): $out"
+[[ $rc -eq 0 && $out == *"at the next start: event_socket.conf"* ]] ||
+	evc_fail "a pending event_socket.conf change is no longer named: exit $rc: $out"
+evc_ok "+OK with the deferred block named (also at a later reload); port $PORT1 still answers until the next start"
 
 evc_step "3. a FIFO at the config path: refused at once, the daemon keeps serving"
 mv "$CONF" "$EVC_TMP/A.moved.xml"
