@@ -257,7 +257,9 @@ typedef struct evcast_config {
  * or <evcast> holding <configuration> blocks. Unknown params are logged (warning,
  * naming param and line) through log; an invalid value fails with EVCAST_EINVAL
  * or EVCAST_EPARSE and a message in err (may be NULL) naming the file, line,
- * param, value and why. On success *out is a new config (evcast_config_free). */
+ * param, value and why. On success *out is a new config (evcast_config_free).
+ * evcast_config_load opens path without blocking and refuses anything but a
+ * regular file (a FIFO, a directory, a device) with EVCAST_EIO and the reason. */
 int evcast_config_parse(const char *xml, size_t len, const char *path, evcast_log_cb log, void *log_ud,
 			evcast_config_t **out, char *err, size_t errlen);
 int evcast_config_load(const char *path, evcast_log_cb log, void *log_ud, evcast_config_t **out, char *err,

@@ -228,7 +228,7 @@ static int api_stats(evcd_t *d, const char *args, sb_t *out)
 /* FreeSWITCH's reloadxml answers "+OK [Success]"; evcast_reload says more. */
 static int api_reloadxml(evcd_t *d, const char *args, sb_t *out)
 {
-	char msg[512];
+	char msg[EVCD_RELOAD_MSG];
 	int rc = evcd_reload(d, msg, sizeof(msg));
 	if (rc < 0)
 		sb_printf(out, "-ERR [%s]\n", msg);
@@ -239,7 +239,7 @@ static int api_reloadxml(evcd_t *d, const char *args, sb_t *out)
 
 static int api_reload(evcd_t *d, const char *args, sb_t *out)
 {
-	char msg[512];
+	char msg[EVCD_RELOAD_MSG];
 	int rc = evcd_reload(d, msg, sizeof(msg));
 	sb_printf(out, "%s %s\n", rc < 0 ? "-ERR" : "+OK", msg);
 	return 0;

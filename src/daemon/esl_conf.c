@@ -42,10 +42,13 @@ static bool parse_uint(const char *v, unsigned long long lo, unsigned long long 
 	return true;
 }
 
+/* A password is never quoted (a reload's -ERR goes back to a client), but
+ * FreeSWITCH's public default is, to say which one was refused. */
 static int bad(char *err, size_t errlen, const char *file, const evcast_param_t *p, const char *why)
 {
+	bool hide = strcasecmp(p->name, "password") == 0 && *p->value && strcmp(p->value, EVCD_ESL_DEFAULT_PASSWORD) != 0;
 	snprintf(err, errlen, "%s:%d: %s: param \"%s\": value \"%s\": %s", file, p->line, EVCD_ESL_SECTION, p->name,
-		 p->value, why);
+		 hide ? "(hidden)" : p->value, why);
 	return EVCAST_EINVAL;
 }
 

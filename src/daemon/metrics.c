@@ -65,6 +65,7 @@ typedef struct mcfg {
 	bool enabled, allow_remote;
 	char ip[64];
 	unsigned port;
+	int ip_line; /* where listen-ip was set, 0 = the default (for messages) */
 } mcfg_t;
 
 static bool is_loopback(const struct sockaddr_storage *ss)
@@ -79,7 +80,7 @@ static int read_config(evcd_t *d, mcfg_t *c)
 {
 	const evcast_section_t *s = d->cfg ? evcast_config_section(d->cfg, "metrics.conf") : NULL;
 	const char *file = d->config_path ? d->config_path : "config";
-	*c = (mcfg_t){false, false, "127.0.0.1", 9464};
+	*c = (mcfg_t){false, false, "127.0.0.1", 9464, 0};
 	for (size_t i = 0; s && i < s->nparams; i++) {
 		const evcast_param_t *p = &s->params[i];
 		if (!strcasecmp(p->name, "enabled") || !strcasecmp(p->name, "allow-remote")) {
@@ -90,6 +91,7 @@ static int read_config(evcd_t *d, mcfg_t *c)
 			if (strlen(p->value) >= sizeof(c->ip))
 				goto bad;
 			snprintf(c->ip, sizeof(c->ip), "%s", p->value);
+			c->ip_line = p->line;
 		} else if (!strcasecmp(p->name, "listen-port")) {
 			char *end;
 			unsigned long u = strtoul(p->value, &end, 10);
@@ -749,6 +751,37 @@ static void on_server_closed(uv_handle_t *h)
 
 /* ------------------------------------------------------------- start/stop */
 
+/* metrics.conf read and checked as the start uses it (the address resolved);
+ * EVCAST_EINVAL once the reason is logged. */
+static int check_config(evcd_t *d, mcfg_t *c, struct sockaddr_storage *ss)
+{
+	int rc;
+	memset(ss, 0, sizeof(*ss));
+	if ((rc = read_config(d, c)) < 0 || !c->enabled)
+		return rc; /* disabled: the address is not looked at (as before) */
+	if (uv_ip4_addr(c->ip, (int)c->port, (struct sockaddr_in *)ss) != 0 &&
+	    uv_ip6_addr(c->ip, (int)c->port, (struct sockaddr_in6 *)ss) != 0) {
+		evcd_logf(d, EVCAST_LOG_ERR, "%s:%d: metrics.conf: listen-ip \"%s\" is not an IPv4 or IPv6 address",
+			  d->config_path ? d->config_path : "config", c->ip_line, c->ip);
+		return EVCAST_EINVAL;
+	}
+	if (!is_loopback(ss) && !c->allow_remote) {
+		evcd_logf(d, EVCAST_LOG_ERR,
+			  "%s:%d: metrics.conf: listen-ip %s is not a loopback address; set allow-remote to yes to "
+			  "expose the metrics beyond this host",
+			  d->config_path ? d->config_path : "config", c->ip_line, c->ip);
+		return EVCAST_EINVAL;
+	}
+	return 0;
+}
+
+int evcd_metrics_check(evcd_t *d)
+{
+	mcfg_t c;
+	struct sockaddr_storage ss;
+	return check_config(d, &c, &ss) < 0 ? EVCAST_EINVAL : 0;
+}
+
 int evcd_metrics_start(evcd_t *d)
 {
 	mcfg_t c;
@@ -756,23 +789,10 @@ int evcd_metrics_start(evcd_t *d)
 	int rc;
 	if (d->metrics)
 		return EVCAST_ESTATE;
-	if ((rc = read_config(d, &c)) < 0)
+	if ((rc = check_config(d, &c, &ss)) < 0)
 		return rc;
 	if (!c.enabled)
 		return 0;
-	memset(&ss, 0, sizeof(ss));
-	if (uv_ip4_addr(c.ip, (int)c.port, (struct sockaddr_in *)&ss) != 0 &&
-	    uv_ip6_addr(c.ip, (int)c.port, (struct sockaddr_in6 *)&ss) != 0) {
-		evcd_logf(d, EVCAST_LOG_ERR, "metrics.conf: listen-ip \"%s\" is not an IPv4 or IPv6 address", c.ip);
-		return EVCAST_EINVAL;
-	}
-	if (!is_loopback(&ss) && !c.allow_remote) {
-		evcd_logf(d, EVCAST_LOG_ERR,
-			  "metrics.conf: listen-ip %s is not a loopback address; set allow-remote to yes to expose "
-			  "the metrics beyond this host",
-			  c.ip);
-		return EVCAST_EINVAL;
-	}
 	struct evcd_metrics *m = evc__calloc(1, sizeof(*m));
 	if (!m)
 		return EVCAST_ENOMEM;

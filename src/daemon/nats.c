@@ -27,6 +27,8 @@
 #include "daemon.h"
 #include "internal.h"
 #include "relay_seal.h"
+#include "v2conf.h"
+#include <sodium.h>
 #include <errno.h>
 #include <nats/nats.h>
 #include <pthread.h>
@@ -96,6 +98,21 @@ static int copy_param(char *dst, size_t cap, const char *v)
 	return 0;
 }
 
+/* True when v2 keys are configured: the running node's keyring, or, when
+ * only validating (no node), the candidate configuration's v2 params. */
+static bool have_v2_keys(evcd_t *d)
+{
+	if (d->node)
+		return evc__node_relay_has_keys(d->node);
+	const evcast_section_t *mc = d->cfg ? evcast_config_section(d->cfg, "event_multicast.conf") : NULL;
+	evc__v2_settings_t *v2 = mc ? evc__malloc(sizeof(*v2)) : NULL;
+	bool keys = v2 && evc__v2_settings_parse(mc, d->cfg->port, d->config_path, v2, NULL, 0) == 0 && v2->nkeys > 0;
+	if (v2)
+		sodium_memzero(v2, sizeof(*v2));
+	evc__free(v2);
+	return keys;
+}
+
 /* 1 present, 0 absent, EVCAST_EINVAL on a bad value (logged file:line:param:value:why). */
 static int read_config(evcd_t *d, struct evcd_nats *m)
 {
@@ -163,7 +180,9 @@ static int read_config(evcd_t *d, struct evcd_nats *m)
 			evcd_logf(d, EVCAST_LOG_WARNING, "%s:%d: nats.conf: unknown param \"%s\" ignored", file, q->line,
 				  q->name);
 		if (r < 0) {
-			evcd_logf(d, EVCAST_LOG_ERR, "%s:%d:%s:%s: nats.conf: %s", file, q->line, q->name, q->value, why);
+			bool hide = !strcasecmp(q->name, "password") || !strcasecmp(q->name, "token");
+			evcd_logf(d, EVCAST_LOG_ERR, "%s:%d:%s:%s: nats.conf: %s", file, q->line, q->name,
+				  hide ? "(hidden)" : q->value, why);
 			return EVCAST_EINVAL;
 		}
 	}
@@ -186,7 +205,7 @@ static int read_config(evcd_t *d, struct evcd_nats *m)
 				  strerror(errno));
 			return EVCAST_EINVAL;
 		}
-	if (m->encrypt && !evc__node_relay_has_keys(d->node)) {
+	if (m->encrypt && !have_v2_keys(d)) {
 		evcd_logf(d, EVCAST_LOG_ERR,
 			  "%s: nats.conf: encrypt=yes needs a v2 key: set v2-keys (ID:SECRET, see `evcast keygen`) and "
 			  "optionally v2-primary-key in event_multicast.conf",
@@ -548,6 +567,21 @@ static void on_timer(uv_timer_t *t)
 	snprintf(m->last_err, sizeof(m->last_err), "%s", txt);
 	evcd_logf(m->d, EVCAST_LOG_ERR, "nats: link to %s down: %s: %s (nats.conf: check url, tls, ca-file and "
 		  "credentials)", m->url, natsStatus_GetText(s), txt);
+}
+
+int evcd_nats_check(evcd_t *d)
+{
+	struct evcd_nats *m = evc__calloc(1, sizeof(*m));
+	int rc;
+	if (!m)
+		return EVCAST_ENOMEM;
+	m->d = d;
+	pthread_mutex_init(&m->mu, NULL);
+	rc = read_config(d, m);
+	sodium_memzero(m->password, sizeof(m->password));
+	sodium_memzero(m->token, sizeof(m->token));
+	free_module(m);
+	return rc < 0 ? EVCAST_EINVAL : 0;
 }
 
 int evcd_nats_start(evcd_t *d)

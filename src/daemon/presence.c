@@ -192,6 +192,14 @@ static void on_event(void *ud, const evcast_event_t *ev)
 
 /* ------------------------------------------------------------- start/stop */
 
+int evcd_presence_check(evcd_t *d)
+{
+	struct evcd_presence p;
+	bool enabled;
+	memset(&p, 0, sizeof(p));
+	return read_config(d, &p, &enabled) < 0 ? EVCAST_EINVAL : 0;
+}
+
 int evcd_presence_start(evcd_t *d)
 {
 	struct evcd_presence *p;

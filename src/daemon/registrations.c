@@ -498,6 +498,12 @@ char *evcd_reg_locate(evcd_t *d, const char *args)
 
 /* ------------------------------------------------------------- start/stop */
 
+int evcd_reg_check(evcd_t *d)
+{
+	rcfg_t c;
+	return read_config(d, &c) < 0 ? EVCAST_EINVAL : 0;
+}
+
 int evcd_reg_start(evcd_t *d)
 {
 	rcfg_t c;

@@ -501,6 +501,19 @@ void evcd_sidecar_inject(evcd_t *d, const evcast_event_t *ev)
 
 /* ------------------------------------------------------------- start/stop */
 
+int evcd_sidecar_check(evcd_t *d)
+{
+	struct evcd_sidecar *s = evc__calloc(1, sizeof(*s));
+	bool enabled;
+	int rc;
+	if (!s)
+		return EVCAST_ENOMEM;
+	rc = read_config(d, s, &enabled);
+	memset(s->password, 0, sizeof(s->password));
+	evc__free(s);
+	return rc < 0 ? EVCAST_EINVAL : 0;
+}
+
 int evcd_sidecar_start(evcd_t *d)
 {
 	struct evcd_sidecar *s;

@@ -172,6 +172,16 @@ static void test_bad_values(void **state)
 		assert_null(c.password); /* nothing to free on failure */
 		assert_int_equal(c.acl.n, 0);
 	}
+	/* a refused password is not quoted: a reload's -ERR goes back to a client */
+	evcd_esl_conf_t c;
+	char err[512] = "", secret[301];
+	memset(secret, 's', sizeof(secret) - 1);
+	secret[sizeof(secret) - 1] = '\0';
+	evcast_param_t pw = {.name = "password", .value = secret, .line = 10};
+	evcast_section_t sec = {.name = "event_socket.conf", .line = 9, .params = &pw, .nparams = 1};
+	assert_int_equal(evcd_esl_conf_parse(&sec, "/etc/evcast.xml", NULL, NULL, &c, err, sizeof(err)), EVCAST_EINVAL);
+	assert_string_equal(err, "/etc/evcast.xml:10: event_socket.conf: param \"password\": value \"(hidden)\": longer "
+				 "than 255 bytes");
 }
 
 /* The pre-auth params: as given, defaults lowered to fit, explicit conflicts refused. */

@@ -647,6 +647,46 @@ static void test_hook_stops_slow_c_call_loop(void **state)
 		fail_msg("stopping the slow-call loop took %llu ms", (unsigned long long)ms);
 }
 
+/* ------------------------------------------------ validate-only (reload) */
+
+/* evcd_lua_check: lua.conf parsed as the start does, nothing run or kept. */
+static void test_check_validates_without_running(void **state)
+{
+	fx_t *f = *state;
+	char err[512];
+	static const char head[] = "<evcast><configuration name=\"event_multicast.conf\"><settings>"
+				   "<param name=\"address\" value=\"239.255.42.99\"/></settings></configuration>\n";
+	const char *blocks[] = {
+		"<configuration name=\"lua.conf\"><settings>\n<param name=\"startup-script\" value=\"a.lua x\"/>\n"
+		"<param name=\"max-queue\" value=\"-1\"/></settings></configuration>",
+		"<configuration name=\"lua.conf\"><settings>\n<param name=\"startup-script\" value=\"a.lua x\"/>\n"
+		"<param name=\"max-queue\" value=\"7\"/></settings></configuration>",
+		"",
+	};
+	for (size_t i = 0; i < EVC_ARRAY_SIZE(blocks); i++) {
+		char xml[1024];
+		evcast_config_t *cfg = NULL;
+		snprintf(xml, sizeof(xml), "%s%s</evcast>\n", head, blocks[i]);
+		if (evcast_config_parse(xml, strlen(xml), "unit.xml", NULL, NULL, &cfg, err, sizeof(err)) != 0)
+			fail_msg("config: %s", err);
+		f->d.cfg = cfg;
+		g_log[0] = '\0';
+		int rc = evcd_lua_check(&f->d);
+		f->d.cfg = NULL;
+		evcast_config_free(cfg);
+		assert_null(f->d.lua); /* nothing started, no thread */
+		if (i == 0) {
+			assert_int_equal(rc, EVCAST_EINVAL);
+			if (!log_has("unit.xml:4: lua.conf param max-queue: invalid value \"-1\""))
+				fail_msg("the reason with file:line is missing; log:\n%s", g_log);
+		} else {
+			assert_int_equal(rc, 0);
+			assert_false(log_has("[err]"));
+		}
+	}
+	/* teardown checks that every allocation of the checks was freed */
+}
+
 /* ------------------------------------------------- fire and api to the loop */
 
 static void on_tick(uv_timer_t *t) { (void)t; }
@@ -738,6 +778,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hook_stops_busy_loop, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_hook_stops_slow_c_call_loop, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_fire_and_api_cross_to_the_loop, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_check_validates_without_running, fx_setup, fx_teardown),
 	};
 	uv_mutex_init(&g_log_mu);
 	evcast_replace_allocator(t_malloc, t_realloc, t_calloc, t_free);

@@ -293,6 +293,36 @@ static void test_non_loopback_needs_allow_remote(void **state)
 	assert_null(f->d.metrics);
 }
 
+/* evcd_metrics_check: what the start refuses, refused the same way, with
+ * nothing opened (the loop holds no handle afterwards). */
+static void test_check_validates_without_listening(void **state)
+{
+	fx_t *f = *state;
+	assert_int_equal(load(f, "<param name=\"enabled\" value=\"yes\"/><param name=\"listen-port\" value=\"70000\"/>"), 0);
+	assert_int_equal(evcd_metrics_check(&f->d), EVCAST_EINVAL);
+	assert_non_null(strstr(g_log, "test.xml:7: metrics.conf: invalid value \"70000\" for listen-port"));
+	g_log[0] = '\0';
+	assert_int_equal(load(f, "<param name=\"enabled\" value=\"yes\"/><param name=\"listen-ip\" value=\"10.1.2.3\"/>"),
+			 0);
+	assert_int_equal(evcd_metrics_check(&f->d), EVCAST_EINVAL);
+	assert_non_null(strstr(g_log, "test.xml:7: metrics.conf: listen-ip 10.1.2.3 is not a loopback address"));
+	g_log[0] = '\0';
+	assert_int_equal(load(f, "<param name=\"enabled\" value=\"yes\"/><param name=\"listen-ip\" value=\"localhost\"/>"),
+			 0);
+	assert_int_equal(evcd_metrics_check(&f->d), EVCAST_EINVAL);
+	assert_non_null(strstr(g_log, "test.xml:7: metrics.conf: listen-ip \"localhost\" is not an IPv4 or IPv6 address"));
+	/* disabled: the address is not looked at, as the start never did */
+	assert_int_equal(load(f, "<param name=\"listen-ip\" value=\"localhost\"/>"), 0);
+	assert_int_equal(evcd_metrics_check(&f->d), 0);
+	/* valid and enabled: accepted, and still nothing listens */
+	g_log[0] = '\0';
+	assert_int_equal(load(f, "<param name=\"enabled\" value=\"yes\"/><param name=\"listen-port\" value=\"9464\"/>"), 0);
+	assert_int_equal(evcd_metrics_check(&f->d), 0);
+	assert_string_equal(g_log, "");
+	assert_null(f->d.metrics);
+	assert_int_equal(uv_loop_alive(&f->loop), 0);
+}
+
 static void test_label_escaping(void **state)
 {
 	(void)state;
@@ -510,6 +540,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_disabled_by_default, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_values_name_param_and_line, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_non_loopback_needs_allow_remote, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_check_validates_without_listening, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_label_escaping, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_lua_families, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_scrape_has_every_counter, fx_setup, fx_teardown),
