@@ -29,6 +29,7 @@ struct evc__reg {
 	void *change_ud;
 	evc__reg_pending_t pending;
 	evc__reg_db_t *db;
+	evc__reg_dbopts_t dbopts; /* store faults (issue 13, store) */
 };
 
 /* ------------------------------------------------ entries and hashing */
@@ -170,6 +171,14 @@ evc__reg_db_t **evc__reg_dbp(evc__reg_t *r) { return &r->db; }
 evc__reg_pending_t *evc__reg_pendingp(evc__reg_t *r) { return &r->pending; }
 evc__reg_stats_t *evc__reg_statsp(evc__reg_t *r) { return &r->st; }
 const evc__logger_t *evc__reg_logger(const evc__reg_t *r) { return &r->lg; }
+evc__reg_dbopts_t *evc__reg_dboptsp(evc__reg_t *r) { return &r->dbopts; }
+
+void evc__reg_mark_all_dirty(evc__reg_t *r)
+{
+	for (size_t i = 0; r->db && i < r->nbuckets; i++)
+		for (evc__reg_entry_t *e = r->buckets[i]; e; e = e->next)
+			evc__reg_mark_dirty(r, e);
+}
 
 static void grow(evc__reg_t *r)
 {
@@ -278,10 +287,15 @@ void evc__reg_mark_deleted(evc__reg_t *r, const char *key)
 	if (!r->db)
 		return;
 	if (p->n >= p->max) {
-		r->st.db_forced_flushes++;
-		evc__reg_db_flush(r); /* does nothing while a batch is out on a worker */
+		if (!r->dbopts.failing && !r->dbopts.forcing) { /* a failing disk is not retried per change */
+			r->st.db_forced_flushes++;
+			r->dbopts.forcing = true;
+			evc__reg_db_flush(r); /* does nothing while a batch is out on a worker */
+			r->dbopts.forcing = false;
+		}
 		if (p->n >= p->max) {
-			r->st.db_dropped++; /* the row stays stale on disk until its next change */
+			r->st.db_dropped++; /* stale on disk until every entry is written again (rewrite) */
+			r->dbopts.rewrite = true;
 			return;
 		}
 	}
