@@ -280,12 +280,11 @@ static void count(evc__reg_t *r, const evc__reg_entry_t *e, int d)
 		r->st.live += (size_t)d;
 }
 
-void evc__reg_mark_deleted(evc__reg_t *r, const char *key)
+/* Queues key (copied); false when it could not be (dropped or no memory: counted). */
+static bool queue_key(evc__reg_t *r, const char *key)
 {
 	char *k;
 	evc__reg_pending_t *p = &r->pending;
-	if (!r->db)
-		return;
 	if (p->n >= p->max) {
 		if (!r->dbopts.failing && !r->dbopts.forcing) { /* a failing disk is not retried per change */
 			r->st.db_forced_flushes++;
@@ -296,7 +295,7 @@ void evc__reg_mark_deleted(evc__reg_t *r, const char *key)
 		if (p->n >= p->max) {
 			r->st.db_dropped++; /* stale on disk until every entry is written again (rewrite) */
 			r->dbopts.rewrite = true;
-			return;
+			return false;
 		}
 	}
 	if (p->n == p->cap) {
@@ -304,23 +303,31 @@ void evc__reg_mark_deleted(evc__reg_t *r, const char *key)
 		char **v = evc__realloc(p->v, cap * sizeof(*v));
 		if (!v) {
 			r->st.db_errors++;
-			return;
+			return false;
 		}
 		p->v = v;
 		p->cap = cap;
 	}
-	if ((k = evc__strdup(key)))
-		p->v[p->n++] = k;
-	else
+	if (!(k = evc__strdup(key))) {
 		r->st.db_errors++;
+		return false;
+	}
+	p->v[p->n++] = k;
+	return true;
+}
+
+void evc__reg_mark_deleted(evc__reg_t *r, const char *key)
+{
+	if (r->db)
+		queue_key(r, key);
 }
 
 void evc__reg_mark_dirty(evc__reg_t *r, evc__reg_entry_t *e)
 {
 	if (!r->db || e->dirty)
 		return;
-	e->dirty = true;
-	evc__reg_mark_deleted(r, e->key); /* same queue: the flush writes what the table holds */
+	/* same queue: the flush writes what the table holds; not queued: not dirty (a rewrite takes it) */
+	e->dirty = queue_key(r, e->key);
 }
 
 /* Unlinks and frees the entry at *pp; down callback when it was live. */

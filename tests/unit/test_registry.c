@@ -4,7 +4,7 @@
  * tombstones beating late registers, duplicates and every order converging,
  * expiry by absolute time, wildcard unregister, the table bound, SQLite
  * persistence round trip (temp db), the take/write/done batch steps, and a
- * 10k-insert timing (printed only).
+ * 10k-insert timing (printed only). Storage faults: test_registry_db.c.
  */
 #include <stdarg.h>
 #include <stddef.h>
