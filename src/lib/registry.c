@@ -389,6 +389,14 @@ static void install(evc__reg_t *r, evc__reg_entry_t **pp, evc__reg_entry_t *ne)
 
 static bool field_ok(const char *s) { return !s || strlen(s) < REG_FIELD_MAX; }
 
+/* The checks every update passes, from the network or from the database file. */
+static bool update_ok(const evc__reg_update_t *u)
+{
+	return u->user && *u->user && u->realm && *u->realm && field_ok(u->profile) && field_ok(u->user) &&
+	       field_ok(u->realm) && field_ok(u->call_id) && field_ok(u->contact) && field_ok(u->net_ip) &&
+	       field_ok(u->user_agent) && field_ok(u->status) && field_ok(u->node) && field_ok(u->node_ip);
+}
+
 /* Tomb without call-id: every older live call of user@realm (and profile when given). */
 static int apply_wildcard(evc__reg_t *r, const evc__reg_update_t *u, int64_t now_ms)
 {
@@ -434,10 +442,7 @@ int evc__reg_apply(evc__reg_t *r, const evc__reg_update_t *u, int64_t now_ms)
 	evc__reg_entry_t **pp, *e, *ne;
 	uint32_t h;
 	int64_t until;
-	if (!r || !u || !u->user || !*u->user || !u->realm || !*u->realm || !field_ok(u->profile) ||
-	    !field_ok(u->user) || !field_ok(u->realm) || !field_ok(u->call_id) || !field_ok(u->contact) ||
-	    !field_ok(u->net_ip) || !field_ok(u->user_agent) || !field_ok(u->status) || !field_ok(u->node) ||
-	    !field_ok(u->node_ip)) {
+	if (!r || !u || !update_ok(u)) {
 		if (r)
 			r->st.invalid++;
 		return EVCAST_EINVAL;
@@ -489,8 +494,11 @@ int evc__reg_restore(evc__reg_t *r, const evc__reg_update_t *u, int64_t until_ms
 {
 	char key[REG_KEY_MAX];
 	evc__reg_entry_t **pp, *ne;
-	if (!u->user || !u->realm || !u->call_id || key_build(key, u->profile, u->user, u->realm, u->call_id) != 0)
+	if (!update_ok(u) || !u->call_id || !*u->call_id ||
+	    key_build(key, u->profile, u->user, u->realm, u->call_id) != 0) {
+		r->st.invalid++; /* a row of the file: the same checks as an update from the network */
 		return EVCAST_EINVAL;
+	}
 	pp = find_link(r, key, hash_key(key));
 	if (*pp)
 		return 0;

@@ -10,8 +10,10 @@
 # back from E by the join (regsync), and write them and a new one to a fresh
 # database of mode 0600 (its -wal and -shm too, under umask 022). Then a foreign
 # SQLite database (another program's tables) is moved aside the same way at a
-# restart. Last, a db-path in a missing directory is a misconfiguration: the
-# daemon refuses to start, names the path, and creates nothing.
+# restart. kill -9 right after 300 registrations were answered +OK loses the
+# last batch interval's worth on D's disk (printed), and the restart gets them
+# back from E. Last, a db-path in a missing directory is a misconfiguration:
+# the daemon refuses to start, names the path, and creates nothing.
 source "$(dirname "$0")/lib.sh"
 evc_require
 for t in sqlite3 sha256sum stat timeout; do command -v $t >/dev/null || evc_fail "missing tool '$t'"; done
@@ -124,6 +126,29 @@ evc_wait_for 10 "D2 synced from E with 201" eval '[[ $(rstat D2 state) == synced
 [[ $(rstat D2 db_quarantined) -eq 1 && $(mode "$DB") == 600 ]] || evc_fail "D2: $(evc_cli D2 registrations --json | jq -c .stats)"
 evc_ok "foreign database moved aside intact (its row still readable); D2 synced 201 from E"
 evc_daemon_stop D2 || evc_fail "D2 did not stop cleanly"
+
+evc_step "durability of +OK: kill -9 right after the last answer, then a restart"
+conf D3 D "$DB"
+evc_daemon_start D3 D "$EVC_TMP/D3.xml"
+evc_wait_for 10 "D3 synced with 201" eval '[[ $(rstat D3 state) == synced && $(nrows D3) -eq 201 ]]' ||
+	evc_fail "D3: state $(rstat D3 state), $(nrows D3) rows"
+evc_wait_for 5 "D3's database holds 201" eval '[[ $(rstat D3 db_pending) -eq 0 && $(sqlite3 "$DB" "SELECT count(*) FROM regs") -eq 201 ]]' ||
+	evc_fail "D3's database: $(sqlite3 "$DB" 'SELECT count(*) FROM regs')"
+t0=$(date +%s%N)
+regs D3 5000 300 || evc_fail "registrations on D3 failed" # each answered +OK before the next
+evc_daemon_kill9 D3
+ms=$((($(date +%s%N) - t0) / 1000000))
+ondisk=$(sqlite3 "$DB" "SELECT count(*) FROM regs WHERE user BETWEEN '5000' AND '5299'")
+evc_log "  300 registrations answered +OK in $ms ms, then kill -9: $ondisk on disk, $((300 - ondisk)) lost locally"
+[[ $ondisk -le 300 ]] || evc_fail "$ondisk rows on disk"
+evc_wait_for 5 "E holds all 300 (multicast before the kill)" eval '[[ $(nrows E) -eq 501 ]]' || evc_fail "E holds $(nrows E)"
+conf D4 D "$DB"
+evc_daemon_start D4 D "$EVC_TMP/D4.xml"
+evc_wait_for 10 "D4 synced with 501" eval '[[ $(rstat D4 state) == synced && $(nrows D4) -eq 501 ]]' ||
+	evc_fail "D4: state $(rstat D4 state), $(nrows D4) rows"
+[[ $(rstat D4 db_quarantined) -eq 0 ]] || evc_fail "a database after kill -9 was moved aside"
+evc_ok "restart after kill -9: $(rstat D4 db_restored) restored from disk, the rest from E: 501 live"
+evc_daemon_stop D4 || evc_fail "D4 did not stop cleanly"
 
 evc_step "a db-path in a missing directory: the start is refused, nothing created"
 conf F D "$EVC_TMP/nowhere/registrations.db"

@@ -5,7 +5,8 @@
  * byte for byte with its -wal, a fresh database in its place, the counter
  * says so); a zero-length file (SQLite's empty database: used); file modes
  * (0600 whatever the umask, with -wal/-shm; older 0644 files tightened); a
- * misconfigured path (refused, nothing touched); a disk that refuses writes
+ * misconfigured path (refused, nothing touched); rows that fail the checks of
+ * an update (not restored, counted); a disk that refuses writes
  * (bounded, counted, no forced flush per change, everything written once it
  * works again).
  */
@@ -406,6 +407,35 @@ static void test_db_refusing_disk(void **state)
 	rmrf(dir);
 }
 
+/* Rows of the file pass the checks of an update from the network: an oversized
+ * field, an empty user or call-id is not restored (counted in invalid). */
+static void test_db_invalid_rows(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/evc-reg-XXXXXX", path[128], err[256], sql[4096];
+	evc__reg_t *r;
+	evc__reg_stats_t st;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/reg.db", dir);
+	make_db(path, 2);
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO regs VALUES ('k1','internal','9001','example.test','c1',printf('%%.2000c','x'),'',0,'','',"
+		 "'A','',%lld,%lld,0);"
+		 "INSERT INTO regs VALUES ('k2','internal','','example.test','c2','sip:y','',0,'','','A','',%lld,%lld,0);"
+		 "INSERT INTO regs VALUES ('k3','internal','9003','example.test','','sip:z','',0,'','','A','',%lld,%lld,0);",
+		 T0 * 1000, T0 + 600000, T0 * 1000, T0 + 600000, T0 * 1000, T0 + 600000);
+	exec_sql(path, sql);
+	r = mk();
+	assert_int_equal(evc__reg_db_open(r, path, T0, err, sizeof(err)), 0);
+	evc__reg_stats(r, &st);
+	assert_int_equal(st.db_restored, 2);
+	assert_int_equal(st.invalid, 3);
+	assert_int_equal(st.live, 2);
+	assert_int_equal(st.db_quarantined, 0);
+	evc__reg_free(r);
+	rmrf(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -414,6 +444,7 @@ int main(void)
 		cmocka_unit_test(test_db_file_modes),
 		cmocka_unit_test(test_db_misconfig),
 		cmocka_unit_test(test_db_refusing_disk),
+		cmocka_unit_test(test_db_invalid_rows),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
