@@ -47,6 +47,23 @@ static void tighten(const evc__logger_t *lg, const char *path, mode_t mode, int 
 			 (unsigned)(mode & 07777), strerror(errno));
 }
 
+/* A directory others may write (without the sticky bit) lets them replace the
+ * database: said once at start, never refused (the operator may know better). */
+static void dir_check(const evc__logger_t *lg, const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	if (stat(dir, &st) == 0 && (st.st_mode & 022) && !(st.st_mode & S_ISVTX))
+		evc__log(lg, EVCAST_LOG_WARNING,
+			 "registrations: the directory %s of the database is mode %04o: others can replace the "
+			 "database; 0700 is advised", dir, (unsigned)(st.st_mode & 07777));
+}
+
 int evc__reg_dbfile_prepare(const evc__logger_t *lg, const char *path, bool *empty, char *err, size_t errlen)
 {
 	struct stat st;
@@ -77,6 +94,7 @@ int evc__reg_dbfile_prepare(const evc__logger_t *lg, const char *path, bool *emp
 	tighten(lg, path, st.st_mode, fd);
 	*empty = st.st_size == 0;
 	close(fd);
+	dir_check(lg, path);
 	for (size_t i = 0; i < NCOMP; i++) {
 		snprintf(comp, sizeof(comp), "%s%s", path, COMPANIONS[i]);
 		if (lstat(comp, &st) == 0 && S_ISREG(st.st_mode))

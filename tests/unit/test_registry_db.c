@@ -4,8 +4,10 @@
  * a foreign schema, another application_id, a truncated file (each moved aside
  * byte for byte with its -wal, a fresh database in its place, the counter
  * says so); a zero-length file (SQLite's empty database: used); file modes
- * (0600 whatever the umask, with -wal/-shm; older 0644 files tightened); a
- * misconfigured path (refused, nothing touched); rows that fail the checks of
+ * (0600 whatever the umask, with -wal/-shm; older 0644 files tightened, a
+ * directory others may write warned about); a
+ * misconfigured path (refused, nothing touched); a bad file that cannot be
+ * moved (memory only, counted, untouched); rows that fail the checks of
  * an update (not restored, counted); a disk that refuses writes
  * (bounded, counted, no forced flush per change, everything written once it
  * works again).
@@ -40,6 +42,27 @@ static evc__reg_t *mk(void)
 	evc__reg_opts_t o = {.tombstone_ttl_ms = 60000};
 	evc__reg_t *r;
 	assert_int_equal(evc__reg_new(&o, NULL, &r), 0);
+	return r;
+}
+
+/* What the store logged (the last lines, joined). */
+static char g_log[8192];
+static void log_cb(void *ud, int level, const char *msg)
+{
+	(void)ud;
+	(void)level;
+	size_t l = strlen(g_log);
+	if (l + strlen(msg) + 2 < sizeof(g_log))
+		snprintf(g_log + l, sizeof(g_log) - l, "%s\n", msg);
+}
+
+static evc__reg_t *mk_logged(void)
+{
+	evc__reg_opts_t o = {.tombstone_ttl_ms = 60000};
+	evc__logger_t lg = {log_cb, NULL, EVCAST_LOG_DEBUG};
+	evc__reg_t *r;
+	g_log[0] = '\0';
+	assert_int_equal(evc__reg_new(&o, &lg, &r), 0);
 	return r;
 }
 
@@ -211,13 +234,18 @@ static void test_db_bad_files(void **state)
 		if (k != BAD_TEXT)
 			spit(wal, "not a WAL: must be kept as it is", 32); /* a companion, moved with it */
 		orig = slurp(path, &olen);
-		r = mk();
+		r = mk_logged();
 		assert_int_equal(evc__reg_db_open(r, path, T0, err, sizeof(err)), 0);
 		evc__reg_stats(r, &st);
 		print_message("# %s: quarantined %llu, %llu row(s) read before the fault\n", bad_names[k],
 			      (unsigned long long)st.db_quarantined, (unsigned long long)st.db_restored);
 		assert_int_equal(st.db_quarantined, 1);
 		assert_int_equal(st.db_fallbacks, 0);
+		assert_non_null(strstr(g_log, "registrations: unusable database ("));
+		assert_non_null(strstr(g_log, path));
+		assert_non_null(strstr(g_log, k == BAD_TEXT ? "file is not a database"
+					   : k <= BAD_APP_ID ? "foreign database"
+							     : "malformed"));
 		assert_string_equal(evc__reg_db_state(r), "open");
 		/* what was read before the fault goes to the fresh file */
 		assert_int_equal(evc__reg_db_pending(r), st.live + st.tombs);
@@ -295,15 +323,19 @@ static void test_db_file_modes(void **state)
 	assert_int_equal(mode_of(wal), 0600); /* open while the database is */
 	assert_int_equal(mode_of(shm), 0600);
 	evc__reg_free(r);
-	/* an older build's files, 0644 */
+	/* an older build's files, 0644, in a directory others may write */
 	exec_sql(path, "PRAGMA journal_mode=WAL");
 	assert_int_equal(chmod(path, 0644), 0);
 	spit(wal, "", 0);
 	assert_int_equal(chmod(wal, 0644), 0);
-	r = mk();
+	assert_int_equal(chmod(dir, 0777), 0);
+	r = mk_logged();
 	assert_int_equal(evc__reg_db_open(r, path, T0, err, sizeof(err)), 0);
 	assert_int_equal(mode_of(path), 0600);
 	assert_int_equal(mode_of(wal), 0600);
+	assert_non_null(strstr(g_log, "reg.db was mode 0644: now 0600"));
+	assert_non_null(strstr(g_log, "reg.db-wal was mode 0644: now 0600"));
+	assert_non_null(strstr(g_log, "is mode 0777: others can replace the database"));
 	assert_non_null(evc__reg_find(r, "internal", "1000", "example.test", "c1"));
 	evc__reg_free(r);
 	umask(old);
@@ -407,6 +439,52 @@ static void test_db_refusing_disk(void **state)
 	rmrf(dir);
 }
 
+/* A bad file that cannot be moved aside (every name taken for the next seconds):
+ * EVCAST_EIO, the store usable in memory only, counted, the file untouched. */
+static void test_db_fallback(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/evc-reg-XXXXXX", path[128], name[256], stamp[32], err[512];
+	const char text[] = "not a database, and nowhere to move it\n";
+	evc__reg_t *r;
+	evc__reg_stats_t st;
+	size_t len;
+	char *now_bytes;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/reg.db", dir);
+	spit(path, text, sizeof(text) - 1);
+	for (int sec = 0; sec < 5; sec++) { /* the names of this second and the next four */
+		time_t t = time(NULL) + sec;
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+		snprintf(name, sizeof(name), "%s.corrupt-%s", path, stamp);
+		spit(name, "", 0);
+		for (int n = 1; n <= 99; n++) {
+			snprintf(name, sizeof(name), "%s.corrupt-%s.%d", path, stamp, n);
+			spit(name, "", 0);
+		}
+	}
+	r = mk();
+	assert_int_equal(evc__reg_db_open(r, path, T0, err, sizeof(err)), EVCAST_EIO);
+	assert_non_null(strstr(err, "not a database"));
+	assert_non_null(strstr(err, "cannot move it aside"));
+	evc__reg_stats(r, &st);
+	assert_int_equal(st.db_fallbacks, 1);
+	assert_int_equal(st.db_quarantined, 0);
+	assert_string_equal(evc__reg_db_state(r), "failed");
+	evc__reg_update_t u = reg_u("1000", "c1", T0, "A", 600); /* the table works without its file */
+	assert_int_equal(evc__reg_apply(r, &u, T0), 1);
+	assert_int_equal(evc__reg_db_pending(r), 0);
+	assert_int_equal(evc__reg_db_flush(r), 0);
+	evc__reg_free(r);
+	now_bytes = slurp(path, &len);
+	assert_int_equal(len, sizeof(text) - 1);
+	assert_memory_equal(now_bytes, text, len);
+	free(now_bytes);
+	rmrf(dir);
+}
+
 /* Rows of the file pass the checks of an update from the network: an oversized
  * field, an empty user or call-id is not restored (counted in invalid). */
 static void test_db_invalid_rows(void **state)
@@ -445,6 +523,7 @@ int main(void)
 		cmocka_unit_test(test_db_misconfig),
 		cmocka_unit_test(test_db_refusing_disk),
 		cmocka_unit_test(test_db_invalid_rows),
+		cmocka_unit_test(test_db_fallback),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
