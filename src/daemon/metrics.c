@@ -14,7 +14,8 @@
  * counter appears without a change here; a per-reason breakdown object K as
  * evcast_K_by_reason_total{reason=...}), per-peer gauges, the NATS link, the
  * Lua consumers (evcast_lua_*: totals, per script, per queue), the control
- * server's queues and build info. Handles are freed only from their close
+ * server's queues, the registration store's database (evcast_registrations_*)
+ * and build info. Handles are freed only from their close
  * callbacks. The block is read at start only (a SIGHUP does not move the
  * endpoint). Sections: config, exposition, HTTP connections, listener,
  * start/stop.
@@ -335,6 +336,7 @@ static void lua_metrics(evcd_t *d, sbuf_t *b)
 
 /* ---- registration store (store): its database's state and faults (evcd_reg_store_json) */
 
+/* the same shape as the Lua families: JSON key, metric name, type, help */
 static const lua_family_t store_families[] = {
 	{"live", "evcast_registrations_live", "gauge", "Live registrations in the store."},
 	{"tombstones", "evcast_registrations_tombstones", "gauge", "Tombstones (unregistered, expired) kept in the store."},
