@@ -123,7 +123,9 @@ int evc__reg_db_open(evc__reg_t *reg, const char *path, int64_t now_ms, char *er
 void evc__reg_db_set_sync_full(evc__reg_t *reg, bool full);
 /* "open", "none" (never opened) or "failed" (memory only after EVCAST_EIO). */
 const char *evc__reg_db_state(const evc__reg_t *reg);
-/* Writes every pending change, in transactions of at most 4096 rows. Returns
+/* Writes every pending change, in transactions of at most 4096 rows. A
+ * transaction that finds the file corrupt moves it aside (db_quarantined) and
+ * opens a fresh one that gets every entry (memory only when that fails). Returns
  * the rows written (upserts + deletes), or negative on a database error
  * (logged; the changes stay pending). 0 when no database is open. */
 int evc__reg_db_flush(evc__reg_t *reg);

@@ -11,7 +11,9 @@
  * Opening judges the file first, reading only (evcast's schema, recognised by
  * its application_id or its table; a corrupt or foreign file is moved aside
  * by registry_dbfile.c and a fresh one created); a misconfiguration is
- * reported and nothing is touched. A failing disk keeps the changes queued
+ * reported and nothing is touched. A write that finds the file corrupt moves it
+ * aside the same way and writes the whole table to a fresh one (done, on the
+ * loop thread). A failing disk keeps the changes queued
  * (bounded; dropped ones make every entry be written again once it recovers).
  * Sections: open/close, flush.
  */
@@ -362,6 +364,7 @@ struct evc__reg_db_batch {
 	row_t *rows;
 	size_t n, written, deleted;
 	int rc;
+	bool corrupt; /* the failure says the file is corrupt (SQLITE_CORRUPT, SQLITE_NOTADB) */
 	char err[256];
 };
 
@@ -413,6 +416,7 @@ void evc__reg_db_write(evc__reg_t *reg, evc__reg_db_batch_t *b)
 	for (size_t i = 0; i < b->n; i++) {
 		if (b->rows[i].e ? write_one(d, b->rows[i].e) : delete_one(d, b->rows[i].key)) {
 			snprintf(b->err, sizeof(b->err), "%s", sqlite3_errmsg(d->db));
+			b->corrupt = classify(sqlite3_errcode(d->db)) == OPEN_BAD;
 			step_once(d->rollback);
 			goto failed;
 		}
@@ -423,6 +427,7 @@ void evc__reg_db_write(evc__reg_t *reg, evc__reg_db_batch_t *b)
 	}
 	if (step_once(d->commit) != 0) {
 		snprintf(b->err, sizeof(b->err), "%s", sqlite3_errmsg(d->db));
+		b->corrupt = classify(sqlite3_errcode(d->db)) == OPEN_BAD;
 		step_once(d->rollback);
 		goto failed;
 	}
@@ -431,10 +436,42 @@ void evc__reg_db_write(evc__reg_t *reg, evc__reg_db_batch_t *b)
 	return;
 fail:
 	snprintf(b->err, sizeof(b->err), "%s", sqlite3_errmsg(d->db));
+	b->corrupt = classify(sqlite3_errcode(d->db)) == OPEN_BAD;
 failed:
 	sqlite3_reset(d->upsert);
 	sqlite3_reset(d->del);
 	b->rc = EVCAST_EIO;
+}
+
+/* A write found the file corrupt: it is closed without a checkpoint, moved
+ * aside like a bad file at start, and a fresh one gets every entry; memory only
+ * when that fails. On the loop thread, no batch out. */
+static void quarantine_running(evc__reg_t *reg, const char *why)
+{
+	evc__reg_db_t **pdb = evc__reg_dbp(reg), *d = *pdb;
+	evc__reg_stats_t *st = evc__reg_statsp(reg);
+	char path[4096], aside[4096], err[600];
+	int kind = 0;
+	snprintf(path, sizeof(path), "%s", d->path);
+	keep_files_on_close(d->db, 1);
+	db_free(d);
+	*pdb = NULL;
+	if (evc__reg_dbfile_move_aside(path, aside, sizeof(aside), err, sizeof(err)) == 0) {
+		st->db_quarantined++;
+		evc__log(evc__reg_logger(reg), EVCAST_LOG_ERR,
+			 "registrations: the database %s turned out corrupt while running (%s): moved aside to %s with "
+			 "its -wal/-shm (kept, never deleted); a fresh database gets every entry",
+			 path, why, aside);
+		if (open_once(reg, path, (int64_t)evc__wall_ms(), &kind, err, sizeof(err)) == 0) {
+			evc__reg_mark_all_dirty(reg);
+			return;
+		}
+	}
+	st->db_fallbacks++;
+	evc__reg_dboptsp(reg)->failed = true;
+	evc__log(evc__reg_logger(reg), EVCAST_LOG_ERR,
+		 "registrations: the database %s turned out corrupt while running (%s) and cannot be replaced: %s; "
+		 "the store runs in memory only", path, why, err);
 }
 
 int evc__reg_db_done(evc__reg_t *reg, evc__reg_db_batch_t *b)
@@ -471,6 +508,8 @@ int evc__reg_db_done(evc__reg_t *reg, evc__reg_db_batch_t *b)
 			else
 				evc__reg_mark_deleted(reg, b->rows[i].key);
 		}
+		if (d && b->corrupt) /* found corrupt while running: judged now, not at the next start */
+			quarantine_running(reg, b->err);
 	}
 	batch_free(b);
 	return rc;

@@ -7,7 +7,8 @@
  * (0600 whatever the umask, with -wal/-shm; older 0644 files tightened, a
  * directory others may write warned about); a
  * misconfigured path (refused, nothing touched); a bad file that cannot be
- * moved (memory only, counted, untouched); rows that fail the checks of
+ * moved (memory only, counted, untouched); corruption found by a write while
+ * running (moved aside, a fresh file gets every entry); rows that fail the checks of
  * an update (not restored, counted); a disk that refuses writes
  * (bounded, counted, no forced flush per change, everything written once it
  * works again).
@@ -485,6 +486,50 @@ static void test_db_fallback(void **state)
 	rmrf(dir);
 }
 
+/* Corruption found while running (another writer points the table at a page
+ * past the end of the file): the failing batch moves the file aside, a fresh
+ * one is created and gets every entry; the bus never noticed. */
+static void test_db_corrupt_while_running(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/evc-reg-XXXXXX", path[128], aside[400], err[256], user[16];
+	evc__reg_t *r = mk_logged();
+	evc__reg_stats_t st;
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/reg.db", dir);
+	assert_int_equal(evc__reg_db_open(r, path, T0, err, sizeof(err)), 0);
+	for (int i = 0; i < 10; i++) {
+		snprintf(user, sizeof(user), "%d", 1000 + i);
+		evc__reg_update_t u = reg_u(user, "c", T0, "A", 600);
+		assert_int_equal(evc__reg_apply(r, &u, T0), 1);
+	}
+	assert_int_equal(evc__reg_db_flush(r), 10);
+	exec_sql(path, "PRAGMA writable_schema=ON; UPDATE sqlite_schema SET rootpage=9999 WHERE name='regs';"
+		       "PRAGMA schema_version=1000;");
+	evc__reg_update_t u = reg_u("2000", "c", T0, "A", 600);
+	assert_int_equal(evc__reg_apply(r, &u, T0), 1);
+	assert_int_equal(evc__reg_db_flush(r), EVCAST_EIO); /* the batch that found it */
+	evc__reg_stats(r, &st);
+	assert_int_equal(st.db_quarantined, 1);
+	assert_int_equal(st.db_errors, 1);
+	assert_string_equal(evc__reg_db_state(r), "open");
+	assert_non_null(strstr(g_log, "turned out corrupt while running"));
+	assert_int_equal(evc__reg_db_pending(r), 11);
+	assert_int_equal(evc__reg_db_flush(r), 11);
+	evc__reg_free(r);
+	assert_int_equal(find_aside(dir, "", aside, sizeof(aside)), 1);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM regs", -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(s, 0), 11);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	assert_int_equal(mode_of(path), 0600);
+	rmrf(dir);
+}
+
 /* Rows of the file pass the checks of an update from the network: an oversized
  * field, an empty user or call-id is not restored (counted in invalid). */
 static void test_db_invalid_rows(void **state)
@@ -524,6 +569,7 @@ int main(void)
 		cmocka_unit_test(test_db_refusing_disk),
 		cmocka_unit_test(test_db_invalid_rows),
 		cmocka_unit_test(test_db_fallback),
+		cmocka_unit_test(test_db_corrupt_while_running),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
