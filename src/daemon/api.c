@@ -213,6 +213,12 @@ static int api_stats(evcd_t *d, const char *args, sb_t *out)
 			sb_printf(out, ",\"lua\":%s", lua);
 		evcast_free(lua);
 	}
+	if (d->reg) { /* the registration store: its database's state and faults (registrations.c) */
+		char *reg = evcd_reg_store_json(d);
+		if (reg)
+			sb_printf(out, ",\"registrations\":%s", reg);
+		evc__free(reg);
+	}
 	{ /* how late events from peers arrive: percentiles and the histogram */
 		size_t cap = 32768, n;
 		char *rx = evc__malloc(cap);

@@ -157,6 +157,9 @@ void evcd_reg_stop(evcd_t *d);
  * `evcast_locate USER@REALM`: the answer text (evcast_free), NULL when out of memory. */
 char *evcd_reg_show(evcd_t *d, const char *args);
 char *evcd_reg_locate(evcd_t *d, const char *args);
+/* The store's counters and database state as one JSON object (evc__malloc'd,
+ * no newline), for evcast_stats and the metrics; NULL when not started. */
+char *evcd_reg_store_json(evcd_t *d);
 /* Calls fn(ud, realm, user, node_ip) for every live registration (nothing when not started). */
 void evcd_reg_foreach_location(evcd_t *d, void (*fn)(void *ud, const char *realm, const char *user,
 						     const char *node_ip), void *ud);

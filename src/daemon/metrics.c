@@ -14,7 +14,8 @@
  * counter appears without a change here; a per-reason breakdown object K as
  * evcast_K_by_reason_total{reason=...}), per-peer gauges, the NATS link, the
  * Lua consumers (evcast_lua_*: totals, per script, per queue), the control
- * server's queues and build info. Handles are freed only from their close
+ * server's queues, the registration store's database (evcast_registrations_*)
+ * and build info. Handles are freed only from their close
  * callbacks. The block is read at start only (a SIGHUP does not move the
  * endpoint). Sections: config, exposition, HTTP connections, listener,
  * start/stop.
@@ -343,6 +344,42 @@ static void lua_metrics(evcd_t *d, sbuf_t *b)
 	cJSON_Delete(o);
 }
 
+/* ---- registration store (store): its database's state and faults (evcd_reg_store_json) */
+
+/* the same shape as the Lua families: JSON key, metric name, type, help */
+static const lua_family_t store_families[] = {
+	{"live", "evcast_registrations_live", "gauge", "Live registrations in the store."},
+	{"tombstones", "evcast_registrations_tombstones", "gauge", "Tombstones (unregistered, expired) kept in the store."},
+	{"db_pending", "evcast_registrations_db_pending", "gauge", "Changes queued for the registration database."},
+	{"db_errors", "evcast_registrations_db_errors_total", "counter",
+	 "Failed writes to the registration database (disk full, unwritable, I/O error); the changes stay queued."},
+	{"db_dropped", "evcast_registrations_db_dropped_total", "counter",
+	 "Changes not queued for the database because the queue was full (every entry is written again once "
+	 "writes succeed)."},
+	{"db_quarantined", "evcast_registrations_db_quarantined_total", "counter",
+	 "Registration database files moved aside as corrupt, not a database, or of a foreign schema."},
+	{"db_fallbacks", "evcast_registrations_db_fallbacks_total", "counter",
+	 "Times the registration store ran in memory only because its database could not be used."},
+};
+
+static void store_metrics(evcd_t *d, sbuf_t *b)
+{
+	char *json = evcd_reg_store_json(d);
+	cJSON *o = json ? cJSON_Parse(json) : NULL;
+	evc__free(json);
+	if (!o)
+		return;
+	for (size_t i = 0; i < EVC_ARRAY_SIZE(store_families); i++) {
+		lua_family_head(b, &store_families[i]);
+		sb_printf(b, "%s %.0f\n", store_families[i].name, json_num(o, store_families[i].key));
+	}
+	sb_printf(b, "# HELP evcast_registrations_db_open 1 while the registration database is open; 0 when the "
+		     "store runs in memory only.\n# TYPE evcast_registrations_db_open gauge\n"
+		     "evcast_registrations_db_open %d\n",
+		  !strcmp(json_str(o, "db_state"), "open"));
+	cJSON_Delete(o);
+}
+
 /* The whole exposition; NULL when out of memory. *len gets its length. */
 static char *render(struct evcd_metrics *m, size_t *len)
 {
@@ -445,6 +482,8 @@ static char *render(struct evcd_metrics *m, size_t *len)
 	}
 	if (d->lua) /* Lua consumers (lua.c, docs/LUA.md) */
 		lua_metrics(d, &b);
+	if (d->reg) /* the registration store's database (registrations.c, docs/REGISTRATIONS.md) */
+		store_metrics(d, &b);
 	evcd_control_stats(d, &cs);
 	sb_printf(&b,
 		  "# HELP evcast_control_connections Control/event-socket connections open now.\n"

@@ -60,6 +60,14 @@ char *evcd_lua_json(evcd_t *d)
 	return g_lua_json ? evc__strdup(g_lua_json) : NULL;
 }
 
+/* registrations.c's store counters: g_store_json when set (test_store_families), else none. */
+static const char *g_store_json;
+char *evcd_reg_store_json(evcd_t *d)
+{
+	(void)d;
+	return g_store_json ? evc__strdup(g_store_json) : NULL;
+}
+
 /* Failing allocator: the countdown-th allocation from now fails (0 = never). */
 static long g_fail_at;
 static void *t_malloc(size_t n) { return g_fail_at > 0 && --g_fail_at == 0 ? NULL : malloc(n); }
@@ -391,6 +399,45 @@ static void test_lua_families(void **state)
 	assert_null(b.p);
 }
 
+/* The registration store's families (store): every field of evcd_reg_store_json
+ * with its help text, and the db_open gauge from db_state. */
+static void test_store_families(void **state)
+{
+	fx_t *f = *state;
+	sbuf_t b = {0};
+	g_store_json = "{\"live\":12,\"tombstones\":3,\"db_errors\":4,\"db_dropped\":0,\"db_pending\":7,"
+		       "\"db_state\":\"failed\",\"db_quarantined\":1,\"db_fallbacks\":2}";
+	store_metrics(&f->d, &b);
+	assert_false(b.failed);
+	assert_non_null(b.p);
+	const char *want[] = {
+		"# TYPE evcast_registrations_live gauge\nevcast_registrations_live 12\n",
+		"evcast_registrations_tombstones 3\n",
+		"evcast_registrations_db_pending 7\n",
+		"# TYPE evcast_registrations_db_errors_total counter\nevcast_registrations_db_errors_total 4\n",
+		"evcast_registrations_db_dropped_total 0\n",
+		"# HELP evcast_registrations_db_quarantined_total Registration database files moved aside",
+		"evcast_registrations_db_quarantined_total 1\n",
+		"evcast_registrations_db_fallbacks_total 2\n",
+		"evcast_registrations_db_open 0\n",
+	};
+	for (size_t i = 0; i < EVC_ARRAY_SIZE(want); i++)
+		if (!strstr(b.p, want[i]))
+			fail_msg("missing %s in:\n%s", want[i], b.p);
+	evc__free(b.p);
+	g_store_json = "{\"db_state\":\"open\"}";
+	memset(&b, 0, sizeof(b));
+	store_metrics(&f->d, &b);
+	g_store_json = NULL;
+	assert_non_null(b.p);
+	assert_non_null(strstr(b.p, "evcast_registrations_db_open 1\n"));
+	evc__free(b.p);
+	/* no store: nothing at all */
+	memset(&b, 0, sizeof(b));
+	store_metrics(&f->d, &b);
+	assert_null(b.p);
+}
+
 /* Splits an HTTP response; checks Content-Length against the body. */
 static const char *body_of(const client_t *c, int want_code)
 {
@@ -543,6 +590,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_check_validates_without_listening, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_label_escaping, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_lua_families, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_store_families, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_scrape_has_every_counter, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_http_errors, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_allocation_failures, fx_setup, fx_teardown),
