@@ -311,6 +311,10 @@ typedef struct evcast_stats {
 	uint64_t v2_naks_tx, v2_naks_rx, v2_rx_datagrams, v2_rx_events;
 	uint64_t v2_lost, v2_recovered, v2_hold_overflow, v2_nomem, v2_drops_total;
 	uint64_t v2_drops[EVCAST_V2_REASONS]; /* per reject reason; names: evcast_v2_reason_name */
+	/* back-pressure to publishers (node_watch.c) */
+	uint64_t fire_eagain;            /* evcast_node_try_fire calls refused: window closed */
+	uint64_t writable_watch_runs;    /* writable watchers run */
+	uint64_t writable_watch_refused; /* evcast_node_watch_writable refused: too many armed */
 } evcast_stats_t;
 
 /* Name of v2 reject reason i (0 <= i < EVCAST_V2_REASONS: "short", "auth",

@@ -11,6 +11,7 @@
 
 #include "evcast/evcast.h"
 #include "rxdelay.h"
+#include "pubwait.h"
 
 typedef struct evcd_control evcd_control_t;
 typedef struct evcd_lua evcd_lua_t;
@@ -38,6 +39,8 @@ typedef struct evcd {
 	evcd_sidecar_t *sidecar;   /* NULL unless sidecar.conf enables it (sidecar.c) */
 	evcd_nats_t *nats;         /* NULL unless nats.conf is present (nats.c) */
 	evcd_rxdelay_t rxdelay;    /* how late events from peers arrive (rxdelay.c, main.c) */
+	/* back-pressure: each publisher's waits for a writable node (pubwait.h) */
+	evcd_pubwait_t pubwait[EVCD_PUB_N];
 } evcd_t;
 
 /* Log through the daemon's sink (stderr with time and level). */

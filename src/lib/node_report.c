@@ -104,7 +104,8 @@ char *evcast_node_peers_text(const evcast_node_t *n)
 	X(heartbeats_tx) X(heartbeats_rx) X(peerups) X(peerdowns) X(reloads) X(reload_failures)                    \
 	X(fire_depth_exceeded) X(peers_refused) X(rx_legacy_shadow) X(v2_tx_events) X(v2_tx_datagrams)            \
 	X(v2_tx_fragments) X(v2_retransmits) X(v2_announces) X(v2_naks_tx) X(v2_naks_rx) X(v2_rx_datagrams)         \
-	X(v2_rx_events) X(v2_lost) X(v2_recovered) X(v2_hold_overflow) X(v2_nomem) X(v2_drops_total)
+	X(v2_rx_events) X(v2_lost) X(v2_recovered) X(v2_hold_overflow) X(v2_nomem) X(v2_drops_total)                 \
+	X(fire_eagain) X(writable_watch_runs) X(writable_watch_refused)
 
 static cJSON *stats_object(const evcast_stats_t *s)
 {
