@@ -115,6 +115,11 @@ typedef struct conn {
 	uv_write_t wreq;
 	uint64_t dropped;
 	evc__ratelimit_t drop_rl;
+	/* sendevent waiting for a writable node (control_wait.c): reads stopped */
+	evcast_event_t *bp_ev; /* owned; non-NULL while waiting */
+	int bp_watch;          /* its evcast_node_watch_writable id */
+	uint64_t bp_t0;        /* evcd_pubwait_begin */
+	char bp_id[128];       /* the reply's Event-UUID */
 } conn_t;
 
 struct evcd_control {
@@ -152,6 +157,17 @@ void evcd_conn_send(conn_t *c, const char *text, size_t len);
 void evcd_conn_reply(conn_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Stops reading, sends what is queued, then closes. */
 void evcd_conn_close_after_flush(conn_t *c);
+/* A sendevent's waiting event is done: reading resumes (unless output is
+ * backed up) and the buffered commands run, in order. */
+void evcd_conn_resume(conn_t *c);
+
+/* ---- control_wait.c ---- */
+/* Fires ev (ownership moves) and replies "+OK <id>"; when the node is not
+ * writable, the connection stops reading and both wait for it. */
+void evcd_conn_sendevent_fire(conn_t *c, evcast_event_t *ev, const char *id);
+/* conn_close: drops a waiting sendevent (watcher and event). */
+void evcd_conn_sendevent_drop(conn_t *c);
+
 /* Node subscription of the connection (idempotent); unsubscribe also drops
  * the bindings. */
 int evcd_conn_subscribe(conn_t *c);
