@@ -27,6 +27,7 @@
 #include "../src/daemon/esl_conf.c"
 #include "../src/daemon/control.c"
 #include "../src/daemon/control_cmd.c"
+#include "../src/daemon/control_wait.c"
 #include "../src/daemon/filter_re.c"
 #include "../src/daemon/control_tcp.c"
 #include "../src/daemon/control_auth.c"

@@ -327,6 +327,10 @@ typedef struct evcast_stats {
 	/* peer table and its log lines (issue 13: hostile names) */
 	uint64_t peers_evicted;       /* DOWN peers removed to make room for a new name (table full) */
 	uint64_t peer_log_suppressed; /* peer UP/DOWN log lines not written (rate limit) */
+	/* back-pressure to publishers (node_watch.c) */
+	uint64_t fire_eagain;            /* evcast_node_try_fire calls refused: window closed */
+	uint64_t writable_watch_runs;    /* writable watchers run */
+	uint64_t writable_watch_refused; /* evcast_node_watch_writable refused: too many armed */
 } evcast_stats_t;
 
 /* Name of v2 reject reason i (0 <= i < EVCAST_V2_REASONS: "short", "auth",

@@ -219,6 +219,13 @@ static int api_stats(evcd_t *d, const char *args, sb_t *out)
 			sb_printf(out, ",\"registrations\":%s", reg);
 		evc__free(reg);
 	}
+	/* back-pressure: each publisher's waits for a writable node (pubwait.h) */
+	sb_printf(out, ",\"publish_wait\":{");
+	for (int i = 0; i < EVCD_PUB_N; i++)
+		sb_printf(out, "%s\"%s\":{\"waits\":%llu,\"waiting\":%llu,\"wait_ms\":%llu}", i ? "," : "",
+			  evcd_pub_names[i], (unsigned long long)d->pubwait[i].waits,
+			  (unsigned long long)d->pubwait[i].waiting, (unsigned long long)(d->pubwait[i].wait_us / 1000u));
+	sb_printf(out, "}");
 	{ /* how late events from peers arrive: percentiles and the histogram */
 		size_t cap = 32768, n;
 		char *rx = evc__malloc(cap);

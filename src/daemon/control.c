@@ -162,7 +162,7 @@ static void on_write(uv_write_t *req, int status)
 	if (c->paused && c->qbytes < c->lis->opts.queue_max_bytes / 2 &&
 	    c->qcount < c->lis->opts.queue_max_events / 2) {
 		c->paused = false;
-		if (!c->close_after_flush && !c->auth_wait && uv_read_start(&c->u.s, on_alloc, on_read) < 0) {
+		if (!c->close_after_flush && !c->auth_wait && !c->bp_ev && uv_read_start(&c->u.s, on_alloc, on_read) < 0) {
 			conn_close(c);
 			return;
 		}
@@ -344,7 +344,7 @@ static void protocol_error(conn_t *c, int rc)
 /* Handles the complete commands buffered, unless output is backed up. */
 static void conn_commands(conn_t *c, const evcd_listener_opts_t *o)
 {
-	while (!c->closing && !c->close_after_flush && !c->paused && !c->auth_wait) {
+	while (!c->closing && !c->close_after_flush && !c->paused && !c->auth_wait && !c->bp_ev) {
 		evcast_event_t *msg;
 		int rc = evcast_esl_parser_next(c->parser, &msg);
 		if (rc == 0)
@@ -374,6 +374,17 @@ static void conn_process(conn_t *c)
 	conn_commands(c, &c->lis->opts);
 	c->holding = false;
 	flush(c);
+}
+
+void evcd_conn_resume(conn_t *c)
+{
+	if (c->closing || c->close_after_flush || c->bp_ev || c->auth_wait)
+		return;
+	if (!c->paused && uv_read_start(&c->u.s, on_alloc, on_read) < 0) {
+		conn_close(c);
+		return;
+	}
+	conn_process(c);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -428,6 +439,7 @@ static void conn_close(conn_t *c)
 		return;
 	c->closing = true;
 	evcd_preauth_forget(c);
+	evcd_conn_sendevent_drop(c);
 	evcd_conn_unsubscribe(c);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -449,18 +461,6 @@ void evcd_conn_evict(conn_t *c)
 		(void)uv_try_write(&c->u.s, &b, 1);
 	}
 	conn_close(c);
-}
-
-void evcd_conn_resume(conn_t *c)
-{
-	c->auth_wait = false;
-	if (c->closing || c->close_after_flush)
-		return;
-	if (!c->paused && uv_read_start(&c->u.s, on_alloc, on_read) < 0) {
-		conn_close(c);
-		return;
-	}
-	conn_process(c);
 }
 
 static int stream_init(uv_loop_t *loop, uv_handle_type type, stream_u *u)

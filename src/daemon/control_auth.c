@@ -317,8 +317,10 @@ static void answer(conn_t *c, bool ok, uint64_t now)
 		c->authed = true;
 		evcd_preauth_forget(c);
 		evcd_conn_reply(c, "+OK accepted");
-		if (c->auth_wait)
+		if (c->auth_wait) {
+			c->auth_wait = false;
 			evcd_conn_resume(c);
+		}
 		return;
 	}
 	c->ctl->st.auth_failures++;

@@ -4,7 +4,9 @@
  * sendevent, api, bgapi, exit; anything else "-ERR command not found".
  *
  * Owns per-connection filters and the command dispatcher. It only queues
- * replies and fires events (evcast_node_fire); connections, queues and
+ * replies and fires events (sendevent through control_wait.c, which may make
+ * it wait for a writable node; bgapi's low-volume BACKGROUND_JOB with
+ * evcast_node_fire); connections, queues and
  * closing belong to control.c. Sections: filters; helpers; commands; dispatch.
  */
 #include "control_int.h"
@@ -290,11 +292,7 @@ static void cmd_sendevent(conn_t *c, char *args, const evcast_event_t *msg)
 		return;
 	}
 	snprintf(id, sizeof(id), "%s", v);
-	evcd_conn_reply(c, "+OK %s", id); /* before the event, as FreeSWITCH's queue orders them */
-	char e[160]; /* the event name a client sent */
-	if ((rc = evcast_node_fire(d->node, ev)) < 0)
-		evcd_logf(d, EVCAST_LOG_WARNING, "control: client %u: sendevent %s: %s", c->id,
-			  evc__esc(name, e, sizeof(e)), evcast_strerror(rc));
+	evcd_conn_sendevent_fire(c, ev, id); /* "+OK <id>" then the event; both may wait (control_wait.c) */
 }
 
 static char *run_api(conn_t *c, char *args)

@@ -130,6 +130,11 @@ typedef struct conn {
 	bool auth_ok;                   /* PA_HELD: the attempt's result, told when released */
 	bool auth_wait;                 /* reads and commands stop until the guard answers */
 	uint64_t auth_due_ms;           /* PA_DENIED: when the -ERR goes out (wall clock) */
+	/* sendevent waiting for a writable node (control_wait.c): reads stopped */
+	evcast_event_t *bp_ev; /* owned; non-NULL while waiting */
+	int bp_watch;          /* its evcast_node_watch_writable id */
+	uint64_t bp_t0;        /* evcd_pubwait_begin */
+	char bp_id[128];       /* the reply's Event-UUID */
 } conn_t;
 
 struct evcd_control {
@@ -173,8 +178,18 @@ void evcd_conn_close_after_flush(conn_t *c);
 /* Closes c at once (the disconnect notice when it can go without blocking):
  * an unauthenticated connection pushed out by a newer one. */
 void evcd_conn_evict(conn_t *c);
-/* Reads and handles c's commands again after the guard held them. */
+/* The guard answered (auth_wait cleared) or a sendevent's waiting event is
+ * done: reading resumes (unless output is
+ * backed up) and the buffered commands run, in order. */
 void evcd_conn_resume(conn_t *c);
+
+/* ---- control_wait.c ---- */
+/* Fires ev (ownership moves) and replies "+OK <id>"; when the node is not
+ * writable, the connection stops reading and both wait for it. */
+void evcd_conn_sendevent_fire(conn_t *c, evcast_event_t *ev, const char *id);
+/* conn_close: drops a waiting sendevent (watcher and event). */
+void evcd_conn_sendevent_drop(conn_t *c);
+
 /* Node subscription of the connection (idempotent); unsubscribe also drops
  * the bindings. */
 int evcd_conn_subscribe(conn_t *c);

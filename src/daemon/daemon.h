@@ -11,6 +11,7 @@
 
 #include "evcast/evcast.h"
 #include "rxdelay.h"
+#include "pubwait.h"
 
 /* The installed configuration (contrib/systemd/evcastd.service); --check-config's default. */
 #define EVCD_DEFAULT_CONFIG "/etc/evcast/evcast.conf.xml"
@@ -44,6 +45,8 @@ typedef struct evcd {
 	/* reload / --check-config (config_check.c) */
 	struct evcd_check *check;  /* set on a validation context only: evcd_log collects its lines there */
 	evcast_config_t *start_cfg; /* what the modules started with, once a reload replaced cfg (owned), else NULL */
+	/* back-pressure: each publisher's waits for a writable node (pubwait.h) */
+	evcd_pubwait_t pubwait[EVCD_PUB_N];
 } evcd_t;
 
 /* Log through the daemon's sink (stderr with time and level). */

@@ -429,6 +429,7 @@ void evcd_lua_stop(evcd_t *d)
 	if (l->sub_id > 0)
 		evcast_node_unsubscribe(d->node, l->sub_id);
 	l->sub_id = 0;
+	evcd_lua_bp_stop(l);
 
 	uint64_t deadline = uv_hrtime() + l->stop_timeout_ms * 1000000u;
 	size_t stuck = 0;

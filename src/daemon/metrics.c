@@ -225,6 +225,10 @@ static const struct {
 	/* peer table and its log lines (issue 13: hostile names) */
 	{"peers_evicted", "DOWN peers removed from the full peer table to make room for a new name."},
 	{"peer_log_suppressed", "Peer UP/DOWN log lines not written (rate limit)."},
+	/* back-pressure to publishers (node_watch.c) */
+	{"fire_eagain", "Events a publisher offered while the node was not writable (EVCAST_EAGAIN; it kept them)."},
+	{"writable_watch_runs", "Writable watchers run (publishers resumed)."},
+	{"writable_watch_refused", "Writable watchers refused: too many armed at once."},
 };
 
 static const char *help_for(const char *field)
@@ -484,6 +488,22 @@ static char *render(struct evcd_metrics *m, size_t *len)
 		lua_metrics(d, &b);
 	if (d->reg) /* the registration store's database (registrations.c, docs/REGISTRATIONS.md) */
 		store_metrics(d, &b);
+	/* back-pressure: each publisher's waits for a writable node (pubwait.h) */
+	sb_printf(&b, "# HELP evcast_publish_waits_total Times a publisher found the node not writable and waited.\n"
+		      "# TYPE evcast_publish_waits_total counter\n");
+	for (int i = 0; i < EVCD_PUB_N; i++)
+		sb_printf(&b, "evcast_publish_waits_total{publisher=\"%s\"} %llu\n", evcd_pub_names[i],
+			  (unsigned long long)d->pubwait[i].waits);
+	sb_printf(&b, "# HELP evcast_publish_waiting Publishers (connections, queues) waiting for the node now.\n"
+		      "# TYPE evcast_publish_waiting gauge\n");
+	for (int i = 0; i < EVCD_PUB_N; i++)
+		sb_printf(&b, "evcast_publish_waiting{publisher=\"%s\"} %llu\n", evcd_pub_names[i],
+			  (unsigned long long)d->pubwait[i].waiting);
+	sb_printf(&b, "# HELP evcast_publish_wait_seconds_total Time publishers spent waiting for the node.\n"
+		      "# TYPE evcast_publish_wait_seconds_total counter\n");
+	for (int i = 0; i < EVCD_PUB_N; i++)
+		sb_printf(&b, "evcast_publish_wait_seconds_total{publisher=\"%s\"} %.6f\n", evcd_pub_names[i],
+			  (double)d->pubwait[i].wait_us / 1e6);
 	evcd_control_stats(d, &cs);
 	sb_printf(&b,
 		  "# HELP evcast_control_connections Control/event-socket connections open now.\n"

@@ -23,6 +23,8 @@
  * The first connect attempt runs without retry so libnats' reason (auth, TLS)
  * can be logged; then libnats retries forever, a 1 s timer logging new reasons.
  * libnats threads touch only the queue and the link counters, under the mutex.
+ * Back-pressure: a gateway takes nothing from the queue while the node is not
+ * writable (publish_wait.nats); the queue's bounds then count rx_overflow.
  */
 #include "daemon.h"
 #include "internal.h"
@@ -86,6 +88,10 @@ struct evcd_nats {
 	 * of event maps to one subject, built once (loop thread only) */
 	char last_name[128], last_sub[256], last_subj[512];
 	bool subj_ok;
+	/* back-pressure (gateway, loop thread): the queue is not taken from while
+	 * the node is not writable; libnats' messages wait in it (bounded) */
+	int bp_watch;   /* evcast_node_watch_writable id, 0 when not waiting */
+	uint64_t bp_t0; /* evcd_pubwait_begin */
 };
 
 /* ----------------------------------------------------------------- config */
@@ -366,10 +372,58 @@ static void reject(struct evcd_nats *m, int reason, const qmsg_t *q)
 	m->rl.suppressed = 0;
 }
 
+static void on_async(uv_async_t *a);
+
+static void on_writable(void *ud)
+{
+	struct evcd_nats *m = ud;
+	m->bp_watch = 0;
+	evcd_pubwait_end(&m->d->pubwait[EVCD_PUB_NATS], m->bp_t0);
+	on_async(&m->async);
+}
+
+/* A gateway relays what arrives to the group: while the node is not writable
+ * it takes nothing more from the queue (true: wait for the watcher). A
+ * refused watcher (too many armed) lets the messages through. */
+static bool gateway_must_wait(struct evcd_nats *m)
+{
+	if (!m->gateway)
+		return false;
+	if (m->bp_watch > 0)
+		return true;
+	if (evcast_node_writable(m->d->node))
+		return false;
+	int id = evcast_node_watch_writable(m->d->node, on_writable, m);
+	if (id <= 0)
+		return false;
+	m->bp_watch = id;
+	m->bp_t0 = evcd_pubwait_begin(&m->d->pubwait[EVCD_PUB_NATS]);
+	return true;
+}
+
+/* Puts the messages q... back at the head of the queue, in order. */
+static void requeue(struct evcd_nats *m, qmsg_t *q)
+{
+	qmsg_t *tail = q;
+	size_t n = 1, bytes = q->len;
+	for (; tail->next; tail = tail->next, n++)
+		bytes += tail->next->len;
+	pthread_mutex_lock(&m->mu);
+	tail->next = m->qhead;
+	if (!m->qhead)
+		m->qtail = tail;
+	m->qhead = q;
+	m->qlen += n;
+	m->qbytes += bytes;
+	pthread_mutex_unlock(&m->mu);
+}
+
 static void on_async(uv_async_t *a)
 {
 	struct evcd_nats *m = a->data;
 	qmsg_t *q;
+	if (gateway_must_wait(m))
+		return;
 	pthread_mutex_lock(&m->mu);
 	q = m->qhead;
 	m->qhead = m->qtail = NULL;
@@ -378,6 +432,10 @@ static void on_async(uv_async_t *a)
 	m->rx_wakeups += q != NULL; /* one drain per uv_async wakeup, however many were queued */
 	while (q) {
 		qmsg_t *next = q->next;
+		if (gateway_must_wait(m)) {
+			requeue(m, q);
+			return;
+		}
 		const uint8_t *text = NULL;
 		size_t tlen = 0;
 		int r = evc__node_relay_open(m->d->node, m->encrypt, (uint64_t)m->max_skew * 1000000u, q->subject,
@@ -679,6 +737,11 @@ void evcd_nats_stop(evcd_t *d)
 	if (!m)
 		return;
 	d->nats = NULL;
+	if (m->bp_watch > 0) {
+		evcast_node_unwatch_writable(d->node, m->bp_watch);
+		m->bp_watch = 0;
+		evcd_pubwait_end(&d->pubwait[EVCD_PUB_NATS], m->bp_t0);
+	}
 	if (!m->connect) {
 		close_handles(m);
 		return;

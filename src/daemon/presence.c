@@ -184,6 +184,7 @@ static void on_event(void *ud, const evcast_event_t *ev)
 		p->errors++;
 		return;
 	}
+	/* one PRESENCE_IN per remote presence event: low volume, no wait (back-pressure) */
 	if (evcast_node_fire(p->d->node, out) == 0)
 		p->relayed++;
 	else

@@ -105,7 +105,7 @@ int evcd_rs_fire(evcd_regsync_t *s, const char *type, const char *body, ...)
 		evcast_event_free(ev);
 		return EVCAST_ENOMEM;
 	}
-	return evcast_node_fire(s->d->node, ev);
+	return evcast_node_fire(s->d->node, ev); /* low volume; the donor's bulk waits in evcd_rs_pump */
 }
 
 static void new_id(evcd_regsync_t *s, char *out, size_t cap)
@@ -602,6 +602,7 @@ void evcd_regsync_stop(evcd_regsync_t *s)
 		return;
 	if (s->sub > 0 && s->d->node)
 		evcast_node_unsubscribe(s->d->node, s->sub);
+	evcd_rs_pump_stop(s);
 	for (size_t i = 0; i < s->nstreams; i++)
 		evcd_rs_stream_free(&s->streams[i]);
 	s->nstreams = 0;

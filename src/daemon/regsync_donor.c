@@ -6,7 +6,8 @@
  * about DATA_BYTES, the entries read again when sent. Streams take turns, at
  * most `rate` events/s in all, `window` unacknowledged per stream; an event not
  * acknowledged while DUP_THRESH later ones were (SACK), or for RTO_MS, is sent
- * again alone (selective repeat). Shared state: regsync_int.h.
+ * again alone (selective repeat). A stream sends only while the node is
+ * writable (back-pressure: publish_wait.regsync). Shared state: regsync_int.h.
  * Sections: snapshot, request, data, acks.
  */
 #include "regsync_int.h"
@@ -280,12 +281,52 @@ static int send_some(evcd_regsync_t *s, size_t i)
 	return 1;
 }
 
-/* Sends while the token bucket and the windows allow, one event of each stream in turn. */
+/* Back-pressure: a donor's stream is bulk (a whole table), so it sends only
+ * while the node is writable and otherwise waits for the watcher, which pumps
+ * again at once (the tick would too). The other regsync events (requests,
+ * acks, digests, the end) are few and go with evcast_node_fire. A refused
+ * watcher (too many armed) leaves the pump to the tick. */
+static void on_writable(void *ud)
+{
+	evcd_regsync_t *s = ud;
+	s->bp_watch = 0;
+	evcd_pubwait_end(&s->d->pubwait[EVCD_PUB_REGSYNC], s->bp_t0);
+	evcd_rs_pump(s);
+}
+
+static bool pump_must_wait(evcd_regsync_t *s)
+{
+	if (s->bp_watch > 0)
+		return true;
+	if (evcast_node_writable(s->d->node))
+		return false;
+	int id = evcast_node_watch_writable(s->d->node, on_writable, s);
+	if (id > 0) {
+		s->bp_watch = id;
+		s->bp_t0 = evcd_pubwait_begin(&s->d->pubwait[EVCD_PUB_REGSYNC]);
+	}
+	return true;
+}
+
+void evcd_rs_pump_stop(evcd_regsync_t *s)
+{
+	if (s->bp_watch <= 0)
+		return;
+	if (s->d->node)
+		evcast_node_unwatch_writable(s->d->node, s->bp_watch);
+	s->bp_watch = 0;
+	evcd_pubwait_end(&s->d->pubwait[EVCD_PUB_REGSYNC], s->bp_t0);
+}
+
+/* Sends while the token bucket, the windows and the node allow, one event of
+ * each stream in turn. */
 void evcd_rs_pump(evcd_regsync_t *s)
 {
 	size_t idle = 0; /* streams in a row that could not send */
 	while (s->tokens >= 1 && s->nstreams && idle < s->nstreams) {
 		int r;
+		if (pump_must_wait(s))
+			break;
 		if (s->rr >= s->nstreams)
 			s->rr = 0;
 		r = send_some(s, s->rr);

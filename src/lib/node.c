@@ -273,14 +273,7 @@ static int node_fire(evcast_node_t *n, evcast_event_t *ev, bool received)
 
 int evcast_node_fire(evcast_node_t *n, evcast_event_t *ev) { return node_fire(n, ev, false); }
 
-int evcast_node_writable(const evcast_node_t *n) { return evc__node_v2_writable(n) ? 1 : 0; }
-
-int evcast_node_try_fire(evcast_node_t *n, evcast_event_t *ev)
-{
-	if (!evcast_node_writable(n))
-		return EVCAST_EAGAIN;
-	return node_fire(n, ev, false);
-}
+/* evcast_node_writable, try_fire and the writable watchers: node_watch.c */
 
 /* Receive holds: counted, not yet acted on (v2 flow control is still to come). */
 void evcast_node_rx_hold(evcast_node_t *n) { n->rx_holds++; }
@@ -290,8 +283,6 @@ void evcast_node_rx_release(evcast_node_t *n)
 		n->rx_holds--;
 }
 
-/* The armed evcast_node_watch_writable callbacks: not yet kept (nothing blocks). */
-void evc__node_writable_changed(evcast_node_t *n) { (void)n; }
 
 /* ---------------------------------------------------------------- receive */
 
@@ -609,6 +600,7 @@ int evcast_node_new(uv_loop_t *loop, const evcast_config_t *cfg, evcast_log_cb l
 	n->hb_timer.data = n;
 	n->sweep_timer.data = n;
 	n->v2_timer.data = n;
+	evc__node_watch_init(n);
 	n->state = EVC__NODE_NEW;
 	*out = n;
 	return 0;
@@ -709,6 +701,7 @@ static void node_finish(evcast_node_t *n)
 	evc__node_v2_free(n);
 	evc__node_dedupe_free(n);
 	evc__free(n->consumers);
+	evc__node_watch_free(n);
 	evc__free(n->txbuf);
 	evc__free(n->v2_txbuf);
 	evc__free(n);
@@ -732,7 +725,9 @@ void evcast_node_close(evcast_node_t *n, void (*cb)(void *ud), void *ud)
 	n->state = EVC__NODE_CLOSING;
 	n->close_cb = cb;
 	n->close_ud = ud;
-	n->closing = 3;
+	n->closing = 4;
+	evc__node_watch_drop(n);
+	uv_close((uv_handle_t *)&n->watch_idle, on_timer_closed);
 	uv_close((uv_handle_t *)&n->v2_timer, on_timer_closed);
 	uv_close((uv_handle_t *)&n->hb_timer, on_timer_closed);
 	uv_close((uv_handle_t *)&n->sweep_timer, on_timer_closed);

@@ -25,6 +25,14 @@ typedef struct evc__consumer {
 
 #define EVC__NODE_V2NAMES 16
 
+/* a writable watcher (node_watch.c); cb NULL: spent or cancelled */
+typedef struct evc__watch {
+	int id;
+	void (*cb)(void *ud);
+	void *ud;
+} evc__watch_t;
+#define EVC__WATCH_MAX 4096 /* watchers armed at once (evcast_node_watch_writable) */
+
 struct evcast_node {
 	uv_loop_t *loop;
 	evc__logger_t lg;
@@ -93,6 +101,13 @@ struct evcast_node {
 	} v2_rx;
 	struct evc__dedupe *dedupe; /* node_relay.c; NULL: no exactly-once filter */
 	unsigned rx_holds;          /* evcast_node_rx_hold count: > 0 holds v2 delivery */
+	/* back-pressure: writable watchers (node_watch.c) */
+	evc__watch_t *watches;
+	size_t nwatch, cwatch;
+	int next_watch_id;
+	uv_idle_t watch_idle; /* runs the watchers on the next loop turn */
+	bool watch_idle_on, watch_running;
+	bool wr_test_blocked; /* evc__node_test_block */
 	int closing;
 	void (*close_cb)(void *ud);
 	void *close_ud;
@@ -133,6 +148,16 @@ bool evc__node_v2_writable(const evcast_node_t *n);
 /* node.c: node_v2.c calls this when the window opens again; it schedules the
  * armed evcast_node_watch_writable callbacks. */
 void evc__node_writable_changed(evcast_node_t *n);
+/* node_watch.c: the watcher list's lifecycle (new / close / finish). */
+void evc__node_watch_init(evcast_node_t *n);
+void evc__node_watch_drop(evcast_node_t *n);
+void evc__node_watch_free(evcast_node_t *n);
+/* node_watch.c, for tests only: closes (true) or opens (false) the window as
+ * flow control does -- evcast_node_writable reads it, and opening it calls
+ * evc__node_writable_changed like node_v2.c does. Production code never calls
+ * it. evc__node_watch_count: watchers armed now. */
+void evc__node_test_block(evcast_node_t *n, bool blocked);
+size_t evc__node_watch_count(const evcast_node_t *n);
 void evc__node_id_hex(const evcast_node_t *n, char out[33]);
 
 #endif

@@ -108,7 +108,9 @@ char *evcast_node_peers_text(const evcast_node_t *n)
 	X(v2_tx_fragments) X(v2_retransmits) X(v2_announces) X(v2_naks_tx) X(v2_naks_rx) X(v2_rx_datagrams)         \
 	X(v2_rx_events) X(v2_lost) X(v2_recovered) X(v2_hold_overflow) X(v2_nomem) X(v2_drops_total)            \
 	/* peer table and its log lines (issue 13: hostile names) */                                             \
-	X(peers_evicted) X(peer_log_suppressed)
+	X(peers_evicted) X(peer_log_suppressed) \
+	/* back-pressure to publishers (node_watch.c) */ \
+	X(fire_eagain) X(writable_watch_runs) X(writable_watch_refused)
 
 static cJSON *stats_object(const evcast_stats_t *s)
 {

@@ -38,9 +38,11 @@
 #include "../../src/daemon/esl_conf.c"
 #include "../../src/daemon/control.c"
 #include "../../src/daemon/control_cmd.c"
+#include "../../src/daemon/control_wait.c"
 #include "../../src/daemon/filter_re.c"
 #include "../../src/daemon/control_tcp.c"
 #include "../../src/daemon/control_auth.c"
+#include "node_internal.h" /* evc__node_test_block: the flow-control window, closed by hand */
 
 /* ---- stubs of the daemon's other modules ---- */
 static char last_log[1024];
@@ -919,6 +921,111 @@ static void test_preauth_addr_key(void **state)
 	assert_string_equal(name, "192.0.2.7");
 }
 
+/* Back-pressure (control_wait.c): while the node is not writable a sendevent
+ * keeps its event, the connection stops reading and its reply waits (the
+ * commands pipelined after it wait too, in order); another client is served
+ * meanwhile. When the window opens: +OK, the event, the next sendevent, the
+ * api reply, in that order, and the wait counted. A client that closes while
+ * waiting drops its watcher and its event. */
+static size_t read_until(fx_t *f, int fd, char *buf, size_t cap, const char *needle, int ms)
+{
+	size_t n = 0;
+	uint64_t end = ms_now() + (uint64_t)ms;
+	buf[0] = '\0';
+	while (!strstr(buf, needle) && n < cap - 1 && ms_now() < end) {
+		uv_run(&f->loop, UV_RUN_NOWAIT);
+		ssize_t r = recv(fd, buf + n, cap - 1 - n, MSG_DONTWAIT);
+		if (r > 0) {
+			n += (size_t)r;
+			buf[n] = '\0';
+		} else {
+			poll(NULL, 0, 1);
+		}
+	}
+	return n;
+}
+
+static void test_sendevent_waits_for_writable(void **state)
+{
+	fx_t f;
+	static char buf[65536];
+	bool eof;
+	evcd_pubwait_t *pw;
+	fx_start(&f, NULL);
+	pw = &f.d.pubwait[EVCD_PUB_CONTROL];
+	int a = cli_unix(&f), b = cli_unix(&f);
+	expect(&f, a, GREETING, false);
+	expect(&f, b, GREETING, false);
+	cli_send(a, "auth x\n\nevent plain CUSTOM t::bp\n\n");
+	expect(&f, a, REPLY("+OK accepted") REPLY("+OK event listener enabled plain"), false);
+	cli_send(b, "auth x\n\n");
+	expect(&f, b, REPLY("+OK accepted"), false);
+
+	evc__node_test_block(f.d.node, true);
+	cli_send(a, "sendevent CUSTOM\nEvent-Subclass: t::bp\nEvent-UUID: u-one\n\n"
+		    "sendevent CUSTOM\nEvent-Subclass: t::bp\nEvent-UUID: u-two\n\napi status\n\n");
+	assert_int_equal(cli_read(&f, a, buf, sizeof(buf), 1, 300, &eof), 0); /* the reply waits */
+	assert_false(eof);
+	assert_non_null(f.d.control->conns);
+	assert_int_equal(pw->waits, 1);
+	assert_int_equal(pw->waiting, 1);
+	{
+		evcast_stats_t st;
+		evcast_node_stats(f.d.node, &st);
+		assert_int_equal(st.local_events, 0); /* nothing fired yet */
+	}
+	cli_send(b, "api status\n\n"); /* the loop is not blocked: b is served */
+	expect(&f, b, "Content-Type: api/response\nContent-Length: 8\n\nUP test\n", false);
+
+	evc__node_test_block(f.d.node, false);
+	read_until(&f, a, buf, sizeof(buf), "UP test\n", 3000);
+	{
+		char *ok1 = strstr(buf, REPLY("+OK u-one")), *ev1 = strstr(buf, "Event-UUID: u-one\n");
+		char *ok2 = strstr(buf, REPLY("+OK u-two")), *ev2 = strstr(buf, "Event-UUID: u-two\n");
+		char *api = strstr(buf, "UP test\n");
+		assert_non_null(ok1);
+		assert_non_null(ev1);
+		assert_non_null(ok2);
+		assert_non_null(ev2);
+		assert_non_null(api);
+		assert_true(ok1 == buf && ok1 < ev1 && ev1 < ok2 && ok2 < ev2 && ev2 < api);
+	}
+	assert_int_equal(pw->waits, 1); /* the second found the window open */
+	assert_int_equal(pw->waiting, 0);
+	assert_true(pw->wait_us > 0);
+
+	/* a client that leaves while waiting: reads are stopped, so its close is
+	 * seen when the wait ends (the write or the resumed read fails) */
+	evc__node_test_block(f.d.node, true);
+	cli_send(b, "sendevent CUSTOM\nEvent-Subclass: t::bp\nEvent-UUID: u-b\n\n");
+	for (uint64_t end = ms_now() + 3000; pw->waiting == 0 && ms_now() < end;)
+		pump(&f, 5);
+	assert_int_equal(pw->waiting, 1);
+	assert_int_equal(evc__node_watch_count(f.d.node), 1);
+	close(b);
+	evc__node_test_block(f.d.node, false);
+	for (uint64_t end = ms_now() + 3000; f.d.control->st.connections > 1 && ms_now() < end;)
+		pump(&f, 5);
+	assert_int_equal(f.d.control->st.connections, 1);
+	assert_int_equal(pw->waiting, 0);
+	assert_int_equal(pw->waits, 2);
+
+	/* the server stops while a is waiting: watcher and event dropped, nothing leaks */
+	evc__node_test_block(f.d.node, true);
+	cli_send(a, "sendevent CUSTOM\nEvent-Subclass: t::bp\nEvent-UUID: u-three\n\n");
+	for (uint64_t end = ms_now() + 3000; pw->waiting == 0 && ms_now() < end;)
+		pump(&f, 5);
+	assert_int_equal(pw->waiting, 1);
+	assert_int_equal(evc__node_watch_count(f.d.node), 1);
+	evcd_control_stop(&f.d);
+	assert_int_equal(pw->waiting, 0);
+	assert_int_equal(evc__node_watch_count(f.d.node), 0);
+	evc__node_test_block(f.d.node, false);
+	pump(&f, 20);
+	close(a);
+	fx_stop(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -936,6 +1043,7 @@ int main(void)
 		cmocka_unit_test(test_auth_one_answer_per_delay),
 		cmocka_unit_test(test_auth_table_and_log_bound),
 		cmocka_unit_test(test_preauth_addr_key),
+		cmocka_unit_test(test_sendevent_waits_for_writable),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	srand((unsigned)time(NULL));
