@@ -4,9 +4,12 @@
  * neighbours stubbed), end to end through a real connection.
  *
  * Set up once: a loop, an unstarted node (no datagram is ever sent) and the
- * server on a Unix socket in a private temporary directory. Per input: one
- * client connects, the first byte chooses whether "auth x" is sent first and
- * how the rest is cut into writes; the loop runs while the client drains
+ * server on a Unix socket in a private temporary directory, and on TCP
+ * 127.0.0.1 (a random high port; password "x", the pre-auth guard of
+ * control_auth.c with a 1 ms failure delay). Per input: one client connects,
+ * the first byte chooses the socket (bit 7: TCP, where a wrong "auth" is
+ * answered later and holds the connection), whether "auth x" is sent first
+ * (bit 0) and how the rest is cut into writes; the loop runs while the client drains
  * what the server answers (events it subscribed to included), then the client
  * closes and the loop runs until the server has freed the connection. Any
  * crash, leak, sanitizer report or a connection left open is a bug.
@@ -24,8 +27,10 @@
 #include "../src/daemon/esl_conf.c"
 #include "../src/daemon/control.c"
 #include "../src/daemon/control_cmd.c"
+#include "../src/daemon/control_wait.c"
 #include "../src/daemon/filter_re.c"
 #include "../src/daemon/control_tcp.c"
+#include "../src/daemon/control_auth.c"
 
 void evcd_log(void *ud, int level, const char *msg) {}
 void evcd_logf(evcd_t *d, int level, const char *fmt, ...) {}
@@ -39,27 +44,42 @@ int evcd_api_execute(evcd_t *d, const char *cmd, const char *args, char **out)
 static uv_loop_t loop;
 static evcd_t d;
 static char sock_path[108];
+static int tcp_port;
 
 static void setup(void)
 {
 	static char dir[] = "/tmp/evcast-fuzz-esl.XXXXXX";
-	char xml[1024], err[256];
+	char xml[2048], err[256];
+	int rc = -1;
 	if (!mkdtemp(dir))
 		abort();
 	snprintf(sock_path, sizeof(sock_path), "%s/s", dir);
-	snprintf(xml, sizeof(xml),
-		 "<evcast><configuration name=\"event_multicast.conf\"><settings>"
-		 "<param name=\"address\" value=\"239.255.42.78\"/><param name=\"bindings\" value=\"\"/>"
-		 "<param name=\"node-name\" value=\"fuzz\"/><param name=\"control-socket\" value=\"%s\"/>"
-		 "</settings></configuration></evcast>",
-		 sock_path);
 	signal(SIGPIPE, SIG_IGN);
-	if (uv_loop_init(&loop) != 0 ||
-	    evcast_config_parse(xml, strlen(xml), "fuzz.xml", NULL, NULL, &d.cfg, err, sizeof(err)) != 0 ||
-	    evcast_node_new(&loop, d.cfg, NULL, NULL, &d.node) != 0)
+	if (uv_loop_init(&loop) != 0)
 		abort();
 	d.loop = &loop;
-	if (evcd_control_start(&d, sock_path) != 0)
+	for (int attempt = 0; attempt < 20 && rc != 0; attempt++) { /* another port when one is taken */
+		tcp_port = 20000 + (int)(((unsigned)getpid() * 7919u + (unsigned)attempt * 104729u) % 40000u);
+		snprintf(xml, sizeof(xml),
+			 "<evcast><configuration name=\"event_multicast.conf\"><settings>"
+			 "<param name=\"address\" value=\"239.255.42.78\"/><param name=\"bindings\" value=\"\"/>"
+			 "<param name=\"node-name\" value=\"fuzz\"/><param name=\"control-socket\" value=\"%s\"/>"
+			 "</settings></configuration><configuration name=\"event_socket.conf\"><settings>"
+			 "<param name=\"listen-port\" value=\"%d\"/><param name=\"password\" value=\"x\"/>"
+			 "<param name=\"auth-failure-delay-ms\" value=\"1\"/>"
+			 "<param name=\"auth-failure-delay-max-ms\" value=\"1\"/>"
+			 "</settings></configuration></evcast>",
+			 sock_path, tcp_port);
+		if (evcast_config_parse(xml, strlen(xml), "fuzz.xml", NULL, NULL, &d.cfg, err, sizeof(err)) != 0 ||
+		    evcast_node_new(&loop, d.cfg, NULL, NULL, &d.node) != 0)
+			abort();
+		if ((rc = evcd_control_start(&d, sock_path)) != 0) {
+			evcast_node_close(d.node, NULL, NULL);
+			uv_run(&loop, UV_RUN_DEFAULT);
+			evcast_config_free(d.cfg);
+		}
+	}
+	if (rc != 0)
 		abort();
 }
 
@@ -78,6 +98,8 @@ static void settle(int fd)
 		idle = moved ? 0 : idle + 1;
 		if (fd >= 0 ? idle >= 20 : !d.control->conns)
 			break;
+		if (fd < 0 && round >= 100)
+			poll(NULL, 0, 1); /* a held auth answer is due within 1 ms */
 	}
 }
 
@@ -85,6 +107,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static bool ready;
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct sockaddr_in sin = {.sin_family = AF_INET};
 	size_t off = 1, chunk;
 	int fd;
 	if (!ready) {
@@ -93,14 +116,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (size < 1 || size > 256 * 1024)
 		return 0;
-	fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-		abort();
+	if (data[0] & 0x80) {
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		sin.sin_port = htons((uint16_t)tcp_port);
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0)
+			abort();
+	} else {
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+			abort();
+	}
 	fcntl(fd, F_SETFL, O_NONBLOCK);
 	if (data[0] & 1)
 		(void)!write(fd, "auth x\n\n", 8);
-	chunk = (data[0] >> 1) ? (size_t)(data[0] >> 1) * 7 : size;
+	chunk = (data[0] & 0x7e) ? (size_t)((data[0] & 0x7e) >> 1) * 7 : size;
 	while (off < size) {
 		size_t n = size - off < chunk ? size - off : chunk;
 		ssize_t w = write(fd, data + off, n);

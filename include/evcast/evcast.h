@@ -74,6 +74,17 @@ typedef void (*evcast_log_cb)(void *ud, int level, const char *msg);
 int evcast_log_level_parse(const char *name);
 const char *evcast_log_level_name(int level);
 
+/* A string that came from the network, made safe for a log line, a terminal
+ * or a metrics label (docs/OPERATIONS.md, "Names from the network"): printable
+ * ASCII and valid UTF-8 are copied; backslash becomes \\, newline, CR and tab
+ * \n \r \t, other control bytes, DEL and bytes that are not valid UTF-8
+ * \xHH, C1 controls, direction marks, line/paragraph separators and bidi
+ * embeddings/isolates \uHHHH. Writes at most cap bytes with the NUL (cap 0:
+ * nothing written); a result cut short ends with "..." at a whole character
+ * or escape. Returns the length the whole result needs, without the NUL (>=
+ * cap: it was cut). s NULL is written "(null)". Never allocates. */
+size_t evcast_escape_text(const char *s, char *out, size_t cap);
+
 /* ------------------------------------------------------------- 2. allocator */
 
 /* Replace the allocator used by the whole library (tests use this to fail the
@@ -246,7 +257,9 @@ typedef struct evcast_config {
  * or <evcast> holding <configuration> blocks. Unknown params are logged (warning,
  * naming param and line) through log; an invalid value fails with EVCAST_EINVAL
  * or EVCAST_EPARSE and a message in err (may be NULL) naming the file, line,
- * param, value and why. On success *out is a new config (evcast_config_free). */
+ * param, value and why. On success *out is a new config (evcast_config_free).
+ * evcast_config_load opens path without blocking and refuses anything but a
+ * regular file (a FIFO, a directory, a device) with EVCAST_EIO and the reason. */
 int evcast_config_parse(const char *xml, size_t len, const char *path, evcast_log_cb log, void *log_ud,
 			evcast_config_t **out, char *err, size_t errlen);
 int evcast_config_load(const char *path, evcast_log_cb log, void *log_ud, evcast_config_t **out, char *err,
@@ -311,6 +324,13 @@ typedef struct evcast_stats {
 	uint64_t v2_naks_tx, v2_naks_rx, v2_rx_datagrams, v2_rx_events;
 	uint64_t v2_lost, v2_recovered, v2_hold_overflow, v2_nomem, v2_drops_total;
 	uint64_t v2_drops[EVCAST_V2_REASONS]; /* per reject reason; names: evcast_v2_reason_name */
+	/* peer table and its log lines (issue 13: hostile names) */
+	uint64_t peers_evicted;       /* DOWN peers removed to make room for a new name (table full) */
+	uint64_t peer_log_suppressed; /* peer UP/DOWN log lines not written (rate limit) */
+	/* back-pressure to publishers (node_watch.c) */
+	uint64_t fire_eagain;            /* evcast_node_try_fire calls refused: window closed */
+	uint64_t writable_watch_runs;    /* writable watchers run */
+	uint64_t writable_watch_refused; /* evcast_node_watch_writable refused: too many armed */
 	/* v2 flow control (docs/PROTOCOL.md 14) */
 	uint64_t fc_receivers;  /* receivers in this sender's flow-control set now (a gauge) */
 	uint64_t fc_blocked;    /* times the window toward the slowest receiver ran out */

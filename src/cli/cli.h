@@ -11,6 +11,7 @@
 #define EVCAST_CLI_H
 
 #include "evcast/evcast.h"
+#include <signal.h>
 #include <stdio.h>
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
@@ -24,6 +25,10 @@ typedef struct esl_client {
 	int fd;
 	evcast_esl_parser_t *parser;
 	const char *path;
+	/* NULL, or the signal mask esl_recv waits with (ppoll): a caller that
+	 * keeps its stop signals blocked gets them only while waiting, as EINTR,
+	 * never lost between two waits (evcast listen) */
+	const sigset_t *wait_mask;
 } esl_client_t;
 
 /* Connects to path and authenticates. On failure prints why (path, errno) on

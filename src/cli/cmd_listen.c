@@ -5,9 +5,12 @@
  * as it arrives: plain text as the event socket delivers it (values
  * url-encoded), each ending with a blank line; or with --json one compact JSON
  * object per line. stdout is flushed per event so scripts can follow it. Ends
- * with status 0 on SIGINT/SIGTERM, a closed stdout (SIGPIPE is ignored, EPIPE
- * ends the loop) or the daemon's disconnect notice; 1 when the connection is
- * lost without one.
+ * with status 0 on SIGINT/SIGTERM or a closed stdout (SIGPIPE is ignored,
+ * EPIPE ends the loop); 1 with a one-line message on stderr when the daemon
+ * goes away (its disconnect notice, or the connection lost). SIGINT/SIGTERM
+ * stay blocked except while waiting for the daemon (ppoll with the caller's
+ * mask, esl_client.c), so one that arrives while an event is printed ends the
+ * loop at the next wait, at once, not after the next event.
  */
 #include "cli.h"
 #include <cjson/cJSON.h>
@@ -102,6 +105,17 @@ int cmd_listen(const cli_t *cli, int argc, char **argv)
 
 	if ((rc = esl_open(&c, cli->socket_path, "evcast listen")) != CLI_OK)
 		return rc;
+	{ /* from here the stop signals are delivered only inside esl_recv's ppoll */
+		static sigset_t waitmask;
+		sigset_t stops;
+		sigemptyset(&stops);
+		sigaddset(&stops, SIGINT);
+		sigaddset(&stops, SIGTERM);
+		sigprocmask(SIG_BLOCK, &stops, &waitmask);
+		sigdelset(&waitmask, SIGINT);
+		sigdelset(&waitmask, SIGTERM);
+		c.wait_mask = &waitmask;
+	}
 	rc = esl_command(&c, cmd, n, &m);
 	text = rc > 0 ? evcast_event_get_header(m, "Reply-Text") : NULL;
 	if (!text || strncmp(text, "+OK", 3) != 0) {
@@ -136,7 +150,8 @@ int cmd_listen(const cli_t *cli, int argc, char **argv)
 		ctype = evcast_event_get_header(m, "Content-Type");
 		body = evcast_event_get_body(m, &blen);
 		if (ctype && strcasecmp(ctype, "text/disconnect-notice") == 0) {
-			rc = CLI_OK;
+			fprintf(stderr, "evcast listen: the daemon ended the session (disconnect notice)\n");
+			rc = CLI_FAIL;
 			break;
 		}
 		if (ctype && strncasecmp(ctype, "text/event-", 11) == 0 && body) {

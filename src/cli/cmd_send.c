@@ -9,6 +9,10 @@
  * --repeat N (1..10,000,000) sends N copies over ONE connection, the i-th with
  * `Evcast-Test-Seq: i`, pipelined (at most WINDOW replies outstanding), paced
  * by --rate when given; it waits for every reply and prints one summary line.
+ * Back-pressure: the daemon answers a sendevent only once the node took the
+ * event (it stops reading the connection while the node is not writable), so
+ * --repeat is paced by the replies: at most WINDOW events are in flight, and
+ * what the daemon holds for this connection is one read's worth.
  */
 #include "cli.h"
 #include <errno.h>

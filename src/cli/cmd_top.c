@@ -82,15 +82,26 @@ static double prev_events(const top_state_t *s, const char *name)
 	return -1;
 }
 
+/* s made safe for the terminal (peer names come from the network: an ESC or
+ * a newline in one must not reach the screen), in buf; cap 25 shows at most
+ * 24 bytes, cut at a whole character with "...". */
+static const char *safe(const char *s, char *buf, size_t cap)
+{
+	evcast_escape_text(s, buf, cap);
+	return buf;
+}
+
 static void render(const cJSON *j, top_state_t *s, bool tty)
 {
+	char e[4][128];
 	const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "stats");
 	double t = now_s(), dt = s->have_prev ? t - s->t : 0;
 	double rx = num(st, "rx_events"), tx = num(st, "tx_events") + num(st, "v2_tx_events"), dr = drops_total(st);
 	if (tty)
 		fputs("\033[H\033[2J", stdout);
-	printf("evcast top -- node %s (%s, %s), %s\n", str(j, "node"), str(j, "protocol"), str(j, "security"),
-	       str(j, "state"));
+	printf("evcast top -- node %s (%s, %s), %s\n", safe(str(j, "node"), e[0], sizeof(e[0])),
+	       safe(str(j, "protocol"), e[1], sizeof(e[1])), safe(str(j, "security"), e[2], sizeof(e[2])),
+	       safe(str(j, "state"), e[3], sizeof(e[3])));
 	if (dt > 0)
 		printf("rx %.0f ev/s   tx %.0f ev/s   drops %.0f/s   (totals: rx %.0f, tx %.0f, drops %.0f)\n",
 		       (rx - s->rx) / dt, (tx - s->tx) / dt, (dr - s->drops) / dt, rx, tx, dr);
@@ -108,8 +119,9 @@ static void render(const cJSON *j, top_state_t *s, bool tty)
 		char rate[32] = "-";
 		if (dt > 0 && before >= 0)
 			snprintf(rate, sizeof(rate), "%.0f", (ev - before) / dt);
-		printf("%-24.24s %-5s %8.0fs %12.0f %9s %-7s %s\n", name, str(p, "status"), num(p, "last_seen_ago"), ev,
-		       rate, str(p, "protocol"), str(p, "address"));
+		printf("%-24s %-5s %8.0fs %12.0f %9s %-7s %s\n", safe(name, e[0], 25), safe(str(p, "status"), e[1], 8),
+		       num(p, "last_seen_ago"), ev, rate, safe(str(p, "protocol"), e[2], sizeof(e[2])),
+		       safe(str(p, "address"), e[3], sizeof(e[3])));
 		if (next.npeers < TOP_MAX_PEERS) {
 			snprintf(next.peers[next.npeers].name, sizeof(next.peers[0].name), "%s", name);
 			next.peers[next.npeers++].events = ev;

@@ -9,6 +9,7 @@
  */
 #include "cli.h"
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -41,6 +42,11 @@ int esl_recv(esl_client_t *c, evcast_event_t **msg)
 		int rc = evcast_esl_parser_next(c->parser, msg);
 		if (rc != 0)
 			return rc;
+		if (c->wait_mask) { /* the caller's stop signals arrive here, or stay pending */
+			struct pollfd p = {.fd = c->fd, .events = POLLIN};
+			if (ppoll(&p, 1, NULL, c->wait_mask) < 0)
+				return EVCAST_EIO; /* errno EINTR: a signal came */
+		}
 		n = recv(c->fd, buf, sizeof(buf), 0);
 		if (n == 0)
 			return 0;

@@ -10,6 +10,7 @@
 #include "internal.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,26 +28,33 @@ static void mask_host_bits(evcd_cidr_t *c)
 	}
 }
 
+/* The reason into why (NULL: the caller wants none). */
+static void say(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+	if (!why || whylen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+}
+
 int evcd_cidr_parse(const char *text, evcd_cidr_t *out, char *why, size_t whylen)
 {
 	char addr[INET6_ADDRSTRLEN + 1];
 	const char *slash;
 	size_t alen;
 	unsigned max, prefix;
-	char tmp[1];
-	if (!why) {
-		why = tmp;
-		whylen = sizeof(tmp);
-	}
 	memset(out, 0, sizeof(*out));
 	if (!text || !*text) {
-		snprintf(why, whylen, "empty item");
+		say(why, whylen, "empty item");
 		return EVCAST_EINVAL;
 	}
 	slash = strchr(text, '/');
 	alen = slash ? (size_t)(slash - text) : strlen(text);
 	if (alen == 0 || alen >= sizeof(addr)) {
-		snprintf(why, whylen, "\"%s\" is not an IPv4 or IPv6 address", text);
+		say(why, whylen, "\"%s\" is not an IPv4 or IPv6 address", text);
 		return EVCAST_EINVAL;
 	}
 	memcpy(addr, text, alen);
@@ -58,21 +66,21 @@ int evcd_cidr_parse(const char *text, evcd_cidr_t *out, char *why, size_t whylen
 		out->family = AF_INET6;
 		max = 128;
 	} else {
-		snprintf(why, whylen, "\"%s\" is not an IPv4 or IPv6 address", addr);
+		say(why, whylen, "\"%s\" is not an IPv4 or IPv6 address", addr);
 		return EVCAST_EINVAL;
 	}
 	prefix = max;
 	if (slash) {
 		const char *p = slash + 1;
 		if (!*p || strlen(p) > 3 || strspn(p, "0123456789") != strlen(p)) {
-			snprintf(why, whylen, "prefix length \"%s\" is not a number", p);
+			say(why, whylen, "prefix length \"%s\" is not a number", p);
 			return EVCAST_EINVAL;
 		}
 		prefix = 0;
 		for (; *p; p++)
 			prefix = prefix * 10 + (unsigned)(*p - '0');
 		if (prefix > max) {
-			snprintf(why, whylen, "prefix length %u is over %u", prefix, max);
+			say(why, whylen, "prefix length %u is over %u", prefix, max);
 			return EVCAST_EINVAL;
 		}
 	}
@@ -96,11 +104,6 @@ int evcd_acl_add(evcd_acl_t *acl, const char *list, char *why, size_t whylen)
 	evcd_cidr_t parsed[EVCD_ACL_MAX];
 	size_t n = 0;
 	const char *p = list ? list : "";
-	char tmp[1];
-	if (!why) {
-		why = tmp;
-		whylen = sizeof(tmp);
-	}
 	for (;;) {
 		const char *e = strchr(p, ',');
 		size_t len = e ? (size_t)(e - p) : strlen(p);
@@ -112,13 +115,13 @@ int evcd_acl_add(evcd_acl_t *acl, const char *list, char *why, size_t whylen)
 		while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
 			len--;
 		if (len >= sizeof(item)) {
-			snprintf(why, whylen, "item \"%.40s...\" is too long", p);
+			say(why, whylen, "item \"%.40s...\" is too long", p);
 			return EVCAST_EINVAL;
 		}
 		memcpy(item, p, len);
 		item[len] = '\0';
 		if (!len) {
-			snprintf(why, whylen, "empty item in the list");
+			say(why, whylen, "empty item in the list");
 			return EVCAST_EINVAL;
 		}
 		if (strcmp(item, "loopback.auto") == 0) {
@@ -131,7 +134,7 @@ int evcd_acl_add(evcd_acl_t *acl, const char *list, char *why, size_t whylen)
 			if (n + 1 > EVCD_ACL_MAX)
 				goto too_many;
 			if (evcd_cidr_parse(item, &parsed[n], r, sizeof(r)) < 0) {
-				snprintf(why, whylen, "%s", r);
+				say(why, whylen, "%s", r);
 				return EVCAST_EINVAL;
 			}
 			n++;
@@ -145,7 +148,7 @@ int evcd_acl_add(evcd_acl_t *acl, const char *list, char *why, size_t whylen)
 	{
 		evcd_cidr_t *v = evc__realloc(acl->items, (acl->n + n) * sizeof(*v));
 		if (!v) {
-			snprintf(why, whylen, "out of memory");
+			say(why, whylen, "out of memory");
 			return EVCAST_ENOMEM;
 		}
 		memcpy(v + acl->n, parsed, n * sizeof(*v));
@@ -154,7 +157,7 @@ int evcd_acl_add(evcd_acl_t *acl, const char *list, char *why, size_t whylen)
 	}
 	return 0;
 too_many:
-	snprintf(why, whylen, "more than %u items", EVCD_ACL_MAX);
+	say(why, whylen, "more than %u items", EVCD_ACL_MAX);
 	return EVCAST_E2BIG;
 }
 

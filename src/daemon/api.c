@@ -188,12 +188,19 @@ static int api_stats(evcd_t *d, const char *args, sb_t *out)
 	sb_printf(out,
 		  "\"control\":{\"connections\":%llu,\"accepted\":%llu,\"refused\":%llu,\"commands\":%llu,"
 		  "\"events_queued\":%llu,\"events_dropped\":%llu,\"protocol_errors\":%llu,"
-		  "\"auth_failures\":%llu,\"acl_rejected\":%llu,\"auth_timeouts\":%llu}",
+		  "\"auth_failures\":%llu,\"acl_rejected\":%llu,\"auth_timeouts\":%llu",
 		  (unsigned long long)cs.connections, (unsigned long long)cs.accepted,
 		  (unsigned long long)cs.refused, (unsigned long long)cs.commands,
 		  (unsigned long long)cs.events_queued, (unsigned long long)cs.events_dropped,
 		  (unsigned long long)cs.protocol_errors, (unsigned long long)cs.auth_failures,
 		  (unsigned long long)cs.acl_rejected, (unsigned long long)cs.auth_timeouts);
+	/* esl: pre-auth limits and auth failures (issue 13) */
+	sb_printf(out,
+		  ",\"unauthenticated\":%llu,\"preauth_evicted\":%llu,\"auth_delayed\":%llu,"
+		  "\"auth_log_suppressed\":%llu,\"auth_addresses_evicted\":%llu}",
+		  (unsigned long long)cs.unauthenticated, (unsigned long long)cs.preauth_evicted,
+		  (unsigned long long)cs.auth_delayed, (unsigned long long)cs.auth_log_suppressed,
+		  (unsigned long long)cs.auth_addresses_evicted);
 	if (d->nats) {
 		char *nats = evcd_nats_json(d);
 		if (nats)
@@ -206,6 +213,19 @@ static int api_stats(evcd_t *d, const char *args, sb_t *out)
 			sb_printf(out, ",\"lua\":%s", lua);
 		evcast_free(lua);
 	}
+	if (d->reg) { /* the registration store: its database's state and faults (registrations.c) */
+		char *reg = evcd_reg_store_json(d);
+		if (reg)
+			sb_printf(out, ",\"registrations\":%s", reg);
+		evc__free(reg);
+	}
+	/* back-pressure: each publisher's waits for a writable node (pubwait.h) */
+	sb_printf(out, ",\"publish_wait\":{");
+	for (int i = 0; i < EVCD_PUB_N; i++)
+		sb_printf(out, "%s\"%s\":{\"waits\":%llu,\"waiting\":%llu,\"wait_ms\":%llu}", i ? "," : "",
+			  evcd_pub_names[i], (unsigned long long)d->pubwait[i].waits,
+			  (unsigned long long)d->pubwait[i].waiting, (unsigned long long)(d->pubwait[i].wait_us / 1000u));
+	sb_printf(out, "}");
 	{ /* how late events from peers arrive: percentiles and the histogram */
 		size_t cap = 32768, n;
 		char *rx = evc__malloc(cap);
@@ -221,7 +241,7 @@ static int api_stats(evcd_t *d, const char *args, sb_t *out)
 /* FreeSWITCH's reloadxml answers "+OK [Success]"; evcast_reload says more. */
 static int api_reloadxml(evcd_t *d, const char *args, sb_t *out)
 {
-	char msg[512];
+	char msg[EVCD_RELOAD_MSG];
 	int rc = evcd_reload(d, msg, sizeof(msg));
 	if (rc < 0)
 		sb_printf(out, "-ERR [%s]\n", msg);
@@ -232,7 +252,7 @@ static int api_reloadxml(evcd_t *d, const char *args, sb_t *out)
 
 static int api_reload(evcd_t *d, const char *args, sb_t *out)
 {
-	char msg[512];
+	char msg[EVCD_RELOAD_MSG];
 	int rc = evcd_reload(d, msg, sizeof(msg));
 	sb_printf(out, "%s %s\n", rc < 0 ? "-ERR" : "+OK", msg);
 	return 0;

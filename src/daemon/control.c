@@ -4,7 +4,8 @@
  * (control_tcp.c) on TCP.
  *
  * Owns listeners (a uv_stream_t server with per-listener options: password,
- * ACL, queue bounds, connection limit, auth timeout) and connections (framing
+ * ACL, queue bounds, connection limit, auth timeout; the pre-auth guard is
+ * control_auth.c's) and connections (framing
  * by evcast_esl_parser, one command at a time, a bounded outgoing queue that
  * drops the OLDEST events of a slow client and counts them, never blocking
  * the loop). Events come from ONE node subscription (borrowed), filtered per
@@ -182,7 +183,7 @@ static void on_write(uv_write_t *req, int status)
 	if (c->paused && c->qbytes < c->lis->opts.queue_max_bytes / 2 &&
 	    c->qcount < c->lis->opts.queue_max_events / 2) {
 		c->paused = false;
-		if (!c->close_after_flush && uv_read_start(&c->u.s, on_alloc, on_read) < 0) {
+		if (!c->close_after_flush && !c->auth_wait && !c->bp_ev && uv_read_start(&c->u.s, on_alloc, on_read) < 0) {
 			conn_close(c);
 			return;
 		}
@@ -365,7 +366,7 @@ static void protocol_error(conn_t *c, int rc)
 /* Handles the complete commands buffered, unless output is backed up. */
 static void conn_commands(conn_t *c, const evcd_listener_opts_t *o)
 {
-	while (!c->closing && !c->close_after_flush && !c->paused) {
+	while (!c->closing && !c->close_after_flush && !c->paused && !c->auth_wait && !c->bp_ev) {
 		evcast_event_t *msg;
 		int rc = evcast_esl_parser_next(c->parser, &msg);
 		if (rc == 0)
@@ -395,6 +396,17 @@ static void conn_process(conn_t *c)
 	conn_commands(c, &c->lis->opts);
 	c->holding = false;
 	flush(c);
+}
+
+void evcd_conn_resume(conn_t *c)
+{
+	if (c->closing || c->close_after_flush || c->bp_ev || c->auth_wait)
+		return;
+	if (!c->paused && uv_read_start(&c->u.s, on_alloc, on_read) < 0) {
+		conn_close(c);
+		return;
+	}
+	conn_process(c);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -448,6 +460,8 @@ static void conn_close(conn_t *c)
 	if (c->closing)
 		return;
 	c->closing = true;
+	evcd_preauth_forget(c);
+	evcd_conn_sendevent_drop(c);
 	rx_hold_update(c); /* releases its hold */
 	evcd_conn_unsubscribe(c);
 	if (c->prev)
@@ -459,6 +473,17 @@ static void conn_close(conn_t *c)
 	c->lis->nconns--;
 	ctl->st.connections--;
 	uv_close(&c->u.h, on_conn_closed);
+}
+
+void evcd_conn_evict(conn_t *c)
+{
+	if (c->closing)
+		return;
+	if (!c->writing && !c->close_after_flush) {
+		uv_buf_t b = uv_buf_init((char *)DISCONNECT_NOTICE, sizeof(DISCONNECT_NOTICE) - 1);
+		(void)uv_try_write(&c->u.s, &b, 1);
+	}
+	conn_close(c);
 }
 
 static int stream_init(uv_loop_t *loop, uv_handle_type type, stream_u *u)
@@ -535,6 +560,8 @@ void evcd_control_on_connection(uv_stream_t *server, int status)
 		send_now(c, RUDE_REJECTION DISCONNECT_NOTICE, sizeof(RUDE_REJECTION DISCONNECT_NOTICE) - 1);
 		rc = UV_EACCES;
 	}
+	if (rc == 0) /* a flood of unauthenticated clients makes room from its own (control_auth.c) */
+		evcd_preauth_make_room(lis, (struct sockaddr *)&ss);
 	if (rc == 0 && lis->nconns >= lis->opts.max_connections) {
 		ctl->st.refused++;
 		evcd_logf(ctl->d, EVCAST_LOG_WARNING, "control: %s: connection limit (%zu) reached, refusing %s",
@@ -562,6 +589,7 @@ void evcd_control_on_connection(uv_stream_t *server, int status)
 	ctl->st.connections++;
 	ctl->st.accepted++;
 	evc__ratelimit_init(&c->drop_rl, 1, 1);
+	evcd_preauth_add(c, (struct sockaddr *)&ss);
 	evcd_logf(ctl->d, EVCAST_LOG_DEBUG, "control: client %u (%s) connected on %s", c->id, c->peer, lis->label);
 	evcd_conn_send(c, "Content-Type: auth/request\n\n", 28);
 }
@@ -597,6 +625,7 @@ void evcd_listener_free(listener_t *lis)
 	evc__free(lis->path);
 	evc__free(lis->label);
 	evcd_acl_clear(&lis->acl);
+	evcd_preauth_free(lis->preauth);
 	evc__free(lis);
 }
 
@@ -778,6 +807,10 @@ void evcd_control_stop(evcd_t *d)
 	if (ctl->sweep_on) {
 		ctl->sweep_on = false;
 		uv_close((uv_handle_t *)&ctl->sweep, on_sweep_closed);
+	}
+	if (ctl->pa_timer_on) { /* control_auth.c's timer: the same bookkeeping */
+		ctl->pa_timer_on = false;
+		uv_close((uv_handle_t *)&ctl->pa_timer, on_sweep_closed);
 	}
 	while (ctl->conns) {
 		conn_t *c = ctl->conns;

@@ -4,7 +4,9 @@
  * sendevent, api, bgapi, exit; anything else "-ERR command not found".
  *
  * Owns per-connection filters and the command dispatcher. It only queues
- * replies and fires events (evcast_node_fire); connections, queues and
+ * replies and fires events (sendevent through control_wait.c, which may make
+ * it wait for a writable node; bgapi's low-volume BACKGROUND_JOB with
+ * evcast_node_fire); connections, queues and
  * closing belong to control.c. Sections: filters; helpers; commands; dispatch.
  */
 #include "control_int.h"
@@ -98,16 +100,11 @@ static char *next_word(char **s)
 
 static void cmd_auth(conn_t *c, char *args)
 {
-	const evcd_listener_opts_t *o = &c->lis->opts;
-	bool ok = true;
-	if (o->require_password) {
-		size_t n = strlen(args), m = o->password ? strlen(o->password) : 0;
-		unsigned diff = (unsigned)(n ^ m);
-		for (size_t i = 0; i < n; i++)
-			diff |= (unsigned char)args[i] ^ (unsigned char)(m ? o->password[i % m] : 0);
-		ok = diff == 0;
+	if (c->lis->preauth) { /* TCP: limits and failure delays per address (control_auth.c) */
+		evcd_preauth_auth(c, args);
+		return;
 	}
-	if (!ok) {
+	if (!evcd_auth_password_ok(&c->lis->opts, args)) {
 		evcd_logf(c->ctl->d, EVCAST_LOG_WARNING, "control: client %u (%s) on %s: authentication failed", c->id,
 			  c->peer, c->lis->label);
 		c->ctl->st.auth_failures++;
@@ -295,10 +292,7 @@ static void cmd_sendevent(conn_t *c, char *args, const evcast_event_t *msg)
 		return;
 	}
 	snprintf(id, sizeof(id), "%s", v);
-	evcd_conn_reply(c, "+OK %s", id); /* before the event, as FreeSWITCH's queue orders them */
-	if ((rc = evcast_node_fire(d->node, ev)) < 0)
-		evcd_logf(d, EVCAST_LOG_WARNING, "control: client %u: sendevent %s: %s", c->id, name,
-			  evcast_strerror(rc));
+	evcd_conn_sendevent_fire(c, ev, id); /* "+OK <id>" then the event; both may wait (control_wait.c) */
 }
 
 static char *run_api(conn_t *c, char *args)

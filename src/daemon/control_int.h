@@ -5,6 +5,10 @@
  * Nothing else includes it (tests/unit/test_control.c and
  * fuzz/fuzz_esl_server.c include the modules themselves).
  *
+ * control_auth.c guards a TCP listener before auth: limits on unauthenticated
+ * connections (overall and per address) and a growing delay after failed
+ * auths.
+ *
  * A conn_t is owned by control.c: created on accept, freed only from its
  * uv_close callback. Command handlers write through evcd_conn_reply /
  * evcd_conn_send / evcd_conn_enqueue (never to the stream directly) and close
@@ -46,6 +50,9 @@ typedef struct evcd_listener_opts {
 	const char *password;
 	size_t queue_max_bytes, queue_max_events, max_connections;
 	unsigned auth_timeout_ms; /* 0: none */
+	/* esl: pre-auth guard (control_auth.c; used when max_unauth > 0) */
+	size_t max_unauth, max_unauth_per_addr;
+	unsigned fail_delay_ms, fail_delay_max_ms;
 } evcd_listener_opts_t;
 
 typedef union stream_u {
@@ -64,6 +71,7 @@ typedef struct listener {
 	evcd_acl_t acl; /* checked before auth/request; empty = everyone */
 	size_t nconns;
 	bool bound; /* the socket file is ours (removed at stop) */
+	struct evcd_preauth *preauth; /* control_auth.c; NULL: no pre-auth guard (the Unix socket) */
 } listener_t;
 
 /* One serialization of an event shared by every connection that gets it in
@@ -115,6 +123,18 @@ typedef struct conn {
 	uv_write_t wreq;
 	uint64_t dropped;
 	evc__ratelimit_t drop_rl;
+	/* esl: pre-auth guard (control_auth.c) */
+	struct conn *pa_prev, *pa_next; /* the listener's unauthenticated connections, oldest first */
+	struct pa_addr *pa_addr;        /* its source address entry; NULL: not counted */
+	int auth_state;                 /* PA_IDLE, PA_HELD (attempt waits), PA_DENIED (-ERR waits) */
+	bool auth_ok;                   /* PA_HELD: the attempt's result, told when released */
+	bool auth_wait;                 /* reads and commands stop until the guard answers */
+	uint64_t auth_due_ms;           /* PA_DENIED: when the -ERR goes out (wall clock) */
+	/* sendevent waiting for a writable node (control_wait.c): reads stopped */
+	evcast_event_t *bp_ev; /* owned; non-NULL while waiting */
+	int bp_watch;          /* its evcast_node_watch_writable id */
+	uint64_t bp_t0;        /* evcd_pubwait_begin */
+	char bp_id[128];       /* the reply's Event-UUID */
 	bool rx_held; /* v2 flow control: this client's queue holds the node's delivery (control.c) */
 } conn_t;
 
@@ -131,6 +151,9 @@ struct evcd_control {
 	bool sweep_on;
 	evcd_control_stats_t st;
 	char rbuf[64 * 1024]; /* read buffer shared by all connections (reads are sequential) */
+	/* esl: the pre-auth guard's timer (control_auth.c): held and delayed auth answers */
+	uv_timer_t pa_timer;
+	bool pa_timer_on;
 };
 
 /* ---- control.c ---- */
@@ -153,6 +176,21 @@ void evcd_conn_send(conn_t *c, const char *text, size_t len);
 void evcd_conn_reply(conn_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Stops reading, sends what is queued, then closes. */
 void evcd_conn_close_after_flush(conn_t *c);
+/* Closes c at once (the disconnect notice when it can go without blocking):
+ * an unauthenticated connection pushed out by a newer one. */
+void evcd_conn_evict(conn_t *c);
+/* The guard answered (auth_wait cleared) or a sendevent's waiting event is
+ * done: reading resumes (unless output is
+ * backed up) and the buffered commands run, in order. */
+void evcd_conn_resume(conn_t *c);
+
+/* ---- control_wait.c ---- */
+/* Fires ev (ownership moves) and replies "+OK <id>"; when the node is not
+ * writable, the connection stops reading and both wait for it. */
+void evcd_conn_sendevent_fire(conn_t *c, evcast_event_t *ev, const char *id);
+/* conn_close: drops a waiting sendevent (watcher and event). */
+void evcd_conn_sendevent_drop(conn_t *c);
+
 /* Node subscription of the connection (idempotent); unsubscribe also drops
  * the bindings. */
 int evcd_conn_subscribe(conn_t *c);
@@ -165,6 +203,31 @@ void evcd_conn_unsubscribe(conn_t *c);
 int evcd_control_tcp_start(evcd_control_t *ctl);
 /* Closes connections that did not authenticate in time (timer callback). */
 void evcd_control_sweep(uv_timer_t *t);
+
+/* ---- control_auth.c ---- */
+enum { PA_IDLE, PA_HELD, PA_DENIED };
+/* The pre-auth guard of lis (limits from lis->opts; the table of addresses is
+ * allocated here); NULL when out of memory. Freed with evcd_preauth_free. */
+struct evcd_preauth *evcd_preauth_new(listener_t *lis);
+void evcd_preauth_free(struct evcd_preauth *g);
+/* Starts ctl's timer (once); EVCAST_ENOMEM never: the handle is in ctl. */
+void evcd_preauth_timer_init(evcd_control_t *ctl);
+/* Closes ctl's timer (evcd_control_stop). */
+void evcd_preauth_timer_close(evcd_control_t *ctl);
+/* Before a client from sa is accepted on lis: closes the oldest
+ * unauthenticated connection of sa's address when it is at its limit, else
+ * the oldest of the address holding the most when the listener is at
+ * max-unauthenticated. No-op without a guard. */
+void evcd_preauth_make_room(listener_t *lis, const struct sockaddr *sa);
+/* c, from sa, was accepted: counted until it authenticates or closes. */
+void evcd_preauth_add(conn_t *c, const struct sockaddr *sa);
+/* c authenticated or closes: no longer counted (idempotent). */
+void evcd_preauth_forget(conn_t *c);
+/* True when password is the listener's (any, without require_password). */
+bool evcd_auth_password_ok(const evcd_listener_opts_t *o, const char *password);
+/* "auth" on a guarded connection: answered now, or held while its address
+ * waits out its delay (then c->auth_wait stops its commands). */
+void evcd_preauth_auth(conn_t *c, const char *password);
 
 /* ---- control_cmd.c ---- */
 /* Handles one command block (header "_line" + headers + body). */

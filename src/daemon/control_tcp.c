@@ -5,9 +5,10 @@
  * Owns reading that block (esl_conf.c parses it; a bad value stops the start
  * with file:line:param:value:why, an unknown param is a warning), opening the
  * TCP listener (IPv4 or IPv6; the password required, the ACL and the
- * connection limit enforced by control.c at accept) and the auth-timeout
- * sweep. Without the block there is no TCP listener. Sections: config
- * warnings, auth-timeout sweep, start.
+ * connection limit enforced by control.c at accept, the pre-auth limits and
+ * failure delays by control_auth.c) and the auth-timeout sweep. Without the
+ * block there is no TCP listener. Sections: config warnings, auth-timeout
+ * sweep, start.
  */
 #include "control_int.h"
 #include <stdio.h>
@@ -64,9 +65,14 @@ int evcd_control_tcp_start(evcd_control_t *ctl)
 	opts.queue_max_events = conf.queue_max_events;
 	opts.max_connections = conf.max_connections;
 	opts.auth_timeout_ms = conf.auth_timeout * 1000u;
+	opts.max_unauth = conf.max_unauth;
+	opts.max_unauth_per_addr = conf.max_unauth_per_addr;
+	opts.fail_delay_ms = conf.fail_delay_ms;
+	opts.fail_delay_max_ms = conf.fail_delay_max_ms;
 	snprintf(label, sizeof(label), conf.addr.ss_family == AF_INET6 ? "tcp:[%s]:%u" : "tcp:%s:%u", conf.listen_ip,
 		 conf.port);
-	if (!(lis = evcd_listener_new(ctl, &opts, label))) {
+	if (!(lis = evcd_listener_new(ctl, &opts, label)) || !(lis->preauth = evcd_preauth_new(lis))) {
+		evcd_listener_free(lis);
 		evcd_esl_conf_free(&conf);
 		return EVCAST_ENOMEM;
 	}
@@ -95,11 +101,14 @@ int evcd_control_tcp_start(evcd_control_t *ctl)
 		uv_timer_start(&ctl->sweep, evcd_control_sweep, 1000, 1000);
 		uv_unref((uv_handle_t *)&ctl->sweep);
 	}
+	evcd_preauth_timer_init(ctl);
 	evcd_logf(d, EVCAST_LOG_NOTICE,
 		  "event socket: listening on %s (password required; %zu ACL item(s); at most %zu connections; "
-		  "auth timeout %u s; queue %zu events / %zu bytes per connection)",
+		  "auth timeout %u s; queue %zu events / %zu bytes per connection; at most %zu unauthenticated, "
+		  "%zu per address; failed auths answered after %u ms doubling to %u ms)",
 		  label + 4, lis->acl.n, conf.max_connections, conf.auth_timeout, conf.queue_max_events,
-		  conf.queue_max_bytes);
+		  conf.queue_max_bytes, conf.max_unauth, conf.max_unauth_per_addr, conf.fail_delay_ms,
+		  conf.fail_delay_max_ms);
 	evcd_esl_conf_free(&conf);
 	return 0;
 }

@@ -11,6 +11,10 @@
 
 #include "evcast/evcast.h"
 #include "rxdelay.h"
+#include "pubwait.h"
+
+/* The installed configuration (contrib/systemd/evcastd.service); --check-config's default. */
+#define EVCD_DEFAULT_CONFIG "/etc/evcast/evcast.conf.xml"
 
 typedef struct evcd_control evcd_control_t;
 typedef struct evcd_lua evcd_lua_t;
@@ -38,6 +42,11 @@ typedef struct evcd {
 	evcd_sidecar_t *sidecar;   /* NULL unless sidecar.conf enables it (sidecar.c) */
 	evcd_nats_t *nats;         /* NULL unless nats.conf is present (nats.c) */
 	evcd_rxdelay_t rxdelay;    /* how late events from peers arrive (rxdelay.c, main.c) */
+	/* reload / --check-config (config_check.c) */
+	struct evcd_check *check;  /* set on a validation context only: evcd_log collects its lines there */
+	evcast_config_t *start_cfg; /* what the modules started with, once a reload replaced cfg (owned), else NULL */
+	/* back-pressure: each publisher's waits for a writable node (pubwait.h) */
+	evcd_pubwait_t pubwait[EVCD_PUB_N];
 } evcd_t;
 
 /* Log through the daemon's sink (stderr with time and level). */
@@ -45,10 +54,51 @@ void evcd_log(void *ud, int level, const char *msg);
 void evcd_logf(evcd_t *d, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ---- main.c: reload (what SIGHUP does; also the api commands reloadxml/evcast_reload) ---- */
-/* Re-reads d->config_path and applies it. Returns 0 when applied, 1 when the
- * file is unchanged, negative when the new file was rejected (the old
- * configuration stays in force). msg (may be NULL) gets a one-line description. */
+/* Re-reads d->config_path (refusing, without blocking, a path that is not a
+ * regular file), validates every block (evcd_config_check) and only then
+ * applies it. Returns 0 when applied, 1 when the file is unchanged, negative
+ * when the new file was rejected (nothing applied: the old configuration
+ * stays in force). msg (may be NULL) gets a one-line description: the
+ * reasons (file:line: param ... why, "; "-joined) on a refusal; on success
+ * the blocks that apply only at the next start ("...; at the next start:
+ * event_socket.conf, lua.conf"). EVCD_RELOAD_MSG bytes hold any of them. */
+#define EVCD_RELOAD_MSG 2048
 int evcd_reload(evcd_t *d, char *msg, size_t msglen);
+
+/* ---- config_check.c: every block of a configuration validated before anything applies it ---- */
+/* What a validation found: the error lines (file:line: param ... why, as the
+ * start logs them) and the warnings, in order, bounded (lines beyond the
+ * buffer are counted in nlost). */
+typedef struct evcd_check {
+	bool quiet;                /* keep the lines out of the log (--check-config prints them itself) */
+	unsigned nerrors, nwarnings, nlost;
+	size_t len;
+	char text[8192];           /* "error: ...\n" / "warning: ...\n" lines */
+} evcd_check_t;
+/* evcd_log's hook: records msg (err and warning levels) in c. */
+void evcd_check_note(evcd_check_t *c, int level, const char *msg);
+/* Runs every module's validator on cfg (borrowed) in a scratch context (no
+ * loop, no node, nothing opened or started): event_multicast.conf was checked
+ * by the load; then event_socket.conf, metrics.conf, registrations.conf,
+ * presence.conf, sidecar.conf, nats.conf and lua.conf. log_level and quiet as
+ * for the daemon's log. Fills *out; returns 0 when every block is valid, else
+ * EVCAST_EINVAL (or EVCAST_ENOMEM). */
+int evcd_config_check(const evcast_config_t *cfg, const char *path, int log_level, bool quiet, evcd_check_t *out);
+/* The error lines of c joined by "; " into buf (always NUL-terminated). */
+void evcd_check_reasons(const evcd_check_t *c, char *buf, size_t cap);
+/* The blocks whose text differs between old (what the modules started with)
+ * and the new config and that apply only at the next start (their modules read them once), plus
+ * "control-socket" when that param changed: ", "-joined into buf, "" when none. */
+void evcd_config_deferred(const evcast_config_t *old, const evcast_config_t *cfg, char *buf, size_t cap);
+/* The validate-only entry points of the modules, on d->cfg: each logs its
+ * reasons through evcd_logf (file:line: param, value, why) and returns 0 or
+ * EVCAST_EINVAL, as its start would, without opening or starting anything. */
+int evcd_metrics_check(evcd_t *d);
+int evcd_reg_check(evcd_t *d);
+int evcd_presence_check(evcd_t *d);
+int evcd_sidecar_check(evcd_t *d);
+int evcd_nats_check(evcd_t *d);
+int evcd_lua_check(evcd_t *d);
 
 /* ---- api.c: the api command table, shared by the control socket, ESL and Lua ---- */
 /* Runs "cmd args" (args may be NULL). *out is a NUL-terminated text the caller
@@ -70,6 +120,12 @@ typedef struct evcd_control_stats {
 	uint64_t auth_failures;    /* wrong password (event socket) */
 	uint64_t acl_rejected;     /* refused by apply-inbound-acl before auth */
 	uint64_t auth_timeouts;    /* closed for not authenticating in time */
+	/* esl: pre-auth limits and auth failures (issue 13; control_auth.c) */
+	uint64_t unauthenticated;        /* TCP connections open now that have not authenticated */
+	uint64_t preauth_evicted;        /* unauthenticated connections closed to make room for a newer one */
+	uint64_t auth_delayed;           /* auth answers held back by the failure delay */
+	uint64_t auth_log_suppressed;    /* auth-failure / eviction log lines left out by the rate limit */
+	uint64_t auth_addresses_evicted; /* addresses forgotten because the failure table was full */
 } evcd_control_stats_t;
 /* Zeroes *out when the control server is not running. */
 void evcd_control_stats(const evcd_t *d, evcd_control_stats_t *out);
@@ -104,6 +160,9 @@ void evcd_reg_stop(evcd_t *d);
  * `evcast_locate USER@REALM`: the answer text (evcast_free), NULL when out of memory. */
 char *evcd_reg_show(evcd_t *d, const char *args);
 char *evcd_reg_locate(evcd_t *d, const char *args);
+/* The store's counters and database state as one JSON object (evc__malloc'd,
+ * no newline), for evcast_stats and the metrics; NULL when not started. */
+char *evcd_reg_store_json(evcd_t *d);
 /* Calls fn(ud, realm, user, node_ip) for every live registration (nothing when not started). */
 void evcd_reg_foreach_location(evcd_t *d, void (*fn)(void *ud, const char *realm, const char *user,
 						     const char *node_ip), void *ud);

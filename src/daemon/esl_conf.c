@@ -42,10 +42,13 @@ static bool parse_uint(const char *v, unsigned long long lo, unsigned long long 
 	return true;
 }
 
+/* A password is never quoted (a reload's -ERR goes back to a client), but
+ * FreeSWITCH's public default is, to say which one was refused. */
 static int bad(char *err, size_t errlen, const char *file, const evcast_param_t *p, const char *why)
 {
+	bool hide = strcasecmp(p->name, "password") == 0 && *p->value && strcmp(p->value, EVCD_ESL_DEFAULT_PASSWORD) != 0;
 	snprintf(err, errlen, "%s:%d: %s: param \"%s\": value \"%s\": %s", file, p->line, EVCD_ESL_SECTION, p->name,
-		 p->value, why);
+		 hide ? "(hidden)" : p->value, why);
 	return EVCAST_EINVAL;
 }
 
@@ -75,6 +78,51 @@ static int set_ip(evcd_esl_conf_t *c, const char *v)
 	return 0;
 }
 
+/* The pre-auth params against each other and the connection limit: a value
+ * left at its default is lowered to fit (it was not asked for); an explicit
+ * one that cannot hold is an error naming it. */
+static int check_preauth(evcd_esl_conf_t *c, const char *file, const evcast_param_t *mup, const evcast_param_t *mupa,
+			 const evcast_param_t *fdm, const evcast_param_t *fdmax, char *err, size_t errlen)
+{
+	char why[160];
+	if (c->max_unauth > c->max_connections) {
+		if (mup) {
+			snprintf(why, sizeof(why), "larger than max-connections (%zu)", c->max_connections);
+			return bad(err, errlen, file, mup, why);
+		}
+		c->max_unauth = c->max_connections;
+	}
+	if (c->max_unauth_per_addr > c->max_unauth) {
+		if (mupa) {
+			snprintf(why, sizeof(why), "larger than max-unauthenticated (%zu)", c->max_unauth);
+			return bad(err, errlen, file, mupa, why);
+		}
+		c->max_unauth_per_addr = c->max_unauth;
+	}
+	/* a client waiting out its delay must not be closed by the auth timeout first */
+	if (c->auth_timeout) {
+		unsigned limit = c->auth_timeout * 1000u;
+		snprintf(why, sizeof(why), "not shorter than auth-timeout (%u s)", c->auth_timeout);
+		if (fdm && c->fail_delay_ms >= limit)
+			return bad(err, errlen, file, fdm, why);
+		if (fdmax && c->fail_delay_max_ms >= limit)
+			return bad(err, errlen, file, fdmax, why);
+		if (c->fail_delay_max_ms >= limit)
+			c->fail_delay_max_ms = limit / 2;
+	}
+	if (c->fail_delay_max_ms < c->fail_delay_ms) {
+		if (fdmax && fdm) {
+			snprintf(why, sizeof(why), "smaller than auth-failure-delay-ms (%u)", c->fail_delay_ms);
+			return bad(err, errlen, file, fdmax, why);
+		}
+		if (fdmax)
+			c->fail_delay_ms = c->fail_delay_max_ms;
+		else
+			c->fail_delay_max_ms = c->fail_delay_ms;
+	}
+	return 0;
+}
+
 void evcd_esl_conf_free(evcd_esl_conf_t *c)
 {
 	if (!c)
@@ -91,7 +139,7 @@ int evcd_esl_conf_parse(const evcast_section_t *s, const char *file, void (*warn
 			void *ud, evcd_esl_conf_t *out, char *err, size_t errlen)
 {
 	static const char *const ignored[] = {"nat-map", "debug", "stop-on-bind-error"};
-	const evcast_param_t *pw = NULL, *ipp = NULL;
+	const evcast_param_t *pw = NULL, *ipp = NULL, *mup = NULL, *mupa = NULL, *fdm = NULL, *fdmax = NULL;
 	const char *password = EVCD_ESL_DEFAULT_PASSWORD;
 	char tmp[1];
 	int rc = 0;
@@ -107,6 +155,10 @@ int evcd_esl_conf_parse(const evcast_section_t *s, const char *file, void (*warn
 	out->auth_timeout = EVCD_ESL_DEFAULT_AUTH_TIMEOUT;
 	out->queue_max_events = EVCD_ESL_DEFAULT_QUEUE_EVENTS;
 	out->queue_max_bytes = EVCD_ESL_DEFAULT_QUEUE_BYTES;
+	out->max_unauth = EVCD_ESL_DEFAULT_MAX_UNAUTH;
+	out->max_unauth_per_addr = EVCD_ESL_DEFAULT_MAX_UNAUTH_PER_ADDR;
+	out->fail_delay_ms = EVCD_ESL_DEFAULT_FAIL_DELAY_MS;
+	out->fail_delay_max_ms = EVCD_ESL_DEFAULT_FAIL_DELAY_MAX_MS;
 	set_ip(out, EVCD_ESL_DEFAULT_IP);
 	for (size_t i = 0; s && i < s->nparams && rc == 0; i++) {
 		const evcast_param_t *p = &s->params[i];
@@ -156,6 +208,30 @@ int evcd_esl_conf_parse(const evcast_section_t *s, const char *file, void (*warn
 				rc = bad(err, errlen, file, p, "not a number of bytes (65536-1073741824)");
 			else
 				out->queue_max_bytes = (size_t)n;
+		} else if (strcasecmp(p->name, "max-unauthenticated") == 0) {
+			if (!parse_uint(v, 1, EVCD_ESL_MAX_UNAUTH_LIMIT, &n))
+				rc = bad(err, errlen, file, p, "not a number of connections (1-4096)");
+			else
+				out->max_unauth = (size_t)n;
+			mup = p;
+		} else if (strcasecmp(p->name, "max-unauthenticated-per-address") == 0) {
+			if (!parse_uint(v, 1, EVCD_ESL_MAX_UNAUTH_LIMIT, &n))
+				rc = bad(err, errlen, file, p, "not a number of connections (1-4096)");
+			else
+				out->max_unauth_per_addr = (size_t)n;
+			mupa = p;
+		} else if (strcasecmp(p->name, "auth-failure-delay-ms") == 0) {
+			if (!parse_uint(v, 0, 60000, &n))
+				rc = bad(err, errlen, file, p, "not a number of milliseconds (0-60000, 0 = no delay)");
+			else
+				out->fail_delay_ms = (unsigned)n;
+			fdm = p;
+		} else if (strcasecmp(p->name, "auth-failure-delay-max-ms") == 0) {
+			if (!parse_uint(v, 1, 600000, &n))
+				rc = bad(err, errlen, file, p, "not a number of milliseconds (1-600000)");
+			else
+				out->fail_delay_max_ms = (unsigned)n;
+			fdmax = p;
 		} else {
 			char msg[512];
 			for (size_t k = 0; k < EVC_ARRAY_SIZE(ignored); k++)
@@ -166,6 +242,8 @@ int evcd_esl_conf_parse(const evcast_section_t *s, const char *file, void (*warn
 				warn(ud, msg);
 		}
 	}
+	if (rc == 0)
+		rc = check_preauth(out, file, mup, mupa, fdm, fdmax, err, errlen);
 	if (rc == 0 && !evcd_addr_is_loopback((struct sockaddr *)&out->addr) &&
 	    strcmp(password, EVCD_ESL_DEFAULT_PASSWORD) == 0) {
 		if (pw)

@@ -3,7 +3,8 @@
  *
  * FreeSWITCH's params (listen-ip, listen-port, password, apply-inbound-acl)
  * plus evcast's own (max-connections, auth-timeout, queue-max-events,
- * queue-max-bytes). Pure: parses a config section into a struct, warns about
+ * queue-max-bytes; max-unauthenticated, max-unauthenticated-per-address,
+ * auth-failure-delay-ms, auth-failure-delay-max-ms). Pure: parses a config section into a struct, warns about
  * unknown params through a callback, and fails on a bad value with
  * "FILE:LINE: event_socket.conf: param "P": value "V": WHY".
  */
@@ -21,6 +22,13 @@
 #define EVCD_ESL_DEFAULT_AUTH_TIMEOUT 30u      /* seconds */
 #define EVCD_ESL_DEFAULT_QUEUE_EVENTS 20000u
 #define EVCD_ESL_DEFAULT_QUEUE_BYTES (8u * 1024u * 1024u)
+/* pre-auth limits and auth-failure delays (issue 13); the two limits are
+ * lowered to max-connections / max-unauthenticated when left at default */
+#define EVCD_ESL_DEFAULT_MAX_UNAUTH 32u
+#define EVCD_ESL_DEFAULT_MAX_UNAUTH_PER_ADDR 8u
+#define EVCD_ESL_MAX_UNAUTH_LIMIT 4096u
+#define EVCD_ESL_DEFAULT_FAIL_DELAY_MS 200u
+#define EVCD_ESL_DEFAULT_FAIL_DELAY_MAX_MS 10000u
 
 typedef struct evcd_esl_conf {
 	char listen_ip[64];            /* as written, brackets removed */
@@ -31,6 +39,11 @@ typedef struct evcd_esl_conf {
 	size_t max_connections;
 	unsigned auth_timeout;         /* seconds; 0 = none */
 	size_t queue_max_events, queue_max_bytes;
+	/* esl: pre-auth limits and auth-failure delays (issue 13) */
+	size_t max_unauth;             /* unauthenticated connections, all addresses */
+	size_t max_unauth_per_addr;    /* unauthenticated connections per address (IPv6: per /64) */
+	unsigned fail_delay_ms;        /* answer to the first failed auth; 0 = no delay */
+	unsigned fail_delay_max_ms;    /* the doubling stops here */
 } evcd_esl_conf_t;
 
 /* Parses section s (NULL: the defaults) from file (for messages). warn (may be

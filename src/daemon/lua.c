@@ -310,30 +310,26 @@ void evcd_lua_free(evcd_lua_t *l)
 
 static void free_handle(uv_handle_t *h) { evc__free(h); }
 
-int evcd_lua_start(evcd_t *d)
+/* A module with its locks and the defaults, nothing started; NULL when out of memory. */
+static evcd_lua_t *lua_new(evcd_t *d)
 {
-	const evcast_section_t *sec = d->cfg ? evcast_config_section(d->cfg, "lua.conf") : NULL;
-	if (!sec)
-		return 0;
-	if (d->lua || !d->node)
-		return EVCAST_ESTATE;
 	evcd_lua_t *l = evc__calloc(1, sizeof(*l));
 	if (!l)
-		return EVCAST_ENOMEM;
+		return NULL;
 	if (uv_mutex_init(&l->mu) != 0) {
 		evc__free(l);
-		return EVCAST_ENOMEM;
+		return NULL;
 	}
 	if (uv_cond_init(&l->req_space) != 0) {
 		uv_mutex_destroy(&l->mu);
 		evc__free(l);
-		return EVCAST_ENOMEM;
+		return NULL;
 	}
 	if (uv_cond_init(&l->done_cond) != 0) {
 		uv_cond_destroy(&l->req_space);
 		uv_mutex_destroy(&l->mu);
 		evc__free(l);
-		return EVCAST_ENOMEM;
+		return NULL;
 	}
 	l->d = d;
 	atomic_init(&l->stopping, false);
@@ -345,6 +341,32 @@ int evcd_lua_start(evcd_t *d)
 	l->backoff_max_ms = 60000;
 	l->stop_timeout_ms = 5000;
 	evc__ratelimit_init(&l->fire_rl, 3, 1);
+	return l;
+}
+
+int evcd_lua_check(evcd_t *d)
+{
+	const evcast_section_t *sec = d->cfg ? evcast_config_section(d->cfg, "lua.conf") : NULL;
+	if (!sec)
+		return 0;
+	evcd_lua_t *l = lua_new(d);
+	if (!l)
+		return EVCAST_ENOMEM;
+	int rc = evcd_lua_parse_settings(l, sec);
+	evcd_lua_free(l);
+	return rc == EVCAST_ENOMEM ? rc : rc < 0 ? EVCAST_EINVAL : 0;
+}
+
+int evcd_lua_start(evcd_t *d)
+{
+	const evcast_section_t *sec = d->cfg ? evcast_config_section(d->cfg, "lua.conf") : NULL;
+	if (!sec)
+		return 0;
+	if (d->lua || !d->node)
+		return EVCAST_ESTATE;
+	evcd_lua_t *l = lua_new(d);
+	if (!l)
+		return EVCAST_ENOMEM;
 	int rc = evcd_lua_parse_settings(l, sec);
 	if (rc == 0)
 		rc = evcd_lua_globals_init(l);
@@ -407,6 +429,7 @@ void evcd_lua_stop(evcd_t *d)
 	if (l->sub_id > 0)
 		evcast_node_unsubscribe(d->node, l->sub_id);
 	l->sub_id = 0;
+	evcd_lua_bp_stop(l);
 
 	uint64_t deadline = uv_hrtime() + l->stop_timeout_ms * 1000000u;
 	size_t stuck = 0;

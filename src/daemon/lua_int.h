@@ -101,6 +101,11 @@ struct evcd_lua {
 	uint64_t fired, fire_dropped, api_calls, events_delivered, events_dropped;
 	uint64_t next_consumer_id;
 	evc__ratelimit_t fire_rl;
+	/* back-pressure (lua_queue.c, loop thread only): a fire at the head of the
+	 * request queue waits for a writable node; the queue fills, and fire()
+	 * waits for room up to its timeout, as when the loop is slow */
+	int bp_watch;   /* evcast_node_watch_writable id, 0 when not waiting */
+	uint64_t bp_t0; /* evcd_pubwait_begin */
 };
 
 /* ---- lua.c: services for the script side (script thread) ---- */
@@ -154,6 +159,8 @@ const char *evcd_lua_package_cpath(const evcd_lua_t *l);
 
 /* Node subscriber (loop thread): copies ev into every selecting consumer's queue. */
 void evcd_lua_on_event(void *ud, const evcast_event_t *ev);
+/* Loop thread, at stop: drops the writable watcher of a waiting fire. */
+void evcd_lua_bp_stop(evcd_lua_t *l);
 /* Async callback (loop thread): runs queued fire/api requests; a fired event
  * goes to the sidecar's FreeSWITCH (evcd_sidecar_inject) and into the node. */
 void evcd_lua_on_async(uv_async_t *h);

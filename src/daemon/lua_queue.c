@@ -8,7 +8,10 @@
  * wake the loop through a uv_async_t; api callers block on their script's
  * condition until evcd_lua_on_async answers; a fired event also goes to the
  * sidecar's FreeSWITCH (evcd_sidecar_inject, here on the loop thread, never
- * from a script thread). Sections: consumers, loop-side
+ * from a script thread). A fire waits while the node is not writable
+ * (back-pressure, issue 12): it stays at the head of the request queue, the
+ * queue fills, and fire() waits for room up to FIRE_WAIT_MS, then drops and
+ * counts (fire_dropped), as when the loop is slow. Sections: consumers, loop-side
  * delivery, requests, sleeping. Everything shared is guarded by l->mu.
  */
 #include <string.h>
@@ -324,6 +327,43 @@ void evcd_lua_fail_requests(evcd_lua_t *l)
 	uv_cond_broadcast(&l->req_space);
 }
 
+/* Back-pressure: the node is not writable, so the fire at the head of the
+ * queue (and what follows it, in order) waits for the watcher, which wakes
+ * the async callback again. A refused watcher (too many armed) lets the fire
+ * through rather than stall (the node counts the refusal). */
+static void on_writable(void *ud)
+{
+	evcd_lua_t *l = ud;
+	l->bp_watch = 0;
+	evcd_pubwait_end(&l->d->pubwait[EVCD_PUB_LUA], l->bp_t0);
+	if (!evcd_lua_stopping(l))
+		uv_async_send(l->async);
+}
+
+static bool fire_must_wait(evcd_lua_t *l)
+{
+	if (l->bp_watch > 0)
+		return true;
+	if (!l->d->node || evcast_node_writable(l->d->node))
+		return false;
+	int id = evcast_node_watch_writable(l->d->node, on_writable, l);
+	if (id <= 0)
+		return false;
+	l->bp_watch = id;
+	l->bp_t0 = evcd_pubwait_begin(&l->d->pubwait[EVCD_PUB_LUA]);
+	return true;
+}
+
+void evcd_lua_bp_stop(evcd_lua_t *l)
+{
+	if (l->bp_watch <= 0)
+		return;
+	if (l->d->node)
+		evcast_node_unwatch_writable(l->d->node, l->bp_watch);
+	l->bp_watch = 0;
+	evcd_pubwait_end(&l->d->pubwait[EVCD_PUB_LUA], l->bp_t0);
+}
+
 /* Loop thread: runs queued requests, at most REQS_PER_WAKEUP per wakeup. An
  * api command may stop the daemon (and so this module) from inside; then the
  * module's memory is released here, on the way out. */
@@ -334,6 +374,13 @@ void evcd_lua_on_async(uv_async_t *h)
 	for (int n = 0; n < REQS_PER_WAKEUP && !evcd_lua_stopping(l); n++) {
 		uv_mutex_lock(&l->mu);
 		evcd_lua_req_t *req = l->req_head;
+		if (req && req->kind == EVCD_LUA_REQ_FIRE && fire_must_wait(l)) {
+			uv_mutex_unlock(&l->mu); /* stays at the head; the watcher wakes us */
+			l->in_cb = false;
+			if (l->free_pending)
+				evcd_lua_free(l);
+			return;
+		}
 		if (req) {
 			l->req_head = req->next;
 			if (!l->req_head)

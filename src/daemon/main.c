@@ -1,11 +1,13 @@
 /*
  * main.c -- evcastd: startup, daemonizing, signals, reload, logging.
  *
- * Owns the process: parses the command line, loads the configuration (an error
- * is printed and the exit status is 1), then initialises the modules in
- * dependency order -- loop, node, control socket, metrics, Lua -- and finalises them in
+ * Owns the process: parses the command line, loads the configuration and
+ * validates every block (config_check.c; an error is printed and the exit
+ * status is 1, before the fork), then initialises the modules in dependency
+ * order -- loop, node, control socket, metrics, Lua -- and finalises them in
  * reverse on SIGINT/SIGTERM until uv_loop_close succeeds. SIGHUP reloads the
- * same file (evcd_reload; a broken file keeps the old configuration). Logs go
+ * same file (evcd_reload: validated whole first; an invalid block keeps the
+ * old configuration). --check-config validates and exits 0/1. Logs go
  * to stderr as "YYYY-mm-dd HH:MM:SS.mmm [level] message"; at info and debug a
  * line per delivered event. Without --foreground the process forks, the parent
  * waits until the child is listening (or failed) and exits with that status.
@@ -40,12 +42,21 @@ typedef struct daemon_state {
 void evcd_log(void *ud, int level, const char *msg)
 {
 	const evcd_t *d = ud;
-	char line[1400], stamp[32];
+	char line[1400], stamp[32], safe[1200];
 	struct timeval tv;
 	struct tm tm;
 	int n;
+	if (d && d->check) { /* a validation context (config_check.c): collect the line */
+		evcd_check_note(d->check, level, msg);
+		if (d->check->quiet)
+			return;
+	}
 	if (d && level > d->log_level)
 		return;
+	/* the last guard: one message, one line, no terminal sequence, whatever a
+	 * network string that reached a format unescaped held (log.c, EVC__ESC_SINK) */
+	evc__escape(msg, safe, sizeof(safe), EVC__ESC_SINK);
+	msg = safe;
 	gettimeofday(&tv, NULL);
 	localtime_r(&tv.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
@@ -65,7 +76,7 @@ void evcd_logf(evcd_t *d, int level, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
-	if (d && level > d->log_level)
+	if (d && level > d->log_level && !(d->check && level <= EVCAST_LOG_WARNING))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -101,52 +112,53 @@ static void on_node_event(void *ud, const evcast_event_t *ev)
 	}
 	if (!d->log_events)
 		return;
+	/* every part from the network (a peer, an event-socket client): escaped */
+	char e[3][256];
 	if (sub && strcmp(sub, "multicast::event") == 0 && evcast_event_get_header(ev, "Orig-Event-Name")) {
 		/* received from the group: name the original event and its sender */
 		const char *osub = evcast_event_get_header(ev, "Orig-Event-Subclass");
-		evcd_logf(d, EVCAST_LOG_INFO, "event %s%s%s from %s", hdr(ev, "Orig-Event-Name", "?"), osub ? "/" : "",
-			  osub ? osub : "", hdr(ev, "Orig-Multicast-Sender", hdr(ev, "Multicast-Sender", "?")));
+		evcast_escape_text(hdr(ev, "Orig-Event-Name", "?"), e[0], sizeof(e[0]));
+		evcast_escape_text(osub ? osub : "", e[1], sizeof(e[1]));
+		evcast_escape_text(hdr(ev, "Orig-Multicast-Sender", hdr(ev, "Multicast-Sender", "?")), e[2], sizeof(e[2]));
+		evcd_logf(d, EVCAST_LOG_INFO, "event %s%s%s from %s", e[0], osub ? "/" : "", e[1], e[2]);
 		return;
 	}
-	evcd_logf(d, EVCAST_LOG_INFO, "event %s%s%s from %s", name, sub ? "/" : "", sub ? sub : "",
-		  hdr(ev, "Multicast-Sender", "local"));
+	evcast_escape_text(name, e[0], sizeof(e[0]));
+	evcast_escape_text(sub ? sub : "", e[1], sizeof(e[1]));
+	evcast_escape_text(hdr(ev, "Multicast-Sender", "local"), e[2], sizeof(e[2]));
+	evcd_logf(d, EVCAST_LOG_INFO, "event %s%s%s from %s", e[0], sub ? "/" : "", e[1], e[2]);
 }
 
 /* ---------------------------------------------------------------- reload */
 
-/* True when the two configs hold the same params (names, values, order) in
- * the block of that name, or neither has it. */
-static bool same_section(const evcast_config_t *a, const evcast_config_t *b, const char *name)
-{
-	const evcast_section_t *x = a ? evcast_config_section(a, name) : NULL;
-	const evcast_section_t *y = b ? evcast_config_section(b, name) : NULL;
-	if (!x || !y)
-		return !x && !y;
-	if (x->nparams != y->nparams)
-		return false;
-	for (size_t i = 0; i < x->nparams; i++)
-		if (strcmp(x->params[i].name, y->params[i].name) != 0 ||
-		    strcmp(x->params[i].value ? x->params[i].value : "", y->params[i].value ? y->params[i].value : "") != 0)
-			return false;
-	return true;
-}
-
+/* The file is read (without blocking: config.c refuses what is not a regular
+ * file) and EVERY block validated (config_check.c) before anything is applied;
+ * one invalid block refuses the whole file, with the reasons, and the
+ * configuration in force stays as it was. The blocks read only when their
+ * module starts are named in msg and in the log when they changed. */
 int evcd_reload(evcd_t *d, char *msg, size_t msglen)
 {
 	daemon_state_t *st = (daemon_state_t *)d; /* d is the first member of the one daemon_state_t */
 	evcast_config_t *cfg = NULL;
-	char err[512] = "", dummy[1024]; /* the log line below quotes msg: keep room for it */
+	evcd_check_t *chk = NULL;
+	char err[EVCD_RELOAD_MSG], dummy[EVCD_RELOAD_MSG], deferred[256];
 	int rc;
 	if (!msg || !msglen) {
 		msg = dummy;
 		msglen = sizeof(dummy);
 	}
 	rc = evcast_config_load(d->config_path, evcd_log, d, &cfg, err, sizeof(err));
+	if (rc == 0 && !(chk = evc__malloc(sizeof(*chk))))
+		rc = EVCAST_ENOMEM;
+	if (rc == 0 && (rc = evcd_config_check(cfg, d->config_path, d->log_level, false, chk)) < 0)
+		evcd_check_reasons(chk, err, sizeof(err));
+	evc__free(chk);
 	if (rc < 0) {
 		d->config_errors++;
 		snprintf(msg, msglen, "%s rejected, keeping the running configuration: %s", d->config_path,
 			 err[0] ? err : evcast_strerror(rc));
 		evcd_logf(d, EVCAST_LOG_ERR, "reload: %s", msg);
+		evcast_config_free(cfg);
 		return rc;
 	}
 	if (st->cli_log_level >= 0)
@@ -165,22 +177,22 @@ int evcd_reload(evcd_t *d, char *msg, size_t msglen)
 		evcast_config_free(cfg);
 		return 1;
 	}
-	if (d->cfg && cfg->control_socket && d->cfg->control_socket &&
-	    strcmp(cfg->control_socket, d->cfg->control_socket) != 0)
-		evcd_logf(d, EVCAST_LOG_WARNING, "reload: control-socket change (%s) applies at the next start",
-			  cfg->control_socket);
-	/* These blocks are read when their module starts; say so rather than
-	 * pretend a changed block took effect. */
-	static const char *const at_start[] = {"event_socket.conf", "lua.conf", "registrations.conf", "presence.conf",
-					       "sidecar.conf", "nats.conf", "metrics.conf"};
-	for (size_t i = 0; i < sizeof(at_start) / sizeof(at_start[0]); i++)
-		if (!same_section(d->cfg, cfg, at_start[i]))
-			evcd_logf(d, EVCAST_LOG_WARNING, "reload: %s changes apply at the next start", at_start[i]);
-	evcast_config_free(d->cfg);
+	/* against what the modules started with: a change still waiting for a
+	 * restart stays listed at every later reload */
+	evcd_config_deferred(d->start_cfg ? d->start_cfg : d->cfg, cfg, deferred, sizeof(deferred));
+	if (deferred[0])
+		evcd_logf(d, EVCAST_LOG_WARNING, "reload: %s changes apply at the next start", deferred);
+	if (d->start_cfg)
+		evcast_config_free(d->cfg);
+	else
+		d->start_cfg = d->cfg;
 	d->cfg = cfg;
 	d->log_level = cfg->log_level;
 	d->log_events = d->log_level >= EVCAST_LOG_INFO;
-	snprintf(msg, msglen, "configuration reloaded from %s", d->config_path);
+	if (deferred[0])
+		snprintf(msg, msglen, "configuration reloaded from %s; at the next start: %s", d->config_path, deferred);
+	else
+		snprintf(msg, msglen, "configuration reloaded from %s", d->config_path);
 	evcd_logf(d, EVCAST_LOG_NOTICE, "reload: %s", msg);
 	return 0;
 }
@@ -287,6 +299,21 @@ static int start_failed(evcd_t *d, const char *what, int rc)
 	return rc;
 }
 
+/* Before anything starts (and before the fork, so the shell sees it): every
+ * block validated as --check-config and a reload do; the reasons are logged
+ * (stderr). Returns 0, or 1, the exit status. */
+static int start_check(evcd_t *d)
+{
+	evcd_check_t *chk = evc__malloc(sizeof(*chk));
+	int rc = chk ? evcd_config_check(d->cfg, d->config_path, d->log_level, false, chk) : EVCAST_ENOMEM;
+	evc__free(chk);
+	if (rc == 0)
+		return 0;
+	fprintf(stderr, "evcastd: not starting: %s is refused (%s; see above)\n", d->config_path,
+		rc == EVCAST_ENOMEM ? "out of memory" : "invalid configuration");
+	return 1;
+}
+
 /* Every module is set up before the node starts sending: a block a module
  * refuses stops the start before the first HEARTBEAT leaves. */
 static int start_all(daemon_state_t *st)
@@ -326,14 +353,60 @@ static int start_all(daemon_state_t *st)
 
 /* ------------------------------------------------------------------ main */
 
+/* Loads path and validates every block with the start's own code, printing
+ * each reason (and warning) on stderr as "evcastd: error: ...". Returns the
+ * exit status: 0 valid, 1 not. Opens no socket and starts nothing. */
+static int check_config(const char *path)
+{
+	evcast_config_t *cfg = NULL;
+	evcd_check_t *chk = evc__calloc(1, sizeof(*chk));
+	char err[EVCD_RELOAD_MSG] = "";
+	int rc;
+	if (!chk) {
+		fprintf(stderr, "evcastd: out of memory\n");
+		return 1;
+	}
+	/* the load's own warnings (event_multicast.conf) are collected too */
+	evcd_t scratch = {.log_level = EVCAST_LOG_DEBUG, .check = chk};
+	chk->quiet = true;
+	rc = evcast_config_load(path, evcd_log, &scratch, &cfg, err, sizeof(err));
+	if (rc < 0) {
+		fputs(chk->text, stderr);
+		fprintf(stderr, "evcastd: error: %s\nevcastd: %s: configuration invalid\n", err[0] ? err : evcast_strerror(rc),
+			path);
+		evc__free(chk);
+		return 1;
+	}
+	evcd_check_t load = *chk;
+	rc = evcd_config_check(cfg, path, EVCAST_LOG_DEBUG, true, chk);
+	for (const char *t = load.text; *t; t = strchr(t, '\n') + 1) /* every line ends in \n */
+		fprintf(stderr, "evcastd: %.*s\n", (int)(strchr(t, '\n') - t), t);
+	for (const char *t = chk->text; *t; t = strchr(t, '\n') + 1)
+		fprintf(stderr, "evcastd: %.*s\n", (int)(strchr(t, '\n') - t), t);
+	if (chk->nlost + load.nlost)
+		fprintf(stderr, "evcastd: (%u more line(s) not shown)\n", chk->nlost + load.nlost);
+	if (rc < 0)
+		fprintf(stderr, "evcastd: %s: configuration invalid (%u error(s))\n", path, chk->nerrors);
+	else
+		printf("evcastd: %s: configuration valid (%zu block(s), %u warning(s))\n", path, cfg->nsections,
+		       chk->nwarnings + load.nwarnings);
+	evcast_config_free(cfg);
+	evc__free(chk);
+	return rc < 0 ? 1 : 0;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: evcastd --config FILE [--foreground] [--log-level LEVEL]\n"
+		   "       evcastd --check-config [--config FILE]\n"
 		   "       evcastd --help | --version\n"
 		   "\n"
 		   "  -c, --config FILE      event_multicast.conf XML (or an <evcast> root)\n"
 		   "  -f, --foreground       stay attached to the terminal (default: fork to the background)\n"
 		   "  -l, --log-level LEVEL  err, warning, notice, info or debug (overrides the config's log-level)\n"
+		   "  -t, --check-config     read and validate every block of the file, print the reasons and\n"
+		   "                         exit 0 (valid) or 1; opens no socket, starts nothing (default\n"
+		   "                         FILE: " EVCD_DEFAULT_CONFIG ")\n"
 		   "  -h, --help             this text\n"
 		   "  -V, --version          print the version\n"
 		   "\n"
@@ -345,19 +418,22 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"config", required_argument, NULL, 'c'}, {"foreground", no_argument, NULL, 'f'},
 		{"log-level", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0},
+		{"version", no_argument, NULL, 'V'},       {"check-config", no_argument, NULL, 't'},
+		{NULL, 0, NULL, 0},
 	};
 	daemon_state_t st;
 	evcd_t *d = &st.d;
 	const char *config = NULL;
 	char err[512] = "";
 	int opt, rc, ready_fd = -1;
+	bool check_only = false;
 	memset(&st, 0, sizeof(st));
 	st.cli_log_level = -1;
 	d->log_level = EVCAST_LOG_NOTICE;
-	while ((opt = getopt_long(argc, argv, "c:fl:hV", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:fl:htV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': config = optarg; break;
+		case 't': check_only = true; break;
 		case 'f': d->foreground = true; break;
 		case 'l':
 			if ((st.cli_log_level = evcast_log_level_parse(optarg)) < 0) {
@@ -372,6 +448,8 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
+	if (check_only && optind == argc)
+		return check_config(config ? config : EVCD_DEFAULT_CONFIG);
 	if (!config || optind != argc) {
 		if (optind != argc)
 			fprintf(stderr, "evcastd: unexpected argument \"%s\"\n", argv[optind]);
@@ -389,6 +467,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "evcastd: %s\n", err[0] ? err : evcast_strerror(rc));
 		free(d->config_path);
 		return 1;
+	}
+	if ((rc = start_check(d)) != 0) {
+		evcast_config_free(d->cfg);
+		free(d->config_path);
+		return rc;
 	}
 	if (st.cli_log_level >= 0)
 		d->cfg->log_level = st.cli_log_level; /* the node logs at that level too */
@@ -426,6 +509,7 @@ int main(int argc, char **argv)
 	}
 	evcd_logf(d, EVCAST_LOG_NOTICE, "evcastd stopped");
 	evcast_config_free(d->cfg);
+	evcast_config_free(d->start_cfg);
 	free(d->config_path);
 	return st.exit_code;
 }

@@ -14,7 +14,8 @@
  * counter appears without a change here; a per-reason breakdown object K as
  * evcast_K_by_reason_total{reason=...}), per-peer gauges, the NATS link, the
  * Lua consumers (evcast_lua_*: totals, per script, per queue), the control
- * server's queues and build info. Handles are freed only from their close
+ * server's queues, the registration store's database (evcast_registrations_*)
+ * and build info. Handles are freed only from their close
  * callbacks. The block is read at start only (a SIGHUP does not move the
  * endpoint). Sections: config, exposition, HTTP connections, listener,
  * start/stop.
@@ -65,6 +66,7 @@ typedef struct mcfg {
 	bool enabled, allow_remote;
 	char ip[64];
 	unsigned port;
+	int ip_line; /* where listen-ip was set, 0 = the default (for messages) */
 } mcfg_t;
 
 static bool is_loopback(const struct sockaddr_storage *ss)
@@ -79,7 +81,7 @@ static int read_config(evcd_t *d, mcfg_t *c)
 {
 	const evcast_section_t *s = d->cfg ? evcast_config_section(d->cfg, "metrics.conf") : NULL;
 	const char *file = d->config_path ? d->config_path : "config";
-	*c = (mcfg_t){false, false, "127.0.0.1", 9464};
+	*c = (mcfg_t){false, false, "127.0.0.1", 9464, 0};
 	for (size_t i = 0; s && i < s->nparams; i++) {
 		const evcast_param_t *p = &s->params[i];
 		if (!strcasecmp(p->name, "enabled") || !strcasecmp(p->name, "allow-remote")) {
@@ -90,6 +92,7 @@ static int read_config(evcd_t *d, mcfg_t *c)
 			if (strlen(p->value) >= sizeof(c->ip))
 				goto bad;
 			snprintf(c->ip, sizeof(c->ip), "%s", p->value);
+			c->ip_line = p->line;
 		} else if (!strcasecmp(p->name, "listen-port")) {
 			char *end;
 			unsigned long u = strtoul(p->value, &end, 10);
@@ -146,12 +149,17 @@ static void sb_printf(sbuf_t *b, const char *fmt, ...)
 	}
 }
 
-/* Label value escaping of the text format: backslash, quote, newline. */
+/* A label value: first made safe text (evcast_escape_text: a peer name comes
+ * from the network, and may hold control bytes or bytes that are not UTF-8,
+ * which a Prometheus parser rejects), then the text format's own escaping
+ * (backslash, quote, newline), so the label reads as the log line does. */
 static void sb_label(sbuf_t *b, const char *v)
 {
-	char tmp[512];
+	char tmp[512], safe[256];
 	size_t j = 0;
-	for (; v && *v && j + 2 < sizeof(tmp); v++) {
+	evcast_escape_text(v ? v : "", safe, sizeof(safe));
+	v = safe;
+	for (; *v && j + 2 < sizeof(tmp); v++) {
 		if (*v == '\\' || *v == '"') {
 			tmp[j++] = '\\';
 			tmp[j++] = *v;
@@ -214,6 +222,13 @@ static const struct {
 	{"v2_nomem", "v2 operations failed for lack of memory."},
 	{"v2_drops_total", "v2 datagrams rejected, all reasons."},
 	{"v2_drops", "v2 datagrams rejected, per reason."},
+	/* peer table and its log lines (issue 13: hostile names) */
+	{"peers_evicted", "DOWN peers removed from the full peer table to make room for a new name."},
+	{"peer_log_suppressed", "Peer UP/DOWN log lines not written (rate limit)."},
+	/* back-pressure to publishers (node_watch.c) */
+	{"fire_eagain", "Events a publisher offered while the node was not writable (EVCAST_EAGAIN; it kept them)."},
+	{"writable_watch_runs", "Writable watchers run (publishers resumed)."},
+	{"writable_watch_refused", "Writable watchers refused: too many armed at once."},
 	/* v2 flow control (docs/PROTOCOL.md 14) */
 	{"fc_receivers", "Receivers in this sender's v2 flow-control set now."},
 	{"fc_blocked", "Times the v2 window toward the slowest receiver ran out (the node stopped being writable)."},
@@ -349,6 +364,42 @@ static void lua_metrics(evcd_t *d, sbuf_t *b)
 	cJSON_Delete(o);
 }
 
+/* ---- registration store (store): its database's state and faults (evcd_reg_store_json) */
+
+/* the same shape as the Lua families: JSON key, metric name, type, help */
+static const lua_family_t store_families[] = {
+	{"live", "evcast_registrations_live", "gauge", "Live registrations in the store."},
+	{"tombstones", "evcast_registrations_tombstones", "gauge", "Tombstones (unregistered, expired) kept in the store."},
+	{"db_pending", "evcast_registrations_db_pending", "gauge", "Changes queued for the registration database."},
+	{"db_errors", "evcast_registrations_db_errors_total", "counter",
+	 "Failed writes to the registration database (disk full, unwritable, I/O error); the changes stay queued."},
+	{"db_dropped", "evcast_registrations_db_dropped_total", "counter",
+	 "Changes not queued for the database because the queue was full (every entry is written again once "
+	 "writes succeed)."},
+	{"db_quarantined", "evcast_registrations_db_quarantined_total", "counter",
+	 "Registration database files moved aside as corrupt, not a database, or of a foreign schema."},
+	{"db_fallbacks", "evcast_registrations_db_fallbacks_total", "counter",
+	 "Times the registration store ran in memory only because its database could not be used."},
+};
+
+static void store_metrics(evcd_t *d, sbuf_t *b)
+{
+	char *json = evcd_reg_store_json(d);
+	cJSON *o = json ? cJSON_Parse(json) : NULL;
+	evc__free(json);
+	if (!o)
+		return;
+	for (size_t i = 0; i < EVC_ARRAY_SIZE(store_families); i++) {
+		lua_family_head(b, &store_families[i]);
+		sb_printf(b, "%s %.0f\n", store_families[i].name, json_num(o, store_families[i].key));
+	}
+	sb_printf(b, "# HELP evcast_registrations_db_open 1 while the registration database is open; 0 when the "
+		     "store runs in memory only.\n# TYPE evcast_registrations_db_open gauge\n"
+		     "evcast_registrations_db_open %d\n",
+		  !strcmp(json_str(o, "db_state"), "open"));
+	cJSON_Delete(o);
+}
+
 /* The whole exposition; NULL when out of memory. *len gets its length. */
 static char *render(struct evcd_metrics *m, size_t *len)
 {
@@ -454,6 +505,24 @@ static char *render(struct evcd_metrics *m, size_t *len)
 	}
 	if (d->lua) /* Lua consumers (lua.c, docs/LUA.md) */
 		lua_metrics(d, &b);
+	if (d->reg) /* the registration store's database (registrations.c, docs/REGISTRATIONS.md) */
+		store_metrics(d, &b);
+	/* back-pressure: each publisher's waits for a writable node (pubwait.h) */
+	sb_printf(&b, "# HELP evcast_publish_waits_total Times a publisher found the node not writable and waited.\n"
+		      "# TYPE evcast_publish_waits_total counter\n");
+	for (int i = 0; i < EVCD_PUB_N; i++)
+		sb_printf(&b, "evcast_publish_waits_total{publisher=\"%s\"} %llu\n", evcd_pub_names[i],
+			  (unsigned long long)d->pubwait[i].waits);
+	sb_printf(&b, "# HELP evcast_publish_waiting Publishers (connections, queues) waiting for the node now.\n"
+		      "# TYPE evcast_publish_waiting gauge\n");
+	for (int i = 0; i < EVCD_PUB_N; i++)
+		sb_printf(&b, "evcast_publish_waiting{publisher=\"%s\"} %llu\n", evcd_pub_names[i],
+			  (unsigned long long)d->pubwait[i].waiting);
+	sb_printf(&b, "# HELP evcast_publish_wait_seconds_total Time publishers spent waiting for the node.\n"
+		      "# TYPE evcast_publish_wait_seconds_total counter\n");
+	for (int i = 0; i < EVCD_PUB_N; i++)
+		sb_printf(&b, "evcast_publish_wait_seconds_total{publisher=\"%s\"} %.6f\n", evcd_pub_names[i],
+			  (double)d->pubwait[i].wait_us / 1e6);
 	evcd_control_stats(d, &cs);
 	sb_printf(&b,
 		  "# HELP evcast_control_connections Control/event-socket connections open now.\n"
@@ -473,6 +542,32 @@ static char *render(struct evcd_metrics *m, size_t *len)
 		  (unsigned long long)cs.connections, (unsigned long long)cs.accepted, (unsigned long long)cs.refused,
 		  (unsigned long long)cs.commands, (unsigned long long)cs.events_queued,
 		  (unsigned long long)cs.events_dropped, (unsigned long long)cs.protocol_errors);
+	/* esl: pre-auth limits and auth failures (issue 13; control_auth.c) */
+	sb_printf(&b,
+		  "# HELP evcast_control_unauthenticated Event-socket TCP connections open now that have not authenticated.\n"
+		  "# TYPE evcast_control_unauthenticated gauge\nevcast_control_unauthenticated %llu\n"
+		  "# HELP evcast_control_preauth_evicted_total Unauthenticated connections closed to make room for a newer "
+		  "one (max-unauthenticated, max-unauthenticated-per-address).\n"
+		  "# TYPE evcast_control_preauth_evicted_total counter\nevcast_control_preauth_evicted_total %llu\n"
+		  "# HELP evcast_control_auth_failures_total Wrong passwords on the event socket.\n"
+		  "# TYPE evcast_control_auth_failures_total counter\nevcast_control_auth_failures_total %llu\n"
+		  "# HELP evcast_control_auth_delayed_total Auth answers held back by the per-address failure delay.\n"
+		  "# TYPE evcast_control_auth_delayed_total counter\nevcast_control_auth_delayed_total %llu\n"
+		  "# HELP evcast_control_auth_timeouts_total Connections closed for not authenticating within auth-timeout.\n"
+		  "# TYPE evcast_control_auth_timeouts_total counter\nevcast_control_auth_timeouts_total %llu\n"
+		  "# HELP evcast_control_acl_rejected_total Connections refused by apply-inbound-acl before auth.\n"
+		  "# TYPE evcast_control_acl_rejected_total counter\nevcast_control_acl_rejected_total %llu\n"
+		  "# HELP evcast_control_auth_log_suppressed_total Auth-failure and eviction log lines left out by the "
+		  "rate limit.\n"
+		  "# TYPE evcast_control_auth_log_suppressed_total counter\nevcast_control_auth_log_suppressed_total %llu\n"
+		  "# HELP evcast_control_auth_addresses_evicted_total Addresses forgotten (with their failures) because "
+		  "the failure table was full.\n"
+		  "# TYPE evcast_control_auth_addresses_evicted_total counter\n"
+		  "evcast_control_auth_addresses_evicted_total %llu\n",
+		  (unsigned long long)cs.unauthenticated, (unsigned long long)cs.preauth_evicted,
+		  (unsigned long long)cs.auth_failures, (unsigned long long)cs.auth_delayed,
+		  (unsigned long long)cs.auth_timeouts, (unsigned long long)cs.acl_rejected,
+		  (unsigned long long)cs.auth_log_suppressed, (unsigned long long)cs.auth_addresses_evicted);
 	sb_printf(&b,
 		  "# HELP evcast_metrics_requests_total HTTP requests answered by this endpoint.\n"
 		  "# TYPE evcast_metrics_requests_total counter\nevcast_metrics_requests_total %llu\n"
@@ -734,6 +829,37 @@ static void on_server_closed(uv_handle_t *h)
 
 /* ------------------------------------------------------------- start/stop */
 
+/* metrics.conf read and checked as the start uses it (the address resolved);
+ * EVCAST_EINVAL once the reason is logged. */
+static int check_config(evcd_t *d, mcfg_t *c, struct sockaddr_storage *ss)
+{
+	int rc;
+	memset(ss, 0, sizeof(*ss));
+	if ((rc = read_config(d, c)) < 0 || !c->enabled)
+		return rc; /* disabled: the address is not looked at (as before) */
+	if (uv_ip4_addr(c->ip, (int)c->port, (struct sockaddr_in *)ss) != 0 &&
+	    uv_ip6_addr(c->ip, (int)c->port, (struct sockaddr_in6 *)ss) != 0) {
+		evcd_logf(d, EVCAST_LOG_ERR, "%s:%d: metrics.conf: listen-ip \"%s\" is not an IPv4 or IPv6 address",
+			  d->config_path ? d->config_path : "config", c->ip_line, c->ip);
+		return EVCAST_EINVAL;
+	}
+	if (!is_loopback(ss) && !c->allow_remote) {
+		evcd_logf(d, EVCAST_LOG_ERR,
+			  "%s:%d: metrics.conf: listen-ip %s is not a loopback address; set allow-remote to yes to "
+			  "expose the metrics beyond this host",
+			  d->config_path ? d->config_path : "config", c->ip_line, c->ip);
+		return EVCAST_EINVAL;
+	}
+	return 0;
+}
+
+int evcd_metrics_check(evcd_t *d)
+{
+	mcfg_t c;
+	struct sockaddr_storage ss;
+	return check_config(d, &c, &ss) < 0 ? EVCAST_EINVAL : 0;
+}
+
 int evcd_metrics_start(evcd_t *d)
 {
 	mcfg_t c;
@@ -741,23 +867,10 @@ int evcd_metrics_start(evcd_t *d)
 	int rc;
 	if (d->metrics)
 		return EVCAST_ESTATE;
-	if ((rc = read_config(d, &c)) < 0)
+	if ((rc = check_config(d, &c, &ss)) < 0)
 		return rc;
 	if (!c.enabled)
 		return 0;
-	memset(&ss, 0, sizeof(ss));
-	if (uv_ip4_addr(c.ip, (int)c.port, (struct sockaddr_in *)&ss) != 0 &&
-	    uv_ip6_addr(c.ip, (int)c.port, (struct sockaddr_in6 *)&ss) != 0) {
-		evcd_logf(d, EVCAST_LOG_ERR, "metrics.conf: listen-ip \"%s\" is not an IPv4 or IPv6 address", c.ip);
-		return EVCAST_EINVAL;
-	}
-	if (!is_loopback(&ss) && !c.allow_remote) {
-		evcd_logf(d, EVCAST_LOG_ERR,
-			  "metrics.conf: listen-ip %s is not a loopback address; set allow-remote to yes to expose "
-			  "the metrics beyond this host",
-			  c.ip);
-		return EVCAST_EINVAL;
-	}
 	struct evcd_metrics *m = evc__calloc(1, sizeof(*m));
 	if (!m)
 		return EVCAST_ENOMEM;

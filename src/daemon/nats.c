@@ -23,10 +23,14 @@
  * The first connect attempt runs without retry so libnats' reason (auth, TLS)
  * can be logged; then libnats retries forever, a 1 s timer logging new reasons.
  * libnats threads touch only the queue and the link counters, under the mutex.
+ * Back-pressure: a gateway takes nothing from the queue while the node is not
+ * writable (publish_wait.nats); the queue's bounds then count rx_overflow.
  */
 #include "daemon.h"
 #include "internal.h"
 #include "relay_seal.h"
+#include "v2conf.h"
+#include <sodium.h>
 #include <errno.h>
 #include <nats/nats.h>
 #include <pthread.h>
@@ -84,6 +88,10 @@ struct evcd_nats {
 	 * of event maps to one subject, built once (loop thread only) */
 	char last_name[128], last_sub[256], last_subj[512];
 	bool subj_ok;
+	/* back-pressure (gateway, loop thread): the queue is not taken from while
+	 * the node is not writable; libnats' messages wait in it (bounded) */
+	int bp_watch;   /* evcast_node_watch_writable id, 0 when not waiting */
+	uint64_t bp_t0; /* evcd_pubwait_begin */
 };
 
 /* ----------------------------------------------------------------- config */
@@ -94,6 +102,21 @@ static int copy_param(char *dst, size_t cap, const char *v)
 		return -1;
 	memcpy(dst, v, strlen(v) + 1);
 	return 0;
+}
+
+/* True when v2 keys are configured: the running node's keyring, or, when
+ * only validating (no node), the candidate configuration's v2 params. */
+static bool have_v2_keys(evcd_t *d)
+{
+	if (d->node)
+		return evc__node_relay_has_keys(d->node);
+	const evcast_section_t *mc = d->cfg ? evcast_config_section(d->cfg, "event_multicast.conf") : NULL;
+	evc__v2_settings_t *v2 = mc ? evc__malloc(sizeof(*v2)) : NULL;
+	bool keys = v2 && evc__v2_settings_parse(mc, d->cfg->port, d->config_path, v2, NULL, 0) == 0 && v2->nkeys > 0;
+	if (v2)
+		sodium_memzero(v2, sizeof(*v2));
+	evc__free(v2);
+	return keys;
 }
 
 /* 1 present, 0 absent, EVCAST_EINVAL on a bad value (logged file:line:param:value:why). */
@@ -163,7 +186,9 @@ static int read_config(evcd_t *d, struct evcd_nats *m)
 			evcd_logf(d, EVCAST_LOG_WARNING, "%s:%d: nats.conf: unknown param \"%s\" ignored", file, q->line,
 				  q->name);
 		if (r < 0) {
-			evcd_logf(d, EVCAST_LOG_ERR, "%s:%d:%s:%s: nats.conf: %s", file, q->line, q->name, q->value, why);
+			bool hide = !strcasecmp(q->name, "password") || !strcasecmp(q->name, "token");
+			evcd_logf(d, EVCAST_LOG_ERR, "%s:%d:%s:%s: nats.conf: %s", file, q->line, q->name,
+				  hide ? "(hidden)" : q->value, why);
 			return EVCAST_EINVAL;
 		}
 	}
@@ -186,7 +211,7 @@ static int read_config(evcd_t *d, struct evcd_nats *m)
 				  strerror(errno));
 			return EVCAST_EINVAL;
 		}
-	if (m->encrypt && !evc__node_relay_has_keys(d->node)) {
+	if (m->encrypt && !have_v2_keys(d)) {
 		evcd_logf(d, EVCAST_LOG_ERR,
 			  "%s: nats.conf: encrypt=yes needs a v2 key: set v2-keys (ID:SECRET, see `evcast keygen`) and "
 			  "optionally v2-primary-key in event_multicast.conf",
@@ -341,15 +366,64 @@ static void reject(struct evcd_nats *m, int reason, const qmsg_t *q)
 	m->rejects[reason - EVC_RELAY_R_FIRST]++;
 	if (!evc__ratelimit_allow(&m->rl, evc__wall_ms()))
 		return;
+	char e[256]; /* the subject came from the NATS server */
 	evcd_logf(m->d, EVCAST_LOG_WARNING, "nats: %s: payload of %zu bytes rejected: %s (%llu suppressed)",
-		  q->subject, q->len, evc__relay_reason_name(reason), (unsigned long long)m->rl.suppressed);
+		  evc__esc(q->subject, e, sizeof(e)), q->len, evc__relay_reason_name(reason), (unsigned long long)m->rl.suppressed);
 	m->rl.suppressed = 0;
+}
+
+static void on_async(uv_async_t *a);
+
+static void on_writable(void *ud)
+{
+	struct evcd_nats *m = ud;
+	m->bp_watch = 0;
+	evcd_pubwait_end(&m->d->pubwait[EVCD_PUB_NATS], m->bp_t0);
+	on_async(&m->async);
+}
+
+/* A gateway relays what arrives to the group: while the node is not writable
+ * it takes nothing more from the queue (true: wait for the watcher). A
+ * refused watcher (too many armed) lets the messages through. */
+static bool gateway_must_wait(struct evcd_nats *m)
+{
+	if (!m->gateway)
+		return false;
+	if (m->bp_watch > 0)
+		return true;
+	if (evcast_node_writable(m->d->node))
+		return false;
+	int id = evcast_node_watch_writable(m->d->node, on_writable, m);
+	if (id <= 0)
+		return false;
+	m->bp_watch = id;
+	m->bp_t0 = evcd_pubwait_begin(&m->d->pubwait[EVCD_PUB_NATS]);
+	return true;
+}
+
+/* Puts the messages q... back at the head of the queue, in order. */
+static void requeue(struct evcd_nats *m, qmsg_t *q)
+{
+	qmsg_t *tail = q;
+	size_t n = 1, bytes = q->len;
+	for (; tail->next; tail = tail->next, n++)
+		bytes += tail->next->len;
+	pthread_mutex_lock(&m->mu);
+	tail->next = m->qhead;
+	if (!m->qhead)
+		m->qtail = tail;
+	m->qhead = q;
+	m->qlen += n;
+	m->qbytes += bytes;
+	pthread_mutex_unlock(&m->mu);
 }
 
 static void on_async(uv_async_t *a)
 {
 	struct evcd_nats *m = a->data;
 	qmsg_t *q;
+	if (gateway_must_wait(m))
+		return;
 	pthread_mutex_lock(&m->mu);
 	q = m->qhead;
 	m->qhead = m->qtail = NULL;
@@ -358,6 +432,10 @@ static void on_async(uv_async_t *a)
 	m->rx_wakeups += q != NULL; /* one drain per uv_async wakeup, however many were queued */
 	while (q) {
 		qmsg_t *next = q->next;
+		if (gateway_must_wait(m)) {
+			requeue(m, q);
+			return;
+		}
 		const uint8_t *text = NULL;
 		size_t tlen = 0;
 		int r = evc__node_relay_open(m->d->node, m->encrypt, (uint64_t)m->max_skew * 1000000u, q->subject,
@@ -549,6 +627,21 @@ static void on_timer(uv_timer_t *t)
 		  "credentials)", m->url, natsStatus_GetText(s), txt);
 }
 
+int evcd_nats_check(evcd_t *d)
+{
+	struct evcd_nats *m = evc__calloc(1, sizeof(*m));
+	int rc;
+	if (!m)
+		return EVCAST_ENOMEM;
+	m->d = d;
+	pthread_mutex_init(&m->mu, NULL);
+	rc = read_config(d, m);
+	sodium_memzero(m->password, sizeof(m->password));
+	sodium_memzero(m->token, sizeof(m->token));
+	free_module(m);
+	return rc < 0 ? EVCAST_EINVAL : 0;
+}
+
 int evcd_nats_start(evcd_t *d)
 {
 	struct evcd_nats *m = evc__calloc(1, sizeof(*m));
@@ -644,6 +737,11 @@ void evcd_nats_stop(evcd_t *d)
 	if (!m)
 		return;
 	d->nats = NULL;
+	if (m->bp_watch > 0) {
+		evcast_node_unwatch_writable(d->node, m->bp_watch);
+		m->bp_watch = 0;
+		evcd_pubwait_end(&d->pubwait[EVCD_PUB_NATS], m->bp_t0);
+	}
 	if (!m->connect) {
 		close_handles(m);
 		return;

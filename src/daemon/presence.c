@@ -184,6 +184,7 @@ static void on_event(void *ud, const evcast_event_t *ev)
 		p->errors++;
 		return;
 	}
+	/* one PRESENCE_IN per remote presence event: low volume, no wait (back-pressure) */
 	if (evcast_node_fire(p->d->node, out) == 0)
 		p->relayed++;
 	else
@@ -191,6 +192,14 @@ static void on_event(void *ud, const evcast_event_t *ev)
 }
 
 /* ------------------------------------------------------------- start/stop */
+
+int evcd_presence_check(evcd_t *d)
+{
+	struct evcd_presence p;
+	bool enabled;
+	memset(&p, 0, sizeof(p));
+	return read_config(d, &p, &enabled) < 0 ? EVCAST_EINVAL : 0;
+}
 
 int evcd_presence_start(evcd_t *d)
 {

@@ -3,7 +3,9 @@
  *
  * Configured by an optional <configuration name="registrations.conf"> block:
  * enabled (default yes when the block exists), db-path (SQLite file; empty =
- * memory only), tombstone-ttl (s, 3600), batch-interval-ms (100),
+ * memory only; a corrupt or foreign file is moved aside, an unusable disk
+ * leaves the store in memory: registry_db.c), db-synchronous (normal|full),
+ * tombstone-ttl (s, 3600), batch-interval-ms (100),
  * sweep-interval-ms (1000), max-registrations (1000000), expires-margin (s, 0).
  * Consumes, from the node, local CUSTOM sofia::register/unregister/expire and
  * received CUSTOM multicast::event carrying them (Orig- headers), applies them
@@ -50,6 +52,7 @@ typedef struct rcfg {
 	evc__reg_opts_t opts;
 	unsigned batch_ms, sweep_ms;
 	evcd_regsync_cfg_t sync;
+	bool sync_full; /* db-synchronous full */
 } rcfg_t;
 
 static int parse_num(const char *v, unsigned long long lo, unsigned long long hi, unsigned long long *out)
@@ -94,6 +97,13 @@ static int read_config(evcd_t *d, rcfg_t *c)
 			if (strlen(p->value) >= sizeof(c->db_path))
 				goto bad;
 			snprintf(c->db_path, sizeof(c->db_path), "%s", p->value);
+		} else if (!strcasecmp(p->name, "db-synchronous")) {
+			if (!strcasecmp(p->value, "normal"))
+				c->sync_full = false;
+			else if (!strcasecmp(p->value, "full"))
+				c->sync_full = true;
+			else
+				goto bad;
 		} else if (!strcasecmp(p->name, "tombstone-ttl")) {
 			if (parse_num(p->value, 1, 30 * 86400, &u) < 0)
 				goto bad;
@@ -153,8 +163,10 @@ static void on_event(void *ud, const evcast_event_t *ev)
 	r->bad_events++;
 	if (evc__ratelimit_allow(&r->rl, evc__wall_ms())) {
 		const char *from = *prefix ? evcast_event_get_header(ev, "Orig-Multicast-Sender") : "local";
-		evcd_logf(r->d, EVCAST_LOG_WARNING, "registrations: event from %s ignored: %s", from ? from : "?",
-			  err[0] ? err : evcast_strerror(rc));
+		char e[2][256]; /* the sender and the reason (it may quote a field) came from the network */
+		evcd_logf(r->d, EVCAST_LOG_WARNING, "registrations: event from %s ignored: %s",
+			  evc__esc(from ? from : "?", e[0], sizeof(e[0])),
+			  evc__esc(err[0] ? err : evcast_strerror(rc), e[1], sizeof(e[1])));
 	}
 }
 
@@ -312,6 +324,36 @@ static char *take_json(cJSON *o)
 	return r;
 }
 
+/* Store faults (issue 13, store): the database's state and what it cost. */
+static void store_json(evcd_reg_t *r, cJSON *o)
+{
+	evc__reg_stats_t s;
+	evc__reg_stats(r->reg, &s);
+	cJSON_AddStringToObject(o, "db_state", evc__reg_db_state(r->reg));
+	cJSON_AddNumberToObject(o, "db_quarantined", (double)s.db_quarantined);
+	cJSON_AddNumberToObject(o, "db_fallbacks", (double)s.db_fallbacks);
+}
+
+char *evcd_reg_store_json(evcd_t *d)
+{
+	cJSON *o;
+	evc__reg_stats_t s;
+	char *out;
+	if (!d || !d->reg || !(o = cJSON_CreateObject()))
+		return NULL;
+	evc__reg_stats(d->reg->reg, &s);
+	cJSON_AddNumberToObject(o, "live", (double)s.live);
+	cJSON_AddNumberToObject(o, "tombstones", (double)s.tombs);
+	cJSON_AddNumberToObject(o, "db_errors", (double)s.db_errors);
+	cJSON_AddNumberToObject(o, "db_dropped", (double)s.db_dropped);
+	cJSON_AddNumberToObject(o, "db_pending", (double)evc__reg_db_pending(d->reg->reg));
+	store_json(d->reg, o);
+	out = take_json(o);
+	if (out)
+		out[strlen(out) - 1] = '\0'; /* no newline: embedded in another object */
+	return out;
+}
+
 static char *show_json(evcd_reg_t *r, filt_t *f)
 {
 	cJSON *o = cJSON_CreateObject(), *rows = cJSON_CreateArray(), *st;
@@ -363,6 +405,7 @@ static char *show_json(evcd_reg_t *r, filt_t *f)
 		cJSON_AddNumberToObject(st, "db_errors", (double)s.db_errors);
 		cJSON_AddNumberToObject(st, "db_dropped", (double)s.db_dropped);
 		cJSON_AddNumberToObject(st, "db_pending", (double)evc__reg_db_pending(r->reg));
+		store_json(r, st);
 		evcd_regsync_stats_json(r->sync, st);
 	}
 	return take_json(o);
@@ -496,6 +539,12 @@ char *evcd_reg_locate(evcd_t *d, const char *args)
 
 /* ------------------------------------------------------------- start/stop */
 
+int evcd_reg_check(evcd_t *d)
+{
+	rcfg_t c;
+	return read_config(d, &c) < 0 ? EVCAST_EINVAL : 0;
+}
+
 int evcd_reg_start(evcd_t *d)
 {
 	rcfg_t c;
@@ -516,11 +565,18 @@ int evcd_reg_start(evcd_t *d)
 		return rc;
 	}
 	evc__reg_set_change_cb(r->reg, on_change, r);
+	evc__reg_db_set_sync_full(r->reg, c.sync_full);
 	if (c.db_path[0] && (rc = evc__reg_db_open(r->reg, c.db_path, (int64_t)evc__wall_ms(), err, sizeof(err))) < 0) {
-		evcd_logf(d, EVCAST_LOG_ERR, "registrations: cannot open the database %s", err);
-		evc__reg_free(r->reg);
-		evc__free(r);
-		return rc;
+		if (rc != EVCAST_EIO) { /* a misconfiguration (docs/REGISTRATIONS.md, "Storage faults"): nothing touched */
+			evcd_logf(d, EVCAST_LOG_ERR, "registrations: cannot use the database %s: fix db-path, its "
+				  "directory or their owner and mode (nothing was changed)", err);
+			evc__reg_free(r->reg);
+			evc__free(r);
+			return rc;
+		}
+		/* a bad disk or a bad file that could not be moved: the bus runs on, the store in memory */
+		evcd_logf(d, EVCAST_LOG_ERR, "registrations: the database cannot be used: %s; the store runs in memory "
+			  "only (db_fallbacks) and is filled from peers; restart once the cause is fixed", err);
 	}
 	if ((rc = evcast_node_subscribe(d->node, on_event, r)) < 0) {
 		evc__reg_free(r->reg);
@@ -546,8 +602,9 @@ int evcd_reg_start(evcd_t *d)
 	d->reg = r;
 	evc__reg_stats_t st;
 	evc__reg_stats(r->reg, &st);
-	evcd_logf(d, EVCAST_LOG_NOTICE, "registrations: store started (%s; %zu live, %zu tombstone(s) restored)",
-		  c.db_path[0] ? c.db_path : "memory only", st.live, st.tombs);
+	evcd_logf(d, EVCAST_LOG_NOTICE, "registrations: store started (%s%s; %zu live, %zu tombstone(s) restored)",
+		  c.db_path[0] ? c.db_path : "memory only",
+		  !strcmp(evc__reg_db_state(r->reg), "failed") ? ": unusable, memory only" : "", st.live, st.tombs);
 	return 0;
 }
 

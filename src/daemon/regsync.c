@@ -105,7 +105,7 @@ int evcd_rs_fire(evcd_regsync_t *s, const char *type, const char *body, ...)
 		evcast_event_free(ev);
 		return EVCAST_ENOMEM;
 	}
-	return evcast_node_fire(s->d->node, ev);
+	return evcast_node_fire(s->d->node, ev); /* low volume; the donor's bulk waits in evcd_rs_pump */
 }
 
 static void new_id(evcd_regsync_t *s, char *out, size_t cap)
@@ -132,8 +132,9 @@ static void choose_donor(evcd_regsync_t *s, const char *peer)
 	s->deadline_ms = evc__wall_ms() + s->c.timeout_ms;
 	s->resend_ms = evc__wall_ms() + REQUEST_RESEND_MS;
 	request(s, peer, "all", NULL, s->join.id, sizeof(s->join.id));
-	evcd_logf(s->d, EVCAST_LOG_NOTICE, "registrations: joining: asking %s for the whole table (sync %s)", peer,
-		  s->join.id);
+	char e[160];
+	evcd_logf(s->d, EVCAST_LOG_NOTICE, "registrations: joining: asking %s for the whole table (sync %s)",
+		  evc__esc(peer, e, sizeof(e)), s->join.id);
 }
 
 /* The inbound transfer (join or repair) a message from `from` with `id` belongs to, or NULL. */
@@ -175,8 +176,9 @@ static bool repairing(const evcd_regsync_t *s)
 /* A repair is over (complete, refused or given up). */
 void evcd_rs_repair_done(evcd_regsync_t *s, inbound_t *in, const char *how)
 {
+	char e[160];
 	evcd_logf(s->d, EVCAST_LOG_INFO, "registrations: repair from %s %s: %llu data event(s), %llu entr%s changed, "
-		  "%llu ms", in->from, how, (unsigned long long)in->received, (unsigned long long)in->applied,
+		  "%llu ms", evc__esc(in->from, e, sizeof(e)), how, (unsigned long long)in->received, (unsigned long long)in->applied,
 		  in->applied == 1 ? "y" : "ies", (unsigned long long)(evc__wall_ms() - in->started_ms));
 	if (in->applied)
 		s->digest_soon = true; /* tell the others at once: they may lack what came */
@@ -283,14 +285,16 @@ static void on_end(evcd_regsync_t *s, const char *from, const char *to, const ch
 		return;
 	}
 	if (in && status && in->expect == 1) { /* refused: not synced itself, or too many streams */
+		char e[2][160];
 		if (in == &s->join && !strcmp(status, "joining") && strcmp(evcd_rs_me(s), from) < 0) {
 			/* cluster start: every node joining; the smaller name is the seed */
 			s->state = RS_SYNCED;
 			s->synced_in_ms = evc__wall_ms() - s->start_ms;
 			evcd_logf(s->d, EVCAST_LOG_NOTICE, "registrations: %s is joining as well: starting with the local "
-				  "table (%zu live)", from, evc__reg_live(s->reg));
+				  "table (%zu live)", evc__esc(from, e[0], sizeof(e[0])), evc__reg_live(s->reg));
 		} else if (in == &s->join) {
-			evcd_logf(s->d, EVCAST_LOG_INFO, "registrations: %s cannot serve (%s): asking another", from, status);
+			evcd_logf(s->d, EVCAST_LOG_INFO, "registrations: %s cannot serve (%s): asking another",
+				  evc__esc(from, e[0], sizeof(e[0])), evc__esc(status, e[1], sizeof(e[1])));
 			snprintf(s->failed, sizeof(s->failed), "%s", from);
 			s->state = RS_JOINING;
 			s->retry_ms = evc__wall_ms() + 500;
@@ -318,8 +322,9 @@ static void transfer_done(evcd_regsync_t *s, inbound_t *in)
 #endif
 		s->state = RS_SYNCED;
 		s->synced_in_ms = evc__wall_ms() - s->start_ms;
+		char e[2][160];
 		evcd_logf(s->d, EVCAST_LOG_NOTICE, "registrations: synced from %s: %s entr%s, %llu data event(s), in %llu ms",
-			  in->from, in->total, !strcmp(in->total, "1") ? "y" : "ies",
+			  evc__esc(in->from, e[0], sizeof(e[0])), evc__esc(in->total, e[1], sizeof(e[1])), !strcmp(in->total, "1") ? "y" : "ies",
 			  (unsigned long long)in->received, (unsigned long long)s->synced_in_ms);
 		s->digest_soon = true;
 	} else {
@@ -377,8 +382,9 @@ void evcd_rs_repair_from(evcd_regsync_t *s, const char *from, uint64_t mask, con
 	in->mask = mask;
 	s->repairs++;
 	request(s, from, hex, s->leaves, in->id, sizeof(in->id));
-	evcd_logf(s->d, EVCAST_LOG_INFO, "registrations: %s of %s (%d bucket(s) %s): repairing", why, from,
-		  __builtin_popcountll(mask), hex);
+	char e[160];
+	evcd_logf(s->d, EVCAST_LOG_INFO, "registrations: %s of %s (%d bucket(s) %s): repairing", why,
+		  evc__esc(from, e, sizeof(e)), __builtin_popcountll(mask), hex);
 }
 
 /* --------------------------------------------------------------- consumer */
@@ -480,8 +486,9 @@ static void on_tick(uv_timer_t *t)
 	}
 	if (s->state == RS_REQUESTING && now > s->deadline_ms) {
 		char *pick[2] = {NULL, s->join.from};
-		evcd_logf(s->d, EVCAST_LOG_WARNING, "registrations: donor %s silent for %u ms: trying another", s->join.from,
-			  s->c.timeout_ms);
+		char e[160];
+		evcd_logf(s->d, EVCAST_LOG_WARNING, "registrations: donor %s silent for %u ms: trying another",
+			  evc__esc(s->join.from, e, sizeof(e)), s->c.timeout_ms);
 		snprintf(s->failed, sizeof(s->failed), "%s", s->join.from);
 		evcast_node_peers(s->d->node, first_up_peer, pick);
 		s->state = RS_JOINING;
@@ -595,6 +602,7 @@ void evcd_regsync_stop(evcd_regsync_t *s)
 		return;
 	if (s->sub > 0 && s->d->node)
 		evcast_node_unsubscribe(s->d->node, s->sub);
+	evcd_rs_pump_stop(s);
 	for (size_t i = 0; i < s->nstreams; i++)
 		evcd_rs_stream_free(&s->streams[i]);
 	s->nstreams = 0;

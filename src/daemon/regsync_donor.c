@@ -6,7 +6,8 @@
  * about DATA_BYTES, the entries read again when sent. Streams take turns, at
  * most `rate` events/s in all, `window` unacknowledged per stream; an event not
  * acknowledged while DUP_THRESH later ones were (SACK), or for RTO_MS, is sent
- * again alone (selective repeat). Shared state: regsync_int.h.
+ * again alone (selective repeat). A stream sends only while the node is
+ * writable (back-pressure: publish_wait.regsync). Shared state: regsync_int.h.
  * Sections: snapshot, request, data, acks.
  */
 #include "regsync_int.h"
@@ -105,8 +106,9 @@ void evcd_rs_on_request(evcd_regsync_t *s, const char *from, const char *id, con
 		/* both joining (cluster start): the smaller name serves with what it has */
 		s->state = RS_SYNCED;
 		s->synced_in_ms = evc__wall_ms() - s->start_ms;
+		char e[160];
 		evcd_logf(s->d, EVCAST_LOG_NOTICE, "registrations: %s is joining as well: serving it with the local "
-			  "table (%zu live)", from, evc__reg_live(s->reg));
+			  "table (%zu live)", evc__esc(from, e, sizeof(e)), evc__reg_live(s->reg));
 	}
 	if (s->state != RS_SYNCED || s->nstreams == MAX_STREAMS) {
 		s->requests_dropped++; /* "busy": the requester asks someone else at once */
@@ -142,8 +144,10 @@ void evcd_rs_on_request(evcd_regsync_t *s, const char *from, const char *id, con
 	s->nstreams++;
 	s->requests_served++;
 	s->joins_served += all;
+	char e[3][160]; /* names and ids from the network */
 	evcd_logf(s->d, EVCAST_LOG_INFO, "registrations: sending %zu entr%s to %s (sync %s, buckets %s, %d leaves differ)",
-		  st->n, st->n == 1 ? "y" : "ies", from, id, buckets ? buckets : "all", ndiff);
+		  st->n, st->n == 1 ? "y" : "ies", evc__esc(from, e[0], sizeof(e[0])), evc__esc(id, e[1], sizeof(e[1])),
+		  evc__esc(buckets ? buckets : "all", e[2], sizeof(e[2])), ndiff);
 	if (pull && ndiff > 0) { /* the requester has something in those leaves too: pull it (push) */
 		s->pushes++;
 		evcd_rs_repair_from(s, from, pull, "leaves differ");
@@ -222,16 +226,17 @@ static int send_some(evcd_regsync_t *s, size_t i)
 	size_t bytes = 0, count = 0;
 	sent_ev_t *v;
 	uint32_t k;
+	char esc[2][160]; /* the stream's id and peer, from the network */
 	if (st->end_seq && st->acked >= st->end_seq) { /* complete */
 		evcd_logf(s->d, EVCAST_LOG_INFO, "registrations: sync %s to %s complete: %zu entr%s, %u event(s), %u sent "
-			  "again, %llu ms", st->id, st->to, st->sent, st->sent == 1 ? "y" : "ies", st->end_seq, st->resent,
+			  "again, %llu ms", evc__esc(st->id, esc[0], sizeof(esc[0])), evc__esc(st->to, esc[1], sizeof(esc[1])), st->sent, st->sent == 1 ? "y" : "ies", st->end_seq, st->resent,
 			  (unsigned long long)(now - st->started_ms));
 		stream_pop(s, i);
 		return -1;
 	}
 	if (now - st->progress_ms > s->c.timeout_ms) {
 		evcd_logf(s->d, EVCAST_LOG_WARNING, "registrations: %s stopped acknowledging sync %s: stream dropped",
-			  st->to, st->id);
+			  evc__esc(st->to, esc[0], sizeof(esc[0])), evc__esc(st->id, esc[1], sizeof(esc[1])));
 		s->streams_abandoned++;
 		stream_pop(s, i);
 		return -1;
@@ -276,12 +281,52 @@ static int send_some(evcd_regsync_t *s, size_t i)
 	return 1;
 }
 
-/* Sends while the token bucket and the windows allow, one event of each stream in turn. */
+/* Back-pressure: a donor's stream is bulk (a whole table), so it sends only
+ * while the node is writable and otherwise waits for the watcher, which pumps
+ * again at once (the tick would too). The other regsync events (requests,
+ * acks, digests, the end) are few and go with evcast_node_fire. A refused
+ * watcher (too many armed) leaves the pump to the tick. */
+static void on_writable(void *ud)
+{
+	evcd_regsync_t *s = ud;
+	s->bp_watch = 0;
+	evcd_pubwait_end(&s->d->pubwait[EVCD_PUB_REGSYNC], s->bp_t0);
+	evcd_rs_pump(s);
+}
+
+static bool pump_must_wait(evcd_regsync_t *s)
+{
+	if (s->bp_watch > 0)
+		return true;
+	if (evcast_node_writable(s->d->node))
+		return false;
+	int id = evcast_node_watch_writable(s->d->node, on_writable, s);
+	if (id > 0) {
+		s->bp_watch = id;
+		s->bp_t0 = evcd_pubwait_begin(&s->d->pubwait[EVCD_PUB_REGSYNC]);
+	}
+	return true;
+}
+
+void evcd_rs_pump_stop(evcd_regsync_t *s)
+{
+	if (s->bp_watch <= 0)
+		return;
+	if (s->d->node)
+		evcast_node_unwatch_writable(s->d->node, s->bp_watch);
+	s->bp_watch = 0;
+	evcd_pubwait_end(&s->d->pubwait[EVCD_PUB_REGSYNC], s->bp_t0);
+}
+
+/* Sends while the token bucket, the windows and the node allow, one event of
+ * each stream in turn. */
 void evcd_rs_pump(evcd_regsync_t *s)
 {
 	size_t idle = 0; /* streams in a row that could not send */
 	while (s->tokens >= 1 && s->nstreams && idle < s->nstreams) {
 		int r;
+		if (pump_must_wait(s))
+			break;
 		if (s->rr >= s->nstreams)
 			s->rr = 0;
 		r = send_some(s, s->rr);

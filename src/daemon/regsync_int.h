@@ -86,6 +86,9 @@ struct evcd_regsync {
 	uint64_t dg_gen[5];                  /* the table's change counters when dg was computed */
 	bool dg_valid;
 	char leaves[RS_LEAVES_TEXT_MAX + 1]; /* scratch: the leaf text of a repair request */
+	/* back-pressure (regsync_donor.c): the donor's streams wait for a writable node */
+	int bp_watch;   /* evcast_node_watch_writable id, 0 when not waiting */
+	uint64_t bp_t0; /* evcd_pubwait_begin */
 };
 
 /* regsync.c */
@@ -111,6 +114,8 @@ void evcd_rs_on_request(evcd_regsync_t *s, const char *from, const char *id, con
 void evcd_rs_on_ack(evcd_regsync_t *s, const char *from, const char *id, const char *seqs, const char *sack);
 /* Sends while the token bucket and the windows allow, one event of each stream in turn. */
 void evcd_rs_pump(evcd_regsync_t *s);
+/* At stop: drops the donor's writable watcher. */
+void evcd_rs_pump_stop(evcd_regsync_t *s);
 void evcd_rs_stream_free(stream_t *st);
 
 #endif

@@ -16,7 +16,10 @@
  * db-sync, registrations (registrations.c) are mirrored into mod_db: `api db
  * insert/REALM/USER/NODE_IPV4`, `api db delete/REALM/USER`; all live ones again
  * after each (re)connect. Reconnects with exponential backoff; a rejected
- * password is logged as such. Output is bounded (MAX_QUEUED bytes not yet
+ * password is logged as such. While the node is not writable (back-pressure),
+ * the event read last waits and FreeSWITCH's socket is not read until the
+ * node's writable watcher runs (counted in publish_wait.sidecar); a waiting
+ * event survives a reconnect and is dropped at stop. Output is bounded (MAX_QUEUED bytes not yet
  * written: further commands are dropped and counted). Sections: config,
  * connection, output, input, node consumer, start/stop.
  */
@@ -57,6 +60,12 @@ struct evcd_sidecar {
 	uint64_t connects, auth_failures, events_in, events_fired, echoes_dropped, injected, db_cmds,
 		dropped_queue_full, errors_replied, local_injected;
 	evc__ratelimit_t rl;
+	/* back-pressure: an event from FreeSWITCH waiting for a writable node;
+	 * FreeSWITCH's socket is not read meanwhile */
+	evcast_event_t *bp_ev; /* owned; non-NULL while waiting */
+	int bp_watch;          /* evcast_node_watch_writable id */
+	uint64_t bp_t0;        /* evcd_pubwait_begin */
+	bool read_paused;      /* reading of conn stopped for bp_ev */
 };
 
 /* ----------------------------------------------------------------- config */
@@ -144,6 +153,7 @@ static void on_retry(uv_timer_t *t)
 static void disconnect(struct evcd_sidecar *s, const char *why)
 {
 	sconn_t *c = s->conn;
+	s->read_paused = false; /* the next connection starts reading (on_read pauses it) */
 	if (c) {
 		s->conn = NULL;
 		c->s = NULL;
@@ -316,8 +326,9 @@ static void on_reply(struct evcd_sidecar *s, const char *reply)
 	}
 	if (s->state == SC_SUBSCRIBING) {
 		if (!okr) {
+			char e[256]; /* FreeSWITCH's Reply-Text: from the socket */
 			evcd_logf(s->d, EVCAST_LOG_ERR, "sidecar: FreeSWITCH refused \"event plain %s\": %s", s->bindings,
-				  reply ? reply : "no Reply-Text");
+				  evc__esc(reply ? reply : "no Reply-Text", e, sizeof(e)));
 			disconnect(s, "subscription refused");
 			return;
 		}
@@ -331,8 +342,53 @@ static void on_reply(struct evcd_sidecar *s, const char *reply)
 	}
 	if (!okr) {
 		s->errors_replied++;
+		char e[256]; /* FreeSWITCH's Reply-Text: from the socket */
 		if (evc__ratelimit_allow(&s->rl, evc__wall_ms()))
-			evcd_logf(s->d, EVCAST_LOG_WARNING, "sidecar: FreeSWITCH answered %s", reply ? reply : "?");
+			evcd_logf(s->d, EVCAST_LOG_WARNING, "sidecar: FreeSWITCH answered %s",
+				  evc__esc(reply ? reply : "?", e, sizeof(e)));
+	}
+}
+
+static void drain(struct evcd_sidecar *s);
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b);
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b);
+
+/* Back-pressure: while the node is not writable the event waits here and
+ * FreeSWITCH's socket is not read (its own queue holds what follows); a
+ * refused watcher (too many armed) lets the event through. */
+static void on_writable(void *ud)
+{
+	struct evcd_sidecar *s = ud;
+	evcast_event_t *ev = s->bp_ev;
+	s->bp_watch = 0;
+	s->bp_ev = NULL;
+	evcd_pubwait_end(&s->d->pubwait[EVCD_PUB_SIDECAR], s->bp_t0);
+	if (!ev)
+		return;
+	if (evcast_node_fire(s->d->node, ev) == 0)
+		s->events_fired++;
+	drain(s); /* what was read behind it, in order; may wait again */
+	if (!s->bp_ev && s->conn && s->read_paused) {
+		s->read_paused = false;
+		if (uv_read_start((uv_stream_t *)&s->conn->tcp, on_alloc, on_read) != 0)
+			disconnect(s, "cannot resume reading");
+	}
+}
+
+static void fire_or_wait(struct evcd_sidecar *s, evcast_event_t *ev)
+{
+	int id;
+	if (evcast_node_writable(s->d->node) || (id = evcast_node_watch_writable(s->d->node, on_writable, s)) <= 0) {
+		if (evcast_node_fire(s->d->node, ev) == 0)
+			s->events_fired++;
+		return;
+	}
+	s->bp_ev = ev;
+	s->bp_watch = id;
+	s->bp_t0 = evcd_pubwait_begin(&s->d->pubwait[EVCD_PUB_SIDECAR]);
+	if (s->conn && !s->read_paused) {
+		uv_read_stop((uv_stream_t *)&s->conn->tcp);
+		s->read_paused = true;
 	}
 }
 
@@ -352,8 +408,7 @@ static void on_fs_event(struct evcd_sidecar *s, const evcast_event_t *msg)
 		evcast_event_free(ev);
 		return;
 	}
-	if (evcast_node_fire(s->d->node, ev) == 0)
-		s->events_fired++;
+	fire_or_wait(s, ev);
 }
 
 static void on_message(struct evcd_sidecar *s, evcast_event_t *m)
@@ -389,8 +444,6 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 {
 	sconn_t *c = st->data;
 	struct evcd_sidecar *s = c->s;
-	evcast_event_t *m;
-	int rc;
 	if (!s)
 		return;
 	if (n < 0) {
@@ -403,7 +456,20 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 		disconnect(s, "message over the size limits");
 		return;
 	}
-	while (s->conn == c && (rc = evcast_esl_parser_next(c->parser, &m)) != 0) {
+	if (s->bp_ev && !s->read_paused) { /* a new connection while an event waits */
+		uv_read_stop(st);
+		s->read_paused = true;
+	}
+	drain(s);
+}
+
+/* Handles the messages parsed from the connection, until one waits. */
+static void drain(struct evcd_sidecar *s)
+{
+	sconn_t *c = s->conn;
+	evcast_event_t *m;
+	int rc;
+	while (c && s->conn == c && !s->bp_ev && (rc = evcast_esl_parser_next(c->parser, &m)) != 0) {
 		if (rc < 0) {
 			disconnect(s, "protocol error");
 			return;
@@ -498,6 +564,19 @@ void evcd_sidecar_inject(evcd_t *d, const evcast_event_t *ev)
 
 /* ------------------------------------------------------------- start/stop */
 
+int evcd_sidecar_check(evcd_t *d)
+{
+	struct evcd_sidecar *s = evc__calloc(1, sizeof(*s));
+	bool enabled;
+	int rc;
+	if (!s)
+		return EVCAST_ENOMEM;
+	rc = read_config(d, s, &enabled);
+	memset(s->password, 0, sizeof(s->password));
+	evc__free(s);
+	return rc < 0 ? EVCAST_EINVAL : 0;
+}
+
 int evcd_sidecar_start(evcd_t *d)
 {
 	struct evcd_sidecar *s;
@@ -550,5 +629,12 @@ void evcd_sidecar_stop(evcd_t *d)
 		  (unsigned long long)s->echoes_dropped, (unsigned long long)s->db_cmds,
 		  (unsigned long long)s->dropped_queue_full);
 	disconnect(s, NULL);
+	if (s->bp_watch > 0 && d->node)
+		evcast_node_unwatch_writable(d->node, s->bp_watch);
+	if (s->bp_ev) {
+		evcast_event_free(s->bp_ev);
+		s->bp_ev = NULL;
+		evcd_pubwait_end(&d->pubwait[EVCD_PUB_SIDECAR], s->bp_t0);
+	}
 	uv_close((uv_handle_t *)&s->retry, on_retry_closed);
 }

@@ -642,6 +642,20 @@ int evcast_config_parse(const char *xml, size_t len, const char *path, evcast_lo
 	return 0;
 }
 
+/* What a path that is not a regular file is, for the message. */
+static const char *file_kind(mode_t m)
+{
+	if (S_ISFIFO(m))
+		return "a FIFO";
+	if (S_ISDIR(m))
+		return "a directory";
+	if (S_ISSOCK(m))
+		return "a socket";
+	if (S_ISCHR(m) || S_ISBLK(m))
+		return "a device";
+	return "not a plain file";
+}
+
 int evcast_config_load(const char *path, evcast_log_cb log, void *log_ud, evcast_config_t **out, char *err,
 		       size_t errlen)
 {
@@ -654,11 +668,15 @@ int evcast_config_load(const char *path, evcast_log_cb log, void *log_ud, evcast
 	if (!path || !out)
 		return EVCAST_EINVAL;
 	*out = NULL;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+	/* O_NONBLOCK: a FIFO or device is refused by fstat, not waited on in open */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)) < 0)
 		return errf(err, errlen, errno == ENOENT ? EVCAST_ENOENT : EVCAST_EIO, "%s: cannot open: %s", path,
 			    strerror(errno));
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
-		rc = errf(err, errlen, EVCAST_EIO, "%s: not a regular file", path);
+	if (fstat(fd, &sb) != 0)
+		rc = errf(err, errlen, EVCAST_EIO, "%s: cannot stat: %s", path, strerror(errno));
+	else if (!S_ISREG(sb.st_mode))
+		rc = errf(err, errlen, EVCAST_EIO, "%s: not a regular file (%s); refusing to read it", path,
+			  file_kind(sb.st_mode));
 	else if (sb.st_size > CFG_MAX_FILE)
 		rc = errf(err, errlen, EVCAST_E2BIG, "%s: %lld bytes, larger than the %d a configuration may have",
 			  path, (long long)sb.st_size, CFG_MAX_FILE);

@@ -42,6 +42,19 @@ typedef struct evc__logger {
 void evc__log(const evc__logger_t *lg, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void evc__vlog(const evc__logger_t *lg, int level, const char *fmt, va_list ap);
 
+/* evcast_escape_text with flags; EVC__ESC_SINK: the last guard of a log sink
+ * (evc__vlog, the daemon's evcd_log), which keeps backslash and tab as they
+ * are (a string escaped at its boundary passes unchanged) and escapes the rest. */
+#define EVC__ESC_SINK 1u
+size_t evc__escape(const char *s, char *out, size_t cap, unsigned flags);
+/* evcast_escape_text(s) into buf, returning buf: a network string as a log
+ * line's argument, e.g. evc__esc(from, e[0], sizeof(e[0])). */
+static inline const char *evc__esc(const char *s, char *buf, size_t cap)
+{
+	evcast_escape_text(s, buf, cap);
+	return buf;
+}
+
 /* Token bucket: at most `burst` messages, refilled at `per_sec`. */
 typedef struct evc__ratelimit {
 	uint64_t last_ms;
@@ -88,8 +101,11 @@ typedef struct evc__peer {
 typedef struct evc__peers {
 	evc__peer_t *v; /* sorted by name */
 	size_t n, cap;
-	size_t max;     /* bound on the table; beyond it new peers are refused */
+	size_t max;     /* bound on the table; when full, the oldest DOWN peer makes room */
 	uint64_t refused;
+	/* peer-table bound (issue 13): DOWN entries evicted for newcomers */
+	size_t ndown;     /* entries that are DOWN now */
+	uint64_t evicted; /* DOWN peers removed to make room for a new name */
 } evc__peers_t;
 
 void evc__peers_init(evc__peers_t *t, size_t max);
@@ -97,7 +113,9 @@ void evc__peers_free(evc__peers_t *t);
 evc__peer_t *evc__peers_find(evc__peers_t *t, const char *name);
 /* A HEARTBEAT from name at now_ms. Returns 1 when the peer came up (new or was
  * down): *prev_ms gets the previous sighting (0 = never). 0 when it was already
- * up, negative on error (EVCAST_E2BIG when the table is full). */
+ * up, negative on error (EVCAST_E2BIG when the table is full of UP peers; a
+ * full table with a DOWN peer evicts the one seen longest ago instead). Any
+ * evc__peer_t pointer held across this call may be stale. */
 int evc__peers_heartbeat(evc__peers_t *t, const char *name, const char *addr, uint64_t now_ms,
 			 uint64_t *prev_ms);
 /* Marks down every up peer not seen for more than timeout_ms; calls down() for each. */

@@ -4,6 +4,10 @@
  * Owns evcast_strerror, the level names, message formatting into the caller's
  * log callback, and the token-bucket rate limiter network-input paths use so a
  * flood of bad datagrams cannot flood the log. The library never prints.
+ * Also the one text-escaping helper (evcast_escape_text): every string that
+ * came from the network goes through it before a log line, a terminal or a
+ * metrics label, and evc__vlog passes each formatted message through its sink
+ * mode as a last guard, so no message ever carries a raw control byte.
  */
 #include "internal.h"
 #include <arpa/inet.h>
@@ -63,12 +67,157 @@ int evcast_log_level_parse(const char *name)
 	return EVCAST_EINVAL;
 }
 
+/* ---------------------------------------------------------- escaping */
+
+/* Code points shown as \uHHHH although valid UTF-8: C1 controls (a terminal
+ * may take U+009B as CSI), the invisible direction marks, the line and
+ * paragraph separators and the bidirectional embeddings and isolates (they
+ * reorder what a reader sees). */
+static bool escaped_code_point(uint32_t c)
+{
+	return (c >= 0x80 && c <= 0x9f) || c == 0x200e || c == 0x200f || (c >= 0x2028 && c <= 0x202e) ||
+	       (c >= 0x2066 && c <= 0x2069);
+}
+
+/* The length of the valid UTF-8 sequence at p (2..4) with its code point in
+ * *cp, or 0 when p does not start one (overlong, surrogate, > U+10FFFF,
+ * truncated: the NUL ends it). */
+static size_t utf8_seq(const unsigned char *p, uint32_t *cp)
+{
+	unsigned char c = p[0];
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n;
+	uint32_t v;
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+		v = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		v = c & 0x0f;
+		if (c == 0xe0)
+			lo = 0xa0;
+		else if (c == 0xed)
+			hi = 0x9f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		v = c & 0x07;
+		if (c == 0xf0)
+			lo = 0x90;
+		else if (c == 0xf4)
+			hi = 0x8f;
+	} else {
+		return 0;
+	}
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	v = (v << 6) | (p[1] & 0x3f);
+	for (size_t i = 2; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		v = (v << 6) | (p[i] & 0x3f);
+	}
+	*cp = v;
+	return n;
+}
+
+/* The text for the character at p: its bytes as they are, or an escape.
+ * *adv gets how many input bytes it covers. Returns the piece's length. */
+static size_t escape_piece(const unsigned char *p, unsigned flags, size_t *adv, char piece[8])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char c = *p;
+	uint32_t cp;
+	size_t n;
+	*adv = 1;
+	if (c == '\\' || c == '\t') {
+		if (flags & EVC__ESC_SINK) {
+			piece[0] = (char)c;
+			return 1;
+		}
+		piece[0] = '\\';
+		piece[1] = c == '\t' ? 't' : '\\';
+		return 2;
+	}
+	if (c == '\n' || c == '\r') {
+		piece[0] = '\\';
+		piece[1] = c == '\n' ? 'n' : 'r';
+		return 2;
+	}
+	if (c >= 0x20 && c < 0x7f) {
+		piece[0] = (char)c;
+		return 1;
+	}
+	if (c >= 0x80 && (n = utf8_seq(p, &cp)) != 0) {
+		*adv = n;
+		if (escaped_code_point(cp)) {
+			memcpy(piece, "\\u", 2);
+			for (int i = 0; i < 4; i++)
+				piece[2 + i] = hex[(cp >> (12 - 4 * i)) & 0xf];
+			return 6;
+		}
+		memcpy(piece, p, n);
+		return n;
+	}
+	/* other control bytes, DEL, bytes that are not valid UTF-8 */
+	piece[0] = '\\';
+	piece[1] = 'x';
+	piece[2] = hex[c >> 4];
+	piece[3] = hex[c & 0xf];
+	return 4;
+}
+
+size_t evc__escape(const char *s, char *out, size_t cap, unsigned flags)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "(null)");
+	char piece[8];
+	size_t adv, k, need = 0, len = 0;
+	bool cut = false;
+	/* the whole length first: a result cut short ends with "..." */
+	for (const unsigned char *q = p; *q; q += adv)
+		need += escape_piece(q, flags, &adv, piece);
+	if (cap == 0)
+		return need;
+	size_t room = need < cap ? cap - 1 : (cap > 4 ? cap - 4 : cap - 1);
+	for (; *p; p += adv) {
+		k = escape_piece(p, flags, &adv, piece);
+		if (len + k > room) {
+			cut = true;
+			break;
+		}
+		memcpy(out + len, piece, k);
+		len += k;
+	}
+	if (cut && cap > 4) {
+		memcpy(out + len, "...", 3);
+		len += 3;
+	}
+	out[len] = '\0';
+	return need;
+}
+
+size_t evcast_escape_text(const char *s, char *out, size_t cap) { return evc__escape(s, out, cap, 0); }
+
+/* True when msg holds a byte the sink mode would change (fast path: ASCII
+ * text without control bytes is passed as it is). */
+static bool needs_sink_escape(const char *msg)
+{
+	for (const unsigned char *p = (const unsigned char *)msg; *p; p++)
+		if ((*p < 0x20 && *p != '\t') || *p >= 0x7f)
+			return true;
+	return false;
+}
+
 void evc__vlog(const evc__logger_t *lg, int level, const char *fmt, va_list ap)
 {
-	char msg[1024];
+	char msg[1024], safe[1024];
 	if (!lg || !lg->cb || level > lg->level)
 		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (needs_sink_escape(msg)) { /* a network string that reached a format unescaped */
+		evc__escape(msg, safe, sizeof(safe), EVC__ESC_SINK);
+		lg->cb(lg->ud, level, safe);
+		return;
+	}
 	lg->cb(lg->ud, level, msg);
 }
 

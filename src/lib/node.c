@@ -273,14 +273,7 @@ static int node_fire(evcast_node_t *n, evcast_event_t *ev, bool received)
 
 int evcast_node_fire(evcast_node_t *n, evcast_event_t *ev) { return node_fire(n, ev, false); }
 
-int evcast_node_writable(const evcast_node_t *n) { return evc__node_v2_writable(n) ? 1 : 0; }
-
-int evcast_node_try_fire(evcast_node_t *n, evcast_event_t *ev)
-{
-	if (!evcast_node_writable(n))
-		return EVCAST_EAGAIN;
-	return node_fire(n, ev, false);
-}
+/* evcast_node_writable, try_fire and the writable watchers: node_watch.c */
 
 /* Receive holds: the first holds v2 delivery, the last release resumes it. */
 void evcast_node_rx_hold(evcast_node_t *n)
@@ -297,28 +290,6 @@ void evcast_node_rx_release(evcast_node_t *n)
 		evc__node_v2_rx_hold(n, false);
 }
 
-/* The armed evcast_node_watch_writable callbacks: not yet kept (nothing blocks). */
-void evc__node_writable_changed(evcast_node_t *n) { (void)n; }
-
-/* Fire CUSTOM <subclass> with Peer and Lastseen (peerup/peerdown). */
-static void fire_peer_event(evcast_node_t *n, const char *subclass, const char *peer, uint64_t last_ms)
-{
-	char last[32];
-	evcast_event_t *ev = evcast_event_new_named("CUSTOM", subclass);
-	if (!ev)
-		return;
-	if (last_ms)
-		snprintf(last, sizeof(last), "%llu", (unsigned long long)(last_ms / 1000));
-	else
-		snprintf(last, sizeof(last), "Never");
-	if (evcast_event_add_header(ev, "Peer", peer) != 0 || evcast_event_add_header(ev, "Lastseen", last) != 0) {
-		evcast_event_free(ev);
-		return;
-	}
-	evc__log(&n->lg, EVCAST_LOG_NOTICE, "peer %s is %s (last seen %s)", peer,
-		 strcmp(subclass, "multicast::peerup") == 0 ? "UP" : "DOWN", last);
-	evcast_node_fire(n, ev);
-}
 
 /* ---------------------------------------------------------------- receive */
 
@@ -403,9 +374,11 @@ static void on_received(evcast_node_t *n, evcast_event_t *ev, const char *sender
 			p = evc__peers_find(&n->peers, sender);
 			if (p)
 				p->v2 = v2;
+			n->stats.peers_refused = n->peers.refused;
+			n->stats.peers_evicted = n->peers.evicted;
 			if (up == 1) {
 				n->stats.peerups++;
-				fire_peer_event(n, "multicast::peerup", sender, prev);
+				evc__node_peer_event(n, "multicast::peerup", sender, prev);
 			}
 			found = false; /* the table may have changed under p */
 		}
@@ -475,13 +448,15 @@ static void on_peer_down(void *ud, const evc__peer_t *p)
 {
 	evcast_node_t *n = ud;
 	n->stats.peerdowns++;
-	fire_peer_event(n, "multicast::peerdown", p->name, p->last_seen_ms);
+	evc__node_peer_event(n, "multicast::peerdown", p->name, p->last_seen_ms);
 }
 
 static void sweep(evcast_node_t *n)
 {
 	evc__peers_sweep(&n->peers, evc__wall_ms(), (uint64_t)n->cfg->peer_timeout * 1000u, on_peer_down, n);
 	n->stats.peers_refused = n->peers.refused;
+	n->stats.peers_evicted = n->peers.evicted;
+	evc__node_peer_log_flush(n);
 }
 
 static void uptime_text(uint64_t us, char *out, size_t cap)
@@ -622,6 +597,7 @@ int evcast_node_new(uv_loop_t *loop, const evcast_config_t *cfg, evcast_log_cb l
 	evc__peers_init(&n->peers, NODE_MAX_PEERS);
 	evc__ratelimit_init(&n->rl_rx, 10, 1);
 	evc__ratelimit_init(&n->rl_tx, 5, 1);
+	evc__ratelimit_init(&n->rl_peer, EVC__PEER_LOG_BURST, EVC__PEER_LOG_PER_SEC);
 	evc__uuid4(n->core_uuid);
 	if (gethostname(n->hostname, sizeof(n->hostname) - 1) != 0)
 		snprintf(n->hostname, sizeof(n->hostname), "localhost");
@@ -633,6 +609,7 @@ int evcast_node_new(uv_loop_t *loop, const evcast_config_t *cfg, evcast_log_cb l
 	n->hb_timer.data = n;
 	n->sweep_timer.data = n;
 	n->v2_timer.data = n;
+	evc__node_watch_init(n);
 	n->state = EVC__NODE_NEW;
 	*out = n;
 	return 0;
@@ -733,6 +710,7 @@ static void node_finish(evcast_node_t *n)
 	evc__node_v2_free(n);
 	evc__node_dedupe_free(n);
 	evc__free(n->consumers);
+	evc__node_watch_free(n);
 	evc__free(n->txbuf);
 	evc__free(n->v2_txbuf);
 	evc__free(n);
@@ -756,7 +734,9 @@ void evcast_node_close(evcast_node_t *n, void (*cb)(void *ud), void *ud)
 	n->state = EVC__NODE_CLOSING;
 	n->close_cb = cb;
 	n->close_ud = ud;
-	n->closing = 3;
+	n->closing = 4;
+	evc__node_watch_drop(n);
+	uv_close((uv_handle_t *)&n->watch_idle, on_timer_closed);
 	uv_close((uv_handle_t *)&n->v2_timer, on_timer_closed);
 	uv_close((uv_handle_t *)&n->hb_timer, on_timer_closed);
 	uv_close((uv_handle_t *)&n->sweep_timer, on_timer_closed);

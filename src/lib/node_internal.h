@@ -25,6 +25,14 @@ typedef struct evc__consumer {
 
 #define EVC__NODE_V2NAMES 16
 
+/* a writable watcher (node_watch.c); cb NULL: spent or cancelled */
+typedef struct evc__watch {
+	int id;
+	void (*cb)(void *ud);
+	void *ud;
+} evc__watch_t;
+#define EVC__WATCH_MAX 4096 /* watchers armed at once (evcast_node_watch_writable) */
+
 struct evcast_node {
 	uv_loop_t *loop;
 	evc__logger_t lg;
@@ -93,14 +101,33 @@ struct evcast_node {
 	} v2_rx;
 	struct evc__dedupe *dedupe; /* node_relay.c; NULL: no exactly-once filter */
 	unsigned rx_holds;          /* evcast_node_rx_hold count: > 0 holds v2 delivery */
+	/* back-pressure: writable watchers (node_watch.c) */
+	evc__watch_t *watches;
+	size_t nwatch, cwatch;
+	int next_watch_id;
+	uv_idle_t watch_idle; /* runs the watchers on the next loop turn */
+	bool watch_idle_on, watch_running;
+	bool wr_test_blocked; /* evc__node_test_block */
 	int closing;
 	void (*close_cb)(void *ud);
 	void *close_ud;
+	/* peer UP/DOWN log lines (node.c fire_peer_event): rate-limited; the
+	 * suppressed ones are counted and reported by the next line or sweep */
+	evc__ratelimit_t rl_peer;
+	uint64_t peer_log_reported; /* rl_peer.suppressed when last reported */
 };
 
 /* node.c: a received event (legacy or v2) -- peer accounting, then fire. */
 void evc__node_received(evcast_node_t *n, evcast_event_t *ev, const char *sender, const struct sockaddr *from,
 			bool v2);
+
+/* node_peers.c: fire multicast::peerup/peerdown for peer (last_ms: its
+ * previous sighting, 0 = Never) and write its rate-limited log line; report
+ * the count of suppressed peer lines when the limiter allows (sweep). */
+#define EVC__PEER_LOG_BURST 20
+#define EVC__PEER_LOG_PER_SEC 1
+void evc__node_peer_event(evcast_node_t *n, const char *subclass, const char *peer, uint64_t last_ms);
+void evc__node_peer_log_flush(evcast_node_t *n);
 
 /* node_relay.c: 1 first sight of (uuid, seq) (or no filter / no pair), 0 duplicate. */
 int evc__node_dedupe_check(evcast_node_t *n, const char *uuid, const char *seq);
@@ -121,6 +148,16 @@ bool evc__node_v2_writable(const evcast_node_t *n);
 /* node.c: node_v2.c calls this when the window opens again; it schedules the
  * armed evcast_node_watch_writable callbacks. */
 void evc__node_writable_changed(evcast_node_t *n);
+/* node_watch.c: the watcher list's lifecycle (new / close / finish). */
+void evc__node_watch_init(evcast_node_t *n);
+void evc__node_watch_drop(evcast_node_t *n);
+void evc__node_watch_free(evcast_node_t *n);
+/* node_watch.c, for tests only: closes (true) or opens (false) the window as
+ * flow control does -- evcast_node_writable reads it, and opening it calls
+ * evc__node_writable_changed like node_v2.c does. Production code never calls
+ * it. evc__node_watch_count: watchers armed now. */
+void evc__node_test_block(evcast_node_t *n, bool blocked);
+size_t evc__node_watch_count(const evcast_node_t *n);
 /* node_v2.c: the receive hold on (first evcast_node_rx_hold) or off (last
  * release: held events delivered, STATUS sent). */
 void evc__node_v2_rx_hold(evcast_node_t *n, bool on);

@@ -85,7 +85,9 @@ char *evcast_node_peers_text(const evcast_node_t *n)
 	for (size_t i = 0; i < n->peers.n; i++) {
 		const evc__peer_t *p = &n->peers.v[i];
 		uint64_t ago = now > p->last_seen_ms ? (now - p->last_seen_ms) / 1000 : 0;
-		sb_printf(&b, "Peer %s %s; last seen %llu seconds ago\n", p->name, p->up ? "UP" : "DOWN",
+		char name[256]; /* from the network: one line per peer whatever it holds */
+		evcast_escape_text(p->name, name, sizeof(name));
+		sb_printf(&b, "Peer %s %s; last seen %llu seconds ago\n", name, p->up ? "UP" : "DOWN",
 			  (unsigned long long)ago);
 	}
 	if (n->peers.n == 0)
@@ -105,6 +107,10 @@ char *evcast_node_peers_text(const evcast_node_t *n)
 	X(fire_depth_exceeded) X(peers_refused) X(rx_legacy_shadow) X(v2_tx_events) X(v2_tx_datagrams)            \
 	X(v2_tx_fragments) X(v2_retransmits) X(v2_announces) X(v2_naks_tx) X(v2_naks_rx) X(v2_rx_datagrams)         \
 	X(v2_rx_events) X(v2_lost) X(v2_recovered) X(v2_hold_overflow) X(v2_nomem) X(v2_drops_total)            \
+	/* peer table and its log lines (issue 13: hostile names) */                                             \
+	X(peers_evicted) X(peer_log_suppressed) \
+	/* back-pressure to publishers (node_watch.c) */ \
+	X(fire_eagain) X(writable_watch_runs) X(writable_watch_refused)                                       \
 	/* v2 flow control */                                                                                    \
 	X(fc_receivers) X(fc_blocked) X(fc_overdraft) X(fc_dropped) X(fc_left) X(fc_full) X(fc_evicted)            \
 	X(status_tx) X(status_rx) X(status_stale) X(fc_rx_holds) X(fc_rx_hold_forced)

@@ -217,9 +217,12 @@ static void cb_loss(void *ud, const uint8_t node_id[EVC_V2_NODE_ID_LEN], uint64_
 		evcast_event_free(ev);
 		return;
 	}
-	if (evc__ratelimit_allow(&n->rl_rx, evc__wall_ms()))
-		evc__log(&n->lg, EVCAST_LOG_WARNING, "v2: %s lost datagrams %s..%s for good (epoch %s)", peer, v[1],
+	if (evc__ratelimit_allow(&n->rl_rx, evc__wall_ms())) {
+		char name[256]; /* a HEARTBEAT's FreeSWITCH-Switchname: from the network */
+		evcast_escape_text(peer, name, sizeof(name));
+		evc__log(&n->lg, EVCAST_LOG_WARNING, "v2: %s lost datagrams %s..%s for good (epoch %s)", name, v[1],
 			 v[2], v[0]);
+	}
 	evcast_node_fire(n, ev);
 }
 
@@ -314,22 +317,6 @@ bool evc__node_v2_writable(const evcast_node_t *n) { return !n->ep || evc__v2_ep
 
 static void cb_fc_writable(void *ud) { evc__node_writable_changed(ud); }
 
-/* A name from the network for a log line: control bytes, quotes and
- * backslashes as \xNN, at most 64 bytes shown. */
-static const char *log_safe(const char *v, char out[260])
-{
-	size_t o = 0;
-	for (size_t i = 0; v[i] && i < 64; i++) {
-		unsigned char c = (unsigned char)v[i];
-		if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
-			o += (size_t)snprintf(out + o, 260 - o, "\\x%02x", c);
-		else
-			out[o++] = (char)c;
-	}
-	out[o] = '\0';
-	return out;
-}
-
 static void cb_fc_dropped(void *ud, const uint8_t node_id[EVC_V2_NODE_ID_LEN], uint64_t delivered, uint64_t sent,
 			  uint64_t lag_ms)
 {
@@ -342,7 +329,7 @@ static void cb_fc_dropped(void *ud, const uint8_t node_id[EVC_V2_NODE_ID_LEN], u
 	snprintf(v[2], sizeof(v[2]), "%llu", (unsigned long long)lag_ms);
 	evc__log(&n->lg, EVCAST_LOG_WARNING,
 		 "v2: flow control: receiver \"%s\" (%s) dropped: held the window for %s ms (confirmed %s of %s)",
-		 log_safe(peer, safe), idhex, v[2], v[0], v[1]);
+		 evc__esc(peer, safe, sizeof(safe)), idhex, v[2], v[0], v[1]);
 	evcast_event_t *ev = evcast_event_new_named("CUSTOM", "multicast::flowdrop");
 	if (!ev)
 		return;

@@ -3,8 +3,13 @@
  *
  * Pure state, no I/O and no clock: callers pass the time in, so tests drive it
  * deterministically. Peers are kept sorted by name (binary search), bounded by
- * `max` (a flood of forged names cannot grow memory without limit; refusals
- * are counted). Sections: lookup, heartbeat (up transitions), sweep (down).
+ * `max` (a flood of forged names cannot grow memory without limit). When the
+ * table is full, a new name takes the place of the DOWN peer seen longest ago
+ * (counted in `evicted`); an UP peer is never evicted, so a newcomer is
+ * refused (counted in `refused`) only while every entry is UP. Names are kept
+ * as received: escaping them is the job of each text sink.
+ * Sections: lookup, insertion and eviction, heartbeat (up transitions),
+ * sweep (down).
  */
 #include "internal.h"
 #include <string.h>
@@ -51,6 +56,26 @@ evc__peer_t *evc__peers_find(evc__peers_t *t, const char *name)
 	return found ? &t->v[i] : NULL;
 }
 
+/* Removes the DOWN peer seen longest ago (the smallest last_seen_ms; among
+ * equals the first in name order). False when every peer is UP. */
+static bool peers_evict_oldest_down(evc__peers_t *t)
+{
+	size_t j = SIZE_MAX;
+	if (t->ndown == 0)
+		return false;
+	for (size_t i = 0; i < t->n; i++)
+		if (!t->v[i].up && (j == SIZE_MAX || t->v[i].last_seen_ms < t->v[j].last_seen_ms))
+			j = i;
+	if (NEVER(j == SIZE_MAX)) /* ndown says there is one */
+		return false;
+	evc__free(t->v[j].name);
+	memmove(&t->v[j], &t->v[j + 1], (t->n - j - 1) * sizeof(*t->v));
+	t->n--;
+	t->ndown--;
+	t->evicted++;
+	return true;
+}
+
 static evc__peer_t *peers_insert(evc__peers_t *t, const char *name)
 {
 	bool found;
@@ -58,8 +83,11 @@ static evc__peer_t *peers_insert(evc__peers_t *t, const char *name)
 	if (found)
 		return &t->v[i];
 	if (t->n >= t->max) {
-		t->refused++;
-		return NULL;
+		if (!peers_evict_oldest_down(t)) {
+			t->refused++; /* full of UP peers */
+			return NULL;
+		}
+		i = peers_search(t, name, &found); /* the eviction moved the entries */
 	}
 	if (t->n == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 8;
@@ -83,10 +111,15 @@ int evc__peers_heartbeat(evc__peers_t *t, const char *name, const char *addr, ui
 			 uint64_t *prev_ms)
 {
 	size_t before = t->n;
+	uint64_t evicted = t->evicted;
 	evc__peer_t *p = peers_insert(t, name);
 	if (!p)
 		return t->n >= t->max ? EVCAST_E2BIG : EVCAST_ENOMEM;
-	bool came_up = !p->up || t->n != before;
+	/* new: the table grew, or a DOWN peer was evicted to make room for it */
+	bool is_new = t->n != before || t->evicted != evicted;
+	bool came_up = !p->up || is_new;
+	if (!p->up && !is_new && ALWAYS(t->ndown > 0))
+		t->ndown--; /* a known DOWN peer is back */
 	if (prev_ms)
 		*prev_ms = p->last_seen_ms;
 	p->up = true;
@@ -105,6 +138,7 @@ void evc__peers_sweep(evc__peers_t *t, uint64_t now_ms, uint64_t timeout_ms,
 		evc__peer_t *p = &t->v[i];
 		if (p->up && now_ms > p->last_seen_ms && now_ms - p->last_seen_ms > timeout_ms) {
 			p->up = false;
+			t->ndown++;
 			if (down)
 				down(ud, p);
 		}

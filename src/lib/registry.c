@@ -29,6 +29,7 @@ struct evc__reg {
 	void *change_ud;
 	evc__reg_pending_t pending;
 	evc__reg_db_t *db;
+	evc__reg_dbopts_t dbopts; /* store faults (issue 13, store) */
 };
 
 /* ------------------------------------------------ entries and hashing */
@@ -170,6 +171,14 @@ evc__reg_db_t **evc__reg_dbp(evc__reg_t *r) { return &r->db; }
 evc__reg_pending_t *evc__reg_pendingp(evc__reg_t *r) { return &r->pending; }
 evc__reg_stats_t *evc__reg_statsp(evc__reg_t *r) { return &r->st; }
 const evc__logger_t *evc__reg_logger(const evc__reg_t *r) { return &r->lg; }
+evc__reg_dbopts_t *evc__reg_dboptsp(evc__reg_t *r) { return &r->dbopts; }
+
+void evc__reg_mark_all_dirty(evc__reg_t *r)
+{
+	for (size_t i = 0; r->db && i < r->nbuckets; i++)
+		for (evc__reg_entry_t *e = r->buckets[i]; e; e = e->next)
+			evc__reg_mark_dirty(r, e);
+}
 
 static void grow(evc__reg_t *r)
 {
@@ -271,18 +280,22 @@ static void count(evc__reg_t *r, const evc__reg_entry_t *e, int d)
 		r->st.live += (size_t)d;
 }
 
-void evc__reg_mark_deleted(evc__reg_t *r, const char *key)
+/* Queues key (copied); false when it could not be (dropped or no memory: counted). */
+static bool queue_key(evc__reg_t *r, const char *key)
 {
 	char *k;
 	evc__reg_pending_t *p = &r->pending;
-	if (!r->db)
-		return;
 	if (p->n >= p->max) {
-		r->st.db_forced_flushes++;
-		evc__reg_db_flush(r); /* does nothing while a batch is out on a worker */
+		if (!r->dbopts.failing && !r->dbopts.forcing) { /* a failing disk is not retried per change */
+			r->st.db_forced_flushes++;
+			r->dbopts.forcing = true;
+			evc__reg_db_flush(r); /* does nothing while a batch is out on a worker */
+			r->dbopts.forcing = false;
+		}
 		if (p->n >= p->max) {
-			r->st.db_dropped++; /* the row stays stale on disk until its next change */
-			return;
+			r->st.db_dropped++; /* stale on disk until every entry is written again (rewrite) */
+			r->dbopts.rewrite = true;
+			return false;
 		}
 	}
 	if (p->n == p->cap) {
@@ -290,23 +303,31 @@ void evc__reg_mark_deleted(evc__reg_t *r, const char *key)
 		char **v = evc__realloc(p->v, cap * sizeof(*v));
 		if (!v) {
 			r->st.db_errors++;
-			return;
+			return false;
 		}
 		p->v = v;
 		p->cap = cap;
 	}
-	if ((k = evc__strdup(key)))
-		p->v[p->n++] = k;
-	else
+	if (!(k = evc__strdup(key))) {
 		r->st.db_errors++;
+		return false;
+	}
+	p->v[p->n++] = k;
+	return true;
+}
+
+void evc__reg_mark_deleted(evc__reg_t *r, const char *key)
+{
+	if (r->db)
+		queue_key(r, key);
 }
 
 void evc__reg_mark_dirty(evc__reg_t *r, evc__reg_entry_t *e)
 {
 	if (!r->db || e->dirty)
 		return;
-	e->dirty = true;
-	evc__reg_mark_deleted(r, e->key); /* same queue: the flush writes what the table holds */
+	/* same queue: the flush writes what the table holds; not queued: not dirty (a rewrite takes it) */
+	e->dirty = queue_key(r, e->key);
 }
 
 /* Unlinks and frees the entry at *pp; down callback when it was live. */
@@ -368,6 +389,14 @@ static void install(evc__reg_t *r, evc__reg_entry_t **pp, evc__reg_entry_t *ne)
 
 static bool field_ok(const char *s) { return !s || strlen(s) < REG_FIELD_MAX; }
 
+/* The checks every update passes, from the network or from the database file. */
+static bool update_ok(const evc__reg_update_t *u)
+{
+	return u->user && *u->user && u->realm && *u->realm && field_ok(u->profile) && field_ok(u->user) &&
+	       field_ok(u->realm) && field_ok(u->call_id) && field_ok(u->contact) && field_ok(u->net_ip) &&
+	       field_ok(u->user_agent) && field_ok(u->status) && field_ok(u->node) && field_ok(u->node_ip);
+}
+
 /* Tomb without call-id: every older live call of user@realm (and profile when given). */
 static int apply_wildcard(evc__reg_t *r, const evc__reg_update_t *u, int64_t now_ms)
 {
@@ -413,10 +442,7 @@ int evc__reg_apply(evc__reg_t *r, const evc__reg_update_t *u, int64_t now_ms)
 	evc__reg_entry_t **pp, *e, *ne;
 	uint32_t h;
 	int64_t until;
-	if (!r || !u || !u->user || !*u->user || !u->realm || !*u->realm || !field_ok(u->profile) ||
-	    !field_ok(u->user) || !field_ok(u->realm) || !field_ok(u->call_id) || !field_ok(u->contact) ||
-	    !field_ok(u->net_ip) || !field_ok(u->user_agent) || !field_ok(u->status) || !field_ok(u->node) ||
-	    !field_ok(u->node_ip)) {
+	if (!r || !u || !update_ok(u)) {
 		if (r)
 			r->st.invalid++;
 		return EVCAST_EINVAL;
@@ -468,8 +494,11 @@ int evc__reg_restore(evc__reg_t *r, const evc__reg_update_t *u, int64_t until_ms
 {
 	char key[REG_KEY_MAX];
 	evc__reg_entry_t **pp, *ne;
-	if (!u->user || !u->realm || !u->call_id || key_build(key, u->profile, u->user, u->realm, u->call_id) != 0)
+	if (!update_ok(u) || !u->call_id || !*u->call_id ||
+	    key_build(key, u->profile, u->user, u->realm, u->call_id) != 0) {
+		r->st.invalid++; /* a row of the file: the same checks as an update from the network */
 		return EVCAST_EINVAL;
+	}
 	pp = find_link(r, key, hash_key(key));
 	if (*pp)
 		return 0;

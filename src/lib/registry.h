@@ -55,6 +55,10 @@ typedef struct evc__reg_stats {
 	uint64_t expired, tombs_purged;
 	uint64_t db_rows_written, db_rows_deleted, db_flushes, db_errors, db_forced_flushes, db_restored, db_dropped;
 	size_t live, tombs;
+	/* store faults (issue 13, store): database files moved aside (corrupt, not a
+	 * database, foreign schema), and times the store went memory-only because the
+	 * database could not be used (I/O error, disk full, a bad file not movable) */
+	uint64_t db_quarantined, db_fallbacks;
 } evc__reg_stats_t;
 
 /* Change notification: up=true when e became or stays live (new contact or refresh),
@@ -102,11 +106,26 @@ size_t evc__reg_live(const evc__reg_t *reg);
 evc__reg_entry_t *evc__reg_entry_dup(const evc__reg_entry_t *e);
 
 /* ---- registry_db.c ---- */
-/* Opens (creating) the SQLite database at path in WAL mode and loads every
- * row not yet expired into the table (change callbacks fire as up). Errors:
- * EVCAST_EIO with the cause in err. */
+/* Opens (creating it mode 0600) the SQLite database at path in WAL mode and
+ * loads every row not yet expired into the table (change callbacks fire as up).
+ * A file that is corrupt, not a database, or holds another schema is moved
+ * aside (evc__reg_dbfile_move_aside: kept, never deleted; logged at ERR,
+ * counted in db_quarantined) and a fresh database is created in its place:
+ * 0, the table holds what could be read before the fault. Errors, the cause in
+ * err: EVCAST_EINVAL a misconfiguration (the directory is missing, permission
+ * denied, not a regular file, locked by another process): nothing was touched;
+ * EVCAST_EIO the database cannot be used now (I/O error, disk full, a bad file
+ * that could not be moved aside): counted in db_fallbacks, the table stays
+ * usable without a database. */
 int evc__reg_db_open(evc__reg_t *reg, const char *path, int64_t now_ms, char *err, size_t errlen);
-/* Writes every pending change, in transactions of at most 4096 rows. Returns
+/* synchronous=FULL instead of NORMAL for the next evc__reg_db_open (every
+ * committed batch survives a power loss, at an fsync per batch). */
+void evc__reg_db_set_sync_full(evc__reg_t *reg, bool full);
+/* "open", "none" (never opened) or "failed" (memory only after EVCAST_EIO). */
+const char *evc__reg_db_state(const evc__reg_t *reg);
+/* Writes every pending change, in transactions of at most 4096 rows. A
+ * transaction that finds the file corrupt moves it aside (db_quarantined) and
+ * opens a fresh one that gets every entry (memory only when that fails). Returns
  * the rows written (upserts + deletes), or negative on a database error
  * (logged; the changes stay pending). 0 when no database is open. */
 int evc__reg_db_flush(evc__reg_t *reg);
@@ -132,6 +151,31 @@ evc__reg_entry_t *evc__reg_find_key(evc__reg_t *reg, const char *key);
 /* Inserts a restored entry (no LWW, no dirty mark). */
 int evc__reg_restore(evc__reg_t *reg, const evc__reg_update_t *u, int64_t tomb_until_ms);
 void evc__reg_db_close(evc__reg_t *reg);
+/* Database options and state kept on the registry (registry.c), for registry_db.c. */
+typedef struct evc__reg_dbopts {
+	bool sync_full; /* synchronous=FULL */
+	bool failed;    /* the last evc__reg_db_open returned EVCAST_EIO: memory only */
+	bool failing;   /* the last batch failed: no forced flush on the loop (changes past the bound are dropped) */
+	bool forcing;   /* a forced flush is running: no nested one (its failed rows re-queue) */
+	bool rewrite;   /* changes were dropped: every entry is written again once the writes succeed */
+} evc__reg_dbopts_t;
+evc__reg_dbopts_t *evc__reg_dboptsp(evc__reg_t *reg);
+/* Queues every entry of the table for the next flush (a fresh database after a
+ * quarantine). */
+void evc__reg_mark_all_dirty(evc__reg_t *reg);
+
+/* ---- registry_dbfile.c: the database file before and after SQLite uses it ---- */
+/* Opens path (creating it mode 0600, a regular file only, never blocking) and
+ * tightens a wider mode of it and of its -wal/-shm to 0600 (logged). *empty:
+ * zero bytes long. EVCAST_EINVAL a misconfiguration (missing directory,
+ * permission denied, not a regular file, read-only file system), EVCAST_EIO
+ * another failure (disk full, I/O error); the cause in err. */
+int evc__reg_dbfile_prepare(const evc__logger_t *lg, const char *path, bool *empty, char *err, size_t errlen);
+/* Renames path and its -wal/-shm/-journal companions to
+ * path.corrupt-YYYYMMDDTHHMMSSZ (+ the same suffixes; .N added when taken), so
+ * the set still opens with sqlite3. Never deletes. 0 with the new name in dst,
+ * or EVCAST_EIO (err; what was renamed is put back). */
+int evc__reg_dbfile_move_aside(const char *path, char *dst, size_t dstlen, char *err, size_t errlen);
 /* Internal state registry_db.c keeps on the registry. */
 typedef struct evc__reg_db evc__reg_db_t;
 evc__reg_db_t **evc__reg_dbp(evc__reg_t *reg);

@@ -97,8 +97,11 @@ evc_daemon_stop N || evc_fail "daemon N did not stop cleanly"
 evc_ok "Unix control socket only"
 
 evc_step "start A: [::]:$PORT, password, ACL 127.0.0.0/8, limit 100 connections, auth timeout 2 s"
+# max-unauthenticated(-per-address) at max-connections: the cycles below run 8 clients at once
+# from one address (the pre-auth limits are it_esl_hostile.sh's)
 conf A listen-ip=:: listen-port=$PORT "password=$PASS" apply-inbound-acl=127.0.0.0/8 \
-	max-connections=100 auth-timeout=2 queue-max-events=2000 queue-max-bytes=1048576 unknown-thing=1
+	max-connections=100 auth-timeout=2 queue-max-events=2000 queue-max-bytes=1048576 unknown-thing=1 \
+	max-unauthenticated=100 max-unauthenticated-per-address=100
 evc_daemon_start A H "$EVC_TMP/A.xml"
 grep -q 'A.xml:[0-9]*: unknown param "unknown-thing" in event_socket.conf (ignored)' "$EVC_TMP/A.log" ||
 	evc_fail "no warning for the unknown param"
@@ -116,23 +119,30 @@ evc_step "connection limit (100) and auth timeout (2 s)"
 conns_closed() { [[ $("$EVCAST" -s "${EVC_SOCK[A]}" stats </dev/null | jq -r .control.connections) -le 1 ]]; }
 evc_wait_for 10 "every connection of the cycles closed" conns_closed ||
 	evc_fail "connections left open: $(evc_cli A stats | jq -c .control)"
-evc_in H "$EVC_PY" - $PORT <<'PY' || evc_fail "connection limit"
+# authenticated clients take the slots (an unauthenticated one would be pushed out instead)
+evc_in H "$EVC_PY" - $PORT "$PASS" <<'PY' || evc_fail "connection limit"
 import socket, sys, time
-port = int(sys.argv[1])
+port, pw = int(sys.argv[1]), sys.argv[2]
 socks, busy = [], 0
 for i in range(105):
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
     socks.append(s)
-time.sleep(0.5)
-for s in socks:
-    s.settimeout(0.5)
-    try:
-        d = s.recv(4096)
-    except socket.timeout:
-        d = b""
+    d = b""
+    while d != b"Content-Type: auth/request\n\n":  # or a refusal, then the close
+        r = s.recv(4096)
+        if not r:
+            break
+        d += r
     if d.startswith(b"Content-Type: text/rude-rejection\nContent-Length: 39\n\nToo many connections, try again later.\n"):
         busy += 1
-    elif not d.startswith(b"Content-Type: auth/request\n\n"):
+    elif d == b"Content-Type: auth/request\n\n":
+        s.sendall(b"auth " + pw.encode() + b"\n\n")
+        a = b""
+        while not a.endswith(b"\n\n"):
+            a += s.recv(4096)
+        if a != b"Content-Type: command/reply\nReply-Text: +OK accepted\n\n":
+            sys.exit("auth %d: %r" % (i, a))
+    else:
         sys.exit("unexpected greeting: %r" % d)
 print("refused over the limit:", busy)
 sys.exit(0 if busy == 5 else 1)

@@ -8,22 +8,29 @@ usage: regops.py SOCKET [--status] [--pad N] OP...
        (mix: register each user, and unregister again every fourth)
   --status   add "status: Registered(UDP)" to registrations
   --pad N    make contact and user-agent N bytes longer (to fill a disk)
+  --kill9-after PID   SIGKILL PID as soon as the last +OK came, and print the
+             ms from the first sendevent to the kill (the durability of +OK)
 Users are from-user N@example.test, call-id c-N, contact <sip:N@10.250.0.99>,
 expires 600. Exit 1 (with the reply) when the daemon refuses an event.
 """
+import os
+import signal
 import socket
 import sys
+import time
 
 
 def main(argv):
     path, args = argv[1], argv[2:]
-    status, pad, ops = False, 0, []
+    status, pad, ops, kill_pid = False, 0, [], 0
     while args:
         a = args.pop(0)
         if a == "--status":
             status = True
         elif a == "--pad":
             pad = int(args.pop(0))
+        elif a == "--kill9-after":
+            kill_pid = int(args.pop(0))
         else:
             ops.append(a)
     s = socket.socket(socket.AF_UNIX)
@@ -61,6 +68,7 @@ def main(argv):
     if msg().get("Content-Type") == "auth/request":
         s.sendall(b"auth ClueCon\n\n")
         msg()
+    t0 = time.monotonic()
     for op in ops:
         kind, rng = op.split(":")
         lo, hi = (int(x) for x in rng.split("-"))
@@ -68,6 +76,10 @@ def main(argv):
             send("unregister" if kind == "unreg" else "register", u)
             if kind == "mix" and u % 4 == 0:
                 send("unregister", u)
+    if kill_pid:
+        os.kill(kill_pid, signal.SIGKILL)
+        print("%d" % ((time.monotonic() - t0) * 1000))
+        return
     s.sendall(b"exit\n\n")
 
 

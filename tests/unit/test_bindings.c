@@ -23,7 +23,7 @@ static evcast_bindings_t *make(const char *text)
 	evcast_bindings_t *b = NULL;
 	int rc = evcast_bindings_new(text, &b);
 	if (rc)
-		fail_msg("\"%s\": %s", text, evcast_strerror(rc));
+		fail_msg("\"%s\": %s", text ? text : "(null)", evcast_strerror(rc));
 	return b;
 }
 

@@ -15,6 +15,8 @@
 #include "internal.h"
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -575,11 +577,33 @@ static void test_load_and_digest(void **state)
 	snprintf(want, sizeof(want), "%s: cannot open: No such file or directory", path);
 	assert_string_equal(err, want);
 	assert_int_equal(evcast_config_load("/tmp", NULL, NULL, &e, err, sizeof(err)), EVCAST_EIO);
-	assert_string_equal(err, "/tmp: not a regular file");
+	assert_string_equal(err, "/tmp: not a regular file (a directory); refusing to read it");
 	evcast_config_free(a);
 	evcast_config_free(b);
 	evcast_config_free(c);
 	evcast_config_free(d);
+}
+
+/* A FIFO at the path: refused at once (no writer ever comes), not waited on. */
+static void test_load_fifo(void **state)
+{
+	char dir[] = "/tmp/evcast-test-fifo-XXXXXX", path[64], want[128];
+	evcast_config_t *cfg = (evcast_config_t *)1;
+	struct timespec t0, t1;
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/evcast.conf.xml", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(evcast_config_load(path, NULL, NULL, &cfg, err, sizeof(err)), EVCAST_EIO);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_null(cfg);
+	snprintf(want, sizeof(want), "%s: not a regular file (a FIFO); refusing to read it", path);
+	assert_string_equal(err, want);
+	/* open() on a FIFO without O_NONBLOCK would wait forever: 2 s is a wide margin */
+	assert_true((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 2000);
+	unlink(path);
+	rmdir(dir);
 }
 
 static void test_dest_parse(void **state)
@@ -758,6 +782,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dest_parse, t_alloc_setup, t_alloc_teardown),
 		cmocka_unit_test_setup_teardown(test_out_of_memory, t_alloc_setup, t_alloc_teardown),
 		cmocka_unit_test_setup_teardown(test_etc_files, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_load_fifo, t_alloc_setup, t_alloc_teardown),
 		cmocka_unit_test_setup_teardown(test_fuzz_corpus, t_alloc_setup, t_alloc_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,8 +6,10 @@
  * Covers: defaults, every param, IPv6 listen-ip with and without brackets,
  * the refusal of a non-loopback listen-ip with FreeSWITCH's default
  * password, bad values named as file:line: event_socket.conf: param: value:
- * why, unknown and FreeSWITCH-only params as warnings, and a real XML file
- * through evcast_config_parse.
+ * why, unknown and FreeSWITCH-only params as warnings, a real XML file
+ * through evcast_config_parse, and the pre-auth params (max-unauthenticated,
+ * max-unauthenticated-per-address, auth-failure-delay-ms/-max-ms): defaults
+ * lowered to fit, explicit values that cannot hold refused with the reason.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -74,6 +76,10 @@ static void test_defaults(void **state)
 	assert_int_equal(c.auth_timeout, EVCD_ESL_DEFAULT_AUTH_TIMEOUT);
 	assert_int_equal(c.queue_max_events, EVCD_ESL_DEFAULT_QUEUE_EVENTS);
 	assert_int_equal(c.queue_max_bytes, EVCD_ESL_DEFAULT_QUEUE_BYTES);
+	assert_int_equal(c.max_unauth, 32);
+	assert_int_equal(c.max_unauth_per_addr, 8);
+	assert_int_equal(c.fail_delay_ms, 200);
+	assert_int_equal(c.fail_delay_max_ms, 10000);
 	assert_int_equal(c.addr.ss_family, AF_INET);
 	assert_int_equal(ntohs(((struct sockaddr_in *)&c.addr)->sin_port), 8021);
 	evcd_esl_conf_free(&c);
@@ -137,6 +143,21 @@ static void test_bad_values(void **state)
 		{"auth-timeout=-1", "param \"auth-timeout\": value \"-1\": not a number of seconds (0-3600, 0 = none)"},
 		{"queue-max-events=0", "param \"queue-max-events\": value \"0\": not a number of events (1-10000000)"},
 		{"queue-max-bytes=1k", "param \"queue-max-bytes\": value \"1k\": not a number of bytes (65536-1073741824)"},
+		{"max-unauthenticated=0", "param \"max-unauthenticated\": value \"0\": not a number of connections (1-4096)"},
+		{"max-unauthenticated=4097", "param \"max-unauthenticated\": value \"4097\": not a number of connections (1-4096)"},
+		{"max-unauthenticated-per-address=x",
+		 "param \"max-unauthenticated-per-address\": value \"x\": not a number of connections (1-4096)"},
+		{"auth-failure-delay-ms=60001",
+		 "param \"auth-failure-delay-ms\": value \"60001\": not a number of milliseconds (0-60000, 0 = no delay)"},
+		{"auth-failure-delay-max-ms=0",
+		 "param \"auth-failure-delay-max-ms\": value \"0\": not a number of milliseconds (1-600000)"},
+		{"max-unauthenticated=300", "param \"max-unauthenticated\": value \"300\": larger than max-connections (256)"},
+		{"max-unauthenticated-per-address=33",
+		 "param \"max-unauthenticated-per-address\": value \"33\": larger than max-unauthenticated (32)"},
+		{"auth-failure-delay-ms=30000",
+		 "param \"auth-failure-delay-ms\": value \"30000\": not shorter than auth-timeout (30 s)"},
+		{"auth-failure-delay-max-ms=30000",
+		 "param \"auth-failure-delay-max-ms\": value \"30000\": not shorter than auth-timeout (30 s)"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		evcd_esl_conf_t c;
@@ -151,6 +172,72 @@ static void test_bad_values(void **state)
 		assert_null(c.password); /* nothing to free on failure */
 		assert_int_equal(c.acl.n, 0);
 	}
+	/* a refused password is not quoted: a reload's -ERR goes back to a client */
+	evcd_esl_conf_t c;
+	char err[512] = "", secret[301];
+	memset(secret, 's', sizeof(secret) - 1);
+	secret[sizeof(secret) - 1] = '\0';
+	evcast_param_t pw = {.name = "password", .value = secret, .line = 10};
+	evcast_section_t sec = {.name = "event_socket.conf", .line = 9, .params = &pw, .nparams = 1};
+	assert_int_equal(evcd_esl_conf_parse(&sec, "/etc/evcast.xml", NULL, NULL, &c, err, sizeof(err)), EVCAST_EINVAL);
+	assert_string_equal(err, "/etc/evcast.xml:10: event_socket.conf: param \"password\": value \"(hidden)\": longer "
+				 "than 255 bytes");
+}
+
+/* The pre-auth params: as given, defaults lowered to fit, explicit conflicts refused. */
+static void test_preauth_params(void **state)
+{
+	evcd_esl_conf_t c;
+	char err[512] = "";
+	assert_int_equal(PARSE(&c, err, "max-connections=100", "max-unauthenticated=20",
+			       "max-unauthenticated-per-address=5", "auth-failure-delay-ms=50",
+			       "auth-failure-delay-max-ms=2000"),
+			 0);
+	assert_int_equal(c.max_unauth, 20);
+	assert_int_equal(c.max_unauth_per_addr, 5);
+	assert_int_equal(c.fail_delay_ms, 50);
+	assert_int_equal(c.fail_delay_max_ms, 2000);
+	assert_string_equal(warnings, "");
+	evcd_esl_conf_free(&c);
+	/* defaults follow a small max-connections and auth-timeout down */
+	assert_int_equal(PARSE(&c, err, "max-connections=3", "auth-timeout=4"), 0);
+	assert_int_equal(c.max_unauth, 3);
+	assert_int_equal(c.max_unauth_per_addr, 3);
+	assert_int_equal(c.fail_delay_ms, 200);
+	assert_int_equal(c.fail_delay_max_ms, 2000);
+	evcd_esl_conf_free(&c);
+	assert_int_equal(PARSE(&c, err, "max-unauthenticated=4"), 0);
+	assert_int_equal(c.max_unauth_per_addr, 4);
+	evcd_esl_conf_free(&c);
+	/* an explicit first delay raises the default cap; 0 turns the delay off; no auth timeout, no bound */
+	assert_int_equal(PARSE(&c, err, "auth-timeout=5", "auth-failure-delay-ms=3000"), 0);
+	assert_int_equal(c.fail_delay_ms, 3000);
+	assert_int_equal(c.fail_delay_max_ms, 3000);
+	evcd_esl_conf_free(&c);
+	assert_int_equal(PARSE(&c, err, "auth-failure-delay-max-ms=100"), 0); /* the default first delay follows */
+	assert_int_equal(c.fail_delay_ms, 100);
+	assert_int_equal(c.fail_delay_max_ms, 100);
+	evcd_esl_conf_free(&c);
+	assert_int_equal(PARSE(&c, err, "auth-failure-delay-ms=0"), 0);
+	assert_int_equal(c.fail_delay_ms, 0);
+	evcd_esl_conf_free(&c);
+	assert_int_equal(PARSE(&c, err, "auth-timeout=0", "auth-failure-delay-max-ms=600000"), 0);
+	assert_int_equal(c.fail_delay_max_ms, 600000);
+	evcd_esl_conf_free(&c);
+	/* explicit values that cannot hold, named with their own line */
+	assert_int_equal(PARSE(&c, err, "max-connections=10", "max-unauthenticated=11"), EVCAST_EINVAL);
+	assert_string_equal(err, "/etc/evcast.xml:11: event_socket.conf: param \"max-unauthenticated\": value \"11\": "
+				 "larger than max-connections (10)");
+	assert_int_equal(PARSE(&c, err, "max-unauthenticated-per-address=5", "max-unauthenticated=4"), EVCAST_EINVAL);
+	assert_string_equal(err, "/etc/evcast.xml:10: event_socket.conf: param \"max-unauthenticated-per-address\": "
+				 "value \"5\": larger than max-unauthenticated (4)");
+	assert_int_equal(PARSE(&c, err, "auth-timeout=5", "auth-failure-delay-max-ms=5000"), EVCAST_EINVAL);
+	assert_string_equal(err, "/etc/evcast.xml:11: event_socket.conf: param \"auth-failure-delay-max-ms\": "
+				 "value \"5000\": not shorter than auth-timeout (5 s)");
+	assert_int_equal(PARSE(&c, err, "auth-failure-delay-max-ms=100", "auth-failure-delay-ms=150"), EVCAST_EINVAL);
+	assert_string_equal(err, "/etc/evcast.xml:10: event_socket.conf: param \"auth-failure-delay-max-ms\": "
+				 "value \"100\": smaller than auth-failure-delay-ms (150)");
+	assert_null(c.password);
 }
 
 static void test_loopback_rule(void **state)
@@ -204,6 +291,7 @@ int main(void)
 		cmocka_unit_test(test_every_param),
 		cmocka_unit_test(test_default_password_off_loopback),
 		cmocka_unit_test(test_bad_values),
+		cmocka_unit_test(test_preauth_params),
 		cmocka_unit_test(test_loopback_rule),
 		cmocka_unit_test(test_from_xml),
 	};

@@ -21,6 +21,7 @@
 #include "../../src/daemon/lua_conf.c"
 #include "../../src/daemon/lua_queue.c"
 #include "../../src/daemon/lua_api.c"
+#include "node_internal.h" /* evc__node_test_block: the flow-control window, closed by hand */
 
 /* ---------------------------------------------------------------- allocator */
 
@@ -647,6 +648,46 @@ static void test_hook_stops_slow_c_call_loop(void **state)
 		fail_msg("stopping the slow-call loop took %llu ms", (unsigned long long)ms);
 }
 
+/* ------------------------------------------------ validate-only (reload) */
+
+/* evcd_lua_check: lua.conf parsed as the start does, nothing run or kept. */
+static void test_check_validates_without_running(void **state)
+{
+	fx_t *f = *state;
+	char err[512];
+	static const char head[] = "<evcast><configuration name=\"event_multicast.conf\"><settings>"
+				   "<param name=\"address\" value=\"239.255.42.99\"/></settings></configuration>\n";
+	const char *blocks[] = {
+		"<configuration name=\"lua.conf\"><settings>\n<param name=\"startup-script\" value=\"a.lua x\"/>\n"
+		"<param name=\"max-queue\" value=\"-1\"/></settings></configuration>",
+		"<configuration name=\"lua.conf\"><settings>\n<param name=\"startup-script\" value=\"a.lua x\"/>\n"
+		"<param name=\"max-queue\" value=\"7\"/></settings></configuration>",
+		"",
+	};
+	for (size_t i = 0; i < EVC_ARRAY_SIZE(blocks); i++) {
+		char xml[1024];
+		evcast_config_t *cfg = NULL;
+		snprintf(xml, sizeof(xml), "%s%s</evcast>\n", head, blocks[i]);
+		if (evcast_config_parse(xml, strlen(xml), "unit.xml", NULL, NULL, &cfg, err, sizeof(err)) != 0)
+			fail_msg("config: %s", err);
+		f->d.cfg = cfg;
+		g_log[0] = '\0';
+		int rc = evcd_lua_check(&f->d);
+		f->d.cfg = NULL;
+		evcast_config_free(cfg);
+		assert_null(f->d.lua); /* nothing started, no thread */
+		if (i == 0) {
+			assert_int_equal(rc, EVCAST_EINVAL);
+			if (!log_has("unit.xml:4: lua.conf param max-queue: invalid value \"-1\""))
+				fail_msg("the reason with file:line is missing; log:\n%s", g_log);
+		} else {
+			assert_int_equal(rc, 0);
+			assert_false(log_has("[err]"));
+		}
+	}
+	/* teardown checks that every allocation of the checks was freed */
+}
+
 /* ------------------------------------------------- fire and api to the loop */
 
 static void on_tick(uv_timer_t *t) { (void)t; }
@@ -725,6 +766,94 @@ static void test_fire_and_api_cross_to_the_loop(void **state)
 	uv_mutex_destroy(&r.mu);
 }
 
+/* Back-pressure: while the node is not writable, fired events wait at the
+ * head of the request queue (in order, counted in pubwait[lua]); the queue
+ * fills and a further fire() waits its timeout, then is dropped and counted
+ * (fire_dropped), without blocking the loop; once writable, all go, in
+ * order. At stop, a waiting fire's watcher is dropped. */
+static int g_fired_seen[16], g_nfired_seen;
+static void on_fired_seen(void *ud, const evcast_event_t *ev)
+{
+	(void)ud;
+	const char *sub = evcast_event_subclass(ev), *n = evcast_event_get_header(ev, "N");
+	if (sub && !strcmp(sub, "unit::bp") && n && g_nfired_seen < 16)
+		g_fired_seen[g_nfired_seen++] = atoi(n);
+}
+
+static void test_fire_waits_for_writable(void **state)
+{
+	fx_t *f = *state;
+	uv_loop_t loop;
+	char err[512];
+	const char *xml = "<configuration name=\"event_multicast.conf\"><settings>"
+			  "<param name=\"address\" value=\"239.255.42.99\"/><param name=\"port\" value=\"4299\"/>"
+			  "<param name=\"node-name\" value=\"unit-node\"/><param name=\"log-level\" value=\"err\"/>"
+			  "</settings></configuration>";
+	evcast_config_t *cfg = NULL;
+	evcd_pubwait_t *pw = &f->d.pubwait[EVCD_PUB_LUA];
+	assert_int_equal(uv_loop_init(&loop), 0);
+	if (evcast_config_parse(xml, strlen(xml), "unit.xml", NULL, NULL, &cfg, err, sizeof(err)) != 0)
+		fail_msg("config: %s", err);
+	f->d.loop = &loop;
+	assert_int_equal(evcast_node_new(&loop, cfg, NULL, NULL, &f->d.node), 0); /* not started: no socket */
+	evcast_config_free(cfg);
+	int sub = evcast_node_subscribe(f->d.node, on_fired_seen, NULL);
+	assert_true(sub > 0);
+	g_nfired_seen = 0;
+	assert_non_null(f->l->async = evc__calloc(1, sizeof(*f->l->async)));
+	assert_int_equal(uv_async_init(&loop, f->l->async, evcd_lua_on_async), 0);
+	f->l->async->data = f->l;
+
+	evc__node_test_block(f->d.node, true);
+	for (int i = 1; i <= (int)f->l->req_cap; i++) /* fills the request queue (8) */
+		assert_int_equal(evcd_lua_fire(f->s, ev_n("unit::bp", i)), 0);
+	for (int i = 0; i < 5; i++)
+		uv_run(&loop, UV_RUN_NOWAIT);
+	assert_int_equal(g_nfired_seen, 0);
+	assert_int_equal(f->l->fired, 0);
+	assert_int_equal(f->l->nreq, f->l->req_cap);
+	assert_int_equal(pw->waits, 1);
+	assert_int_equal(pw->waiting, 1);
+	uint64_t t0 = uv_hrtime();
+	assert_int_equal(evcd_lua_fire(f->s, ev_n("unit::bp", 99)), EVCAST_E2BIG); /* its timeout, then dropped */
+	assert_true(uv_hrtime() - t0 >= (uint64_t)(FIRE_WAIT_MS - 50) * 1000000u);
+	assert_int_equal(f->l->fire_dropped, 1);
+
+	evc__node_test_block(f->d.node, false);
+	for (uint64_t end = uv_hrtime() + 5000000000ull; f->l->fired < f->l->req_cap && uv_hrtime() < end;)
+		uv_run(&loop, UV_RUN_NOWAIT);
+	assert_int_equal(f->l->fired, f->l->req_cap);
+	assert_int_equal(g_nfired_seen, (int)f->l->req_cap);
+	for (int i = 0; i < g_nfired_seen; i++)
+		assert_int_equal(g_fired_seen[i], i + 1); /* in order */
+	assert_int_equal(pw->waiting, 0);
+	assert_true(pw->wait_us >= 900000u); /* it waited across fire()'s timeout */
+
+	/* stop while a fire waits: the watcher goes, the request is failed */
+	evc__node_test_block(f->d.node, true);
+	assert_int_equal(evcd_lua_fire(f->s, ev_n("unit::bp", 100)), 0);
+	for (int i = 0; i < 3; i++)
+		uv_run(&loop, UV_RUN_NOWAIT);
+	assert_int_equal(pw->waiting, 1);
+	assert_int_equal(evc__node_watch_count(f->d.node), 1);
+	evcd_lua_bp_stop(f->l);
+	assert_int_equal(pw->waiting, 0);
+	assert_int_equal(evc__node_watch_count(f->d.node), 0);
+	uv_mutex_lock(&f->l->mu);
+	evcd_lua_fail_requests(f->l);
+	uv_mutex_unlock(&f->l->mu);
+
+	bool closed = false;
+	evcast_node_unsubscribe(f->d.node, sub);
+	evcast_node_close(f->d.node, on_node_closed, &closed);
+	f->d.node = NULL;
+	uv_close((uv_handle_t *)f->l->async, free_h);
+	f->l->async = NULL;
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_true(closed);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -738,6 +867,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hook_stops_busy_loop, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_hook_stops_slow_c_call_loop, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_fire_and_api_cross_to_the_loop, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_check_validates_without_running, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_fire_waits_for_writable, fx_setup, fx_teardown),
 	};
 	uv_mutex_init(&g_log_mu);
 	evcast_replace_allocator(t_malloc, t_realloc, t_calloc, t_free);

@@ -60,6 +60,14 @@ char *evcd_lua_json(evcd_t *d)
 	return g_lua_json ? evc__strdup(g_lua_json) : NULL;
 }
 
+/* registrations.c's store counters: g_store_json when set (test_store_families), else none. */
+static const char *g_store_json;
+char *evcd_reg_store_json(evcd_t *d)
+{
+	(void)d;
+	return g_store_json ? evc__strdup(g_store_json) : NULL;
+}
+
 /* Failing allocator: the countdown-th allocation from now fails (0 = never). */
 static long g_fail_at;
 static void *t_malloc(size_t n) { return g_fail_at > 0 && --g_fail_at == 0 ? NULL : malloc(n); }
@@ -293,13 +301,53 @@ static void test_non_loopback_needs_allow_remote(void **state)
 	assert_null(f->d.metrics);
 }
 
+/* evcd_metrics_check: what the start refuses, refused the same way, with
+ * nothing opened (the loop holds no handle afterwards). */
+static void test_check_validates_without_listening(void **state)
+{
+	fx_t *f = *state;
+	assert_int_equal(load(f, "<param name=\"enabled\" value=\"yes\"/><param name=\"listen-port\" value=\"70000\"/>"), 0);
+	assert_int_equal(evcd_metrics_check(&f->d), EVCAST_EINVAL);
+	assert_non_null(strstr(g_log, "test.xml:7: metrics.conf: invalid value \"70000\" for listen-port"));
+	g_log[0] = '\0';
+	assert_int_equal(load(f, "<param name=\"enabled\" value=\"yes\"/><param name=\"listen-ip\" value=\"10.1.2.3\"/>"),
+			 0);
+	assert_int_equal(evcd_metrics_check(&f->d), EVCAST_EINVAL);
+	assert_non_null(strstr(g_log, "test.xml:7: metrics.conf: listen-ip 10.1.2.3 is not a loopback address"));
+	g_log[0] = '\0';
+	assert_int_equal(load(f, "<param name=\"enabled\" value=\"yes\"/><param name=\"listen-ip\" value=\"localhost\"/>"),
+			 0);
+	assert_int_equal(evcd_metrics_check(&f->d), EVCAST_EINVAL);
+	assert_non_null(strstr(g_log, "test.xml:7: metrics.conf: listen-ip \"localhost\" is not an IPv4 or IPv6 address"));
+	/* disabled: the address is not looked at, as the start never did */
+	assert_int_equal(load(f, "<param name=\"listen-ip\" value=\"localhost\"/>"), 0);
+	assert_int_equal(evcd_metrics_check(&f->d), 0);
+	/* valid and enabled: accepted, and still nothing listens */
+	g_log[0] = '\0';
+	assert_int_equal(load(f, "<param name=\"enabled\" value=\"yes\"/><param name=\"listen-port\" value=\"9464\"/>"), 0);
+	assert_int_equal(evcd_metrics_check(&f->d), 0);
+	assert_string_equal(g_log, "");
+	assert_null(f->d.metrics);
+	assert_int_equal(uv_loop_alive(&f->loop), 0);
+}
+
 static void test_label_escaping(void **state)
 {
 	(void)state;
 	sbuf_t b = {0};
+	/* the value is first made safe text (evcast_escape_text: a peer name from
+	 * the network), then escaped for the text format: the label reads
+	 * a"b\\c\nd, as the log line shows that name */
 	sb_label(&b, "a\"b\\c\nd");
 	assert_false(b.failed);
-	assert_string_equal(b.p, "a\\\"b\\\\c\\nd");
+	assert_string_equal(b.p, "a\\\"b\\\\\\\\c\\\\nd");
+	evc__free(b.p);
+	/* an ESC sequence, a CR and bytes that are not UTF-8 (a Prometheus parser
+	 * rejects those) become printable escapes */
+	memset(&b, 0, sizeof(b));
+	sb_label(&b, "x\x1b[2J\r\xff");
+	assert_false(b.failed);
+	assert_string_equal(b.p, "x\\\\x1b[2J\\\\r\\\\xff");
 	evc__free(b.p);
 	/* a very long value is cut, never overflows, never ends in half an escape */
 	char longv[2000];
@@ -307,7 +355,8 @@ static void test_label_escaping(void **state)
 	longv[sizeof(longv) - 1] = '\0';
 	memset(&b, 0, sizeof(b));
 	sb_label(&b, longv);
-	assert_true(b.n < 512 && b.n % 2 == 0);
+	assert_true(b.n < 512);
+	assert_memory_equal(b.p + b.n - 5, "\\\"...", 5); /* a whole escape, then the cut's "..." */
 	evc__free(b.p);
 }
 
@@ -347,6 +396,45 @@ static void test_lua_families(void **state)
 	/* no module (evcd_lua_json NULL): nothing at all */
 	memset(&b, 0, sizeof(b));
 	lua_metrics(&f->d, &b);
+	assert_null(b.p);
+}
+
+/* The registration store's families (store): every field of evcd_reg_store_json
+ * with its help text, and the db_open gauge from db_state. */
+static void test_store_families(void **state)
+{
+	fx_t *f = *state;
+	sbuf_t b = {0};
+	g_store_json = "{\"live\":12,\"tombstones\":3,\"db_errors\":4,\"db_dropped\":0,\"db_pending\":7,"
+		       "\"db_state\":\"failed\",\"db_quarantined\":1,\"db_fallbacks\":2}";
+	store_metrics(&f->d, &b);
+	assert_false(b.failed);
+	assert_non_null(b.p);
+	const char *want[] = {
+		"# TYPE evcast_registrations_live gauge\nevcast_registrations_live 12\n",
+		"evcast_registrations_tombstones 3\n",
+		"evcast_registrations_db_pending 7\n",
+		"# TYPE evcast_registrations_db_errors_total counter\nevcast_registrations_db_errors_total 4\n",
+		"evcast_registrations_db_dropped_total 0\n",
+		"# HELP evcast_registrations_db_quarantined_total Registration database files moved aside",
+		"evcast_registrations_db_quarantined_total 1\n",
+		"evcast_registrations_db_fallbacks_total 2\n",
+		"evcast_registrations_db_open 0\n",
+	};
+	for (size_t i = 0; i < EVC_ARRAY_SIZE(want); i++)
+		if (!strstr(b.p, want[i]))
+			fail_msg("missing %s in:\n%s", want[i], b.p);
+	evc__free(b.p);
+	g_store_json = "{\"db_state\":\"open\"}";
+	memset(&b, 0, sizeof(b));
+	store_metrics(&f->d, &b);
+	g_store_json = NULL;
+	assert_non_null(b.p);
+	assert_non_null(strstr(b.p, "evcast_registrations_db_open 1\n"));
+	evc__free(b.p);
+	/* no store: nothing at all */
+	memset(&b, 0, sizeof(b));
+	store_metrics(&f->d, &b);
 	assert_null(b.p);
 }
 
@@ -505,8 +593,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_disabled_by_default, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_values_name_param_and_line, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_non_loopback_needs_allow_remote, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_check_validates_without_listening, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_label_escaping, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_lua_families, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_store_families, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_scrape_has_every_counter, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_http_errors, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_allocation_failures, fx_setup, fx_teardown),

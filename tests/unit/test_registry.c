@@ -4,7 +4,7 @@
  * tombstones beating late registers, duplicates and every order converging,
  * expiry by absolute time, wildcard unregister, the table bound, SQLite
  * persistence round trip (temp db), the take/write/done batch steps, and a
- * 10k-insert timing (printed only).
+ * 10k-insert timing (printed only). Storage faults: test_registry_db.c.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -362,9 +362,9 @@ static void test_persistence_round_trip(void **state)
 	assert_int_equal(evc__reg_apply(r, &late, T0 + 40000), 0);
 	evc__reg_free(r);
 
-	/* a path that cannot be opened is an error naming it */
+	/* a path that cannot be opened is an error naming it: a misconfiguration */
 	r = mk();
-	assert_int_equal(evc__reg_db_open(r, "/nonexistent-dir/x/reg.db", T0, err, sizeof(err)), EVCAST_EIO);
+	assert_int_equal(evc__reg_db_open(r, "/nonexistent-dir/x/reg.db", T0, err, sizeof(err)), EVCAST_EINVAL);
 	assert_non_null(strstr(err, "/nonexistent-dir/x/reg.db"));
 	evc__reg_free(r);
 	char cmd[200];
