@@ -21,6 +21,7 @@
 #include "../../src/daemon/lua_conf.c"
 #include "../../src/daemon/lua_queue.c"
 #include "../../src/daemon/lua_api.c"
+#include "../../src/daemon/lua_sandbox.c"
 
 /* ---------------------------------------------------------------- allocator */
 
