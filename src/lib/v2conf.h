@@ -16,13 +16,19 @@ typedef struct evc__v2_settings {
 	evc__v2_ep_cfg_t ep;             /* tuning; node_id/epoch filled by the node */
 	evcast_dest_t legacy[EVCAST_MAX_ADDRESSES]; /* legacy-address: always legacy */
 	size_t nlegacy;
+	/* v2-keys-file (issue 13): the keys above came from this file */
+	bool keys_inline;                /* v2-keys given (exclusive with the file) */
+	char keys_file[1024];            /* resolved path, "" when none */
 } evc__v2_settings_t;
 
 /* True for the names above (config.c must not warn about them). */
 bool evc__v2_is_param(const char *name);
 /* Reads the v2 params of sec (event_multicast.conf) with defaults; port is
- * the configured port (for legacy-address). On error err names file, line,
- * param, value (keys masked) and why; returns EVCAST_EINVAL. */
+ * the configured port (for legacy-address). v2-keys-file is read here (a
+ * path relative to file's directory): it must be a regular file of this
+ * process's user, with no group or other permission bits. On error err names
+ * file, line, param, value (keys masked; a keys file is named, and its line
+ * for a malformed key) and why; returns EVCAST_EINVAL. */
 int evc__v2_settings_parse(const evcast_section_t *sec, uint16_t port, const char *file, evc__v2_settings_t *out,
 			   char *err, size_t errlen);
 /* A keyring of the configured keys (NULL when none: plaintext v2). */
