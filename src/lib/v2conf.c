@@ -202,18 +202,16 @@ static int slurp_keys_file(const char *path, char *buf, size_t cap, char *why, s
 /* One key per line, "ID:SECRET" as `evcast keygen` prints; blank lines and
  * lines starting with # are skipped; surrounding white space is ignored. The
  * first key is the primary unless v2-primary-key names another. */
-static int read_keys_file(evc__v2_settings_t *o, const char *path, char *why, size_t whylen)
+int evc__v2_keys_parse(evc__v2_settings_t *o, const char *text, const char *path, char *why, size_t whylen)
 {
-	char *buf = sodium_malloc(KEYS_FILE_MAX);
-	if (!buf) {
-		snprintf(why, whylen, "%.500s: out of memory", path);
-		return EVCAST_ENOMEM;
-	}
-	int r = slurp_keys_file(path, buf, KEYS_FILE_MAX, why, whylen);
-	char *line = buf;
+	const char *line = text;
+	evc__v2_keyring_t *kr = NULL; /* every key so far: a repeated id is refused at its line */
+	int r = evc__v2_keyring_new(&kr);
 	o->nkeys = 0;
+	if (r != 0)
+		snprintf(why, whylen, "%.500s: out of memory", path);
 	for (int lineno = 1; r == 0 && *line; lineno++) {
-		char *nl = strchr(line, '\n'), *e = nl ? nl : line + strlen(line), *b = line;
+		const char *nl = strchr(line, '\n'), *e = nl ? nl : line + strlen(line), *b = line;
 		line = nl ? nl + 1 : e;
 		while (b < e && (*b == ' ' || *b == '\t' || *b == '\r'))
 			b++;
@@ -229,30 +227,43 @@ static int read_keys_file(evc__v2_settings_t *o, const char *path, char *why, si
 			break;
 		}
 		if (n >= sizeof(key)) {
-			snprintf(why, whylen, "%.500s:%d: a line longer than %zu bytes is not a key", path, lineno, sizeof(key) - 1);
+			snprintf(why, whylen, "%.500s:%d: a line longer than %zu bytes is not a key", path, lineno,
+				 sizeof(key) - 1);
 			r = EVCAST_EINVAL;
 			break;
 		}
 		memcpy(key, b, n);
 		key[n] = '\0';
-		evc__v2_keyring_t *kr = NULL;
-		r = evc__v2_keyring_new(&kr);
-		if (r == 0)
-			r = evc__v2_keyring_add(kr, key, kwhy, sizeof(kwhy));
-		evc__v2_keyring_free(kr);
+		r = evc__v2_keyring_add(kr, key, kwhy, sizeof(kwhy));
 		if (r == 0) {
 			memcpy(o->keys[o->nkeys++], key, n + 1);
-		} else {
+		} else if (r != EVCAST_ENOMEM) {
 			snprintf(why, whylen, "%.500s:%d: not a key (ID:SECRET, as evcast keygen prints): %s", path, lineno,
 				 kwhy);
 			r = EVCAST_EINVAL;
+		} else {
+			snprintf(why, whylen, "%.500s:%d: out of memory", path, lineno);
 		}
 		sodium_memzero(key, sizeof(key));
 	}
+	evc__v2_keyring_free(kr);
 	if (r == 0 && o->nkeys == 0) {
 		snprintf(why, whylen, "%.500s: holds no key (one ID:SECRET line per key, as evcast keygen prints)", path);
 		r = EVCAST_EINVAL;
 	}
+	return r;
+}
+
+static int read_keys_file(evc__v2_settings_t *o, const char *path, char *why, size_t whylen)
+{
+	char *buf = sodium_malloc(KEYS_FILE_MAX);
+	if (!buf) {
+		snprintf(why, whylen, "%.500s: out of memory", path);
+		return EVCAST_ENOMEM;
+	}
+	int r = slurp_keys_file(path, buf, KEYS_FILE_MAX, why, whylen);
+	if (r == 0)
+		r = evc__v2_keys_parse(o, buf, path, why, whylen);
 	sodium_free(buf); /* wiped */
 	return r;
 }

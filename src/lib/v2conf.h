@@ -31,6 +31,11 @@ bool evc__v2_is_param(const char *name);
  * for a malformed key) and why; returns EVCAST_EINVAL. */
 int evc__v2_settings_parse(const evcast_section_t *sec, uint16_t port, const char *file, evc__v2_settings_t *out,
 			   char *err, size_t errlen);
+/* The text of a v2-keys-file (NUL-terminated) into o->keys: one ID:SECRET
+ * per line, # comments and blank lines skipped, each key checked. On error
+ * why names path and the line; EVCAST_EINVAL, EVCAST_E2BIG (more than
+ * EVC_V2_MAX_KEYS) or EVCAST_ENOMEM. (Also the fuzz target's entry.) */
+int evc__v2_keys_parse(evc__v2_settings_t *o, const char *text, const char *path, char *why, size_t whylen);
 /* A keyring of the configured keys (NULL when none: plaintext v2). */
 int evc__v2_settings_keyring(const evc__v2_settings_t *s, evc__v2_keyring_t **out, char *err, size_t errlen);
 

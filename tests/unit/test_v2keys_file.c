@@ -4,8 +4,8 @@
  * from a file of `evcast keygen` lines with comments and blank lines, a path
  * relative to the configuration's directory; refused with the file named: a
  * group/other-readable mode, another owner (when run as root), a missing
- * file, a FIFO (without blocking), a malformed line (with its line number),
- * a file with no key, v2-keys given as well. A rotated file changes the
+ * file, a FIFO (without blocking), a malformed line and a repeated key id
+ * (with the line number), a file with no key, v2-keys given as well. A rotated file changes the
  * digest (so a reload applies it); the same file keeps it.
  */
 #include <stdarg.h>
@@ -184,6 +184,12 @@ static void test_missing_malformed_empty_refused(void **state)
 	snprintf(text, sizeof(text), "%s\n\n\nfoo\n", f->k1);
 	write_file(f->keys, text, 0600);
 	snprintf(want, sizeof(want), "%s:4: not a key", f->keys);
+	expect_refused(f, want);
+
+	/* the same id twice: the second line is named */
+	snprintf(text, sizeof(text), "%s\n# again\n%s\n", f->k1, f->k1);
+	write_file(f->keys, text, 0600);
+	snprintf(want, sizeof(want), "%s:3: not a key (ID:SECRET, as evcast keygen prints): duplicate key id", f->keys);
 	expect_refused(f, want);
 
 	/* nothing but comments */
