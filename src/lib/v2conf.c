@@ -232,6 +232,16 @@ int evc__v2_keys_parse(evc__v2_settings_t *o, const char *text, const char *path
 			r = EVCAST_EINVAL;
 			break;
 		}
+		for (const char *c = b; c < e; c++) {
+			if ((unsigned char)*c < 0x20 || *c == 0x7f) { /* a stray \r (old Mac line ends) or worse */
+				snprintf(why, whylen, "%.500s:%d: a control character (0x%02x) inside a key", path, lineno,
+					 (unsigned)(unsigned char)*c);
+				r = EVCAST_EINVAL;
+				break;
+			}
+		}
+		if (r != 0)
+			break;
 		memcpy(key, b, n);
 		key[n] = '\0';
 		r = evc__v2_keyring_add(kr, key, kwhy, sizeof(kwhy));

@@ -186,6 +186,12 @@ static void test_missing_malformed_empty_refused(void **state)
 	snprintf(want, sizeof(want), "%s:4: not a key", f->keys);
 	expect_refused(f, want);
 
+	/* CR-only line ends would make one long passphrase of two keys: refused */
+	snprintf(text, sizeof(text), "%s\r%s\r", f->k1, f->k2);
+	write_file(f->keys, text, 0600);
+	snprintf(want, sizeof(want), "%s:1: a control character (0x0d) inside a key", f->keys);
+	expect_refused(f, want);
+
 	/* the same id twice: the second line is named */
 	snprintf(text, sizeof(text), "%s\n# again\n%s\n", f->k1, f->k1);
 	write_file(f->keys, text, 0600);
