@@ -44,7 +44,7 @@ struct evcd_lua_script {
 	uint64_t cpu_mark_ns; /* thread CPU time when the script last waited (script thread only) */
 	uint64_t cpu_check_ns; /* monotonic time of the last CPU-time look (script thread only) */
 	bool cpu_over;        /* cpu-limit-ms exceeded in this run: every instruction raises */
-	char cpu_msg[256];    /* the error raised once over */
+	char cpu_msg[384];    /* the error raised once over */
 	uint64_t cpu_limited; /* runs ended by cpu-limit-ms (under mu) */
 };
 
