@@ -6,7 +6,8 @@
  * group/other-readable mode, another owner (when run as root), a missing
  * file, a FIFO (without blocking), a malformed line and a repeated key id
  * (with the line number), a file with no key, v2-keys given as well. A rotated file changes the
- * digest (so a reload applies it); the same file keeps it.
+ * digest (so a reload applies it); the same file keeps it. The shipped
+ * etc/evcast.conf.xml seals with v2.keys next to it, and names it when missing.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -234,6 +235,35 @@ static void test_rotated_file_changes_digest(void **state)
 	evcast_config_free(c);
 }
 
+/* The shipped etc/evcast.conf.xml seals: v2 with the keys of v2.keys next to
+ * it; without that file (a fresh clone before make run) it names the file. */
+static void test_shipped_default_seals(void **state)
+{
+	fx_t *f = *state;
+	char cmd[512], text[128], keys[160], want[400];
+	snprintf(cmd, sizeof(cmd), "cp '%s/etc/evcast.conf.xml' '%s/shipped.xml'", EVCAST_SOURCE_DIR, f->dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(f->conf, sizeof(f->conf), "%s/shipped.xml", f->dir);
+	snprintf(keys, sizeof(keys), "%s/v2.keys", f->dir);
+	evcast_config_t *cfg = NULL;
+	snprintf(want, sizeof(want), "param \"v2-keys-file\": value \"v2.keys\" %s: cannot open: No such file", keys);
+	expect_refused(f, want);
+	snprintf(text, sizeof(text), "%s\n", f->k1);
+	write_file(keys, text, 0600);
+	if (load(f, &cfg) != 0)
+		fail_msg("%s", f->err);
+	evc__v2_settings_t *s = calloc(1, sizeof(*s));
+	assert_int_equal(evc__v2_settings_parse(evcast_config_section(cfg, "event_multicast.conf"), cfg->port, cfg->path,
+						s, f->err, sizeof(f->err)),
+			 0);
+	assert_int_equal(s->protocol, EVCAST_PROTO_V2);
+	assert_int_equal(s->nkeys, 1);
+	assert_string_equal(s->keys[0], f->k1);
+	assert_string_equal(s->keys_file, keys);
+	free(s);
+	evcast_config_free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -241,6 +271,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_mode_owner_and_kind_refused, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_missing_malformed_empty_refused, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_rotated_file_changes_digest, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_shipped_default_seals, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
