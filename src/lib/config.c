@@ -631,24 +631,19 @@ int evcast_config_parse(const char *xml, size_t len, const char *path, evcast_lo
 			apply_multicast(&st, sec);
 	}
 	/* the digest covers the keys of v2-keys-file too: a rotated file is a change a reload applies */
-	evc__v2_settings_t *v2 = st.rc ? NULL : evc__calloc(1, sizeof(*v2));
-	if (!st.rc && !v2)
-		st.rc = errf(err, errlen, EVCAST_ENOMEM, "%s: out of memory", file);
-	if (!st.rc && evc__v2_settings_parse(evcast_config_section(st.cfg, CFG_MULTICAST), st.cfg->port, file, v2, err,
+	evc__v2_settings_t v2;
+	if (!st.rc && evc__v2_settings_parse(evcast_config_section(st.cfg, CFG_MULTICAST), st.cfg->port, file, &v2, err,
 					     errlen) != 0)
 		st.rc = EVCAST_EINVAL;
 	if (!st.rc) {
 		crypto_generichash_state h;
 		crypto_generichash_init(&h, NULL, 0, sizeof(st.cfg->digest));
 		crypto_generichash_update(&h, (const unsigned char *)xml, len);
-		for (size_t i = 0; v2->keys_file[0] && i < v2->nkeys; i++)
-			crypto_generichash_update(&h, (const unsigned char *)v2->keys[i], strlen(v2->keys[i]) + 1);
+		for (size_t i = 0; v2.keys_file[0] && i < v2.nkeys; i++)
+			crypto_generichash_update(&h, (const unsigned char *)v2.keys[i], strlen(v2.keys[i]) + 1);
 		crypto_generichash_final(&h, st.cfg->digest, sizeof(st.cfg->digest));
 	}
-	if (v2) {
-		sodium_memzero(v2, sizeof(*v2));
-		evc__free(v2);
-	}
+	sodium_memzero(&v2, sizeof(v2));
 	if (st.rc) {
 		evcast_config_free(st.cfg);
 		return st.rc;
