@@ -1,7 +1,7 @@
 # evcast front door. `make run` and `make check` do all set-up on a fresh Debian 12
 # machine (installing missing packages when run as root), then build and run.
 #
-#   make run          build, then evcastd in the foreground on etc/evcast.conf.xml
+#   make run          build, then evcastd in the foreground on etc/evcast.conf.xml (creates etc/v2.keys)
 #   make check        every test (unit + integration), normal build then ASan+UBSan build
 #   make check-unit   unit tests only (normal build)      make check-integration  integration only
 #   make check-asan   every test under ASan+UBSan         make fuzz  every fuzz target, FUZZ_SECONDS each
@@ -47,7 +47,14 @@ $(BUILD)/CMakeCache.txt:
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
+# The shipped default seals v2 with the keys of v2-keys-file (etc/v2.keys, next to
+# the config): created once here, mode 0600, when the config names it and it is missing.
+RUN_KEYS    = $(dir $(CONFIG))v2.keys
 run: build
+	@if grep -q 'name="v2-keys-file" value="v2.keys"' $(CONFIG) && ! [ -e $(RUN_KEYS) ]; then \
+		(umask 077 && $(BUILD)/evcast keygen > $(RUN_KEYS).tmp && mv $(RUN_KEYS).tmp $(RUN_KEYS)) && \
+		echo "created $(RUN_KEYS) (mode 0600): the v2 key of this host; copy it to every node of a cluster"; \
+	fi
 	$(BUILD)/evcastd --config $(CONFIG) --foreground
 
 check-normal: build test-deps

@@ -1,6 +1,7 @@
 /*
  * cmd_keygen.c -- `evcast keygen [--id N]`: a fresh v2 key line "ID:SECRET"
- * (32 random bytes from libsodium, base64) for the v2-keys param. No daemon.
+ * (32 random bytes from libsodium, base64) for a v2-keys-file line or the
+ * v2-keys param. No daemon.
  */
 #include "cli.h"
 #include <getopt.h>
@@ -11,10 +12,14 @@ static const char keygen_help[] =
 	"usage: evcast keygen [--id N]\n"
 	"\n"
 	"Prints a new key for evcast wire protocol v2 as ID:SECRET (SECRET is the\n"
-	"base64 of 32 random bytes). Put it in the v2-keys param of every node:\n"
-	"  <param name=\"v2-keys\" value=\"ID:SECRET\"/>\n"
-	"To rotate: add the new key everywhere, make it v2-primary-key everywhere,\n"
-	"then remove the old one (docs/PROTOCOL.md, section 3.1).\n"
+	"base64 of 32 random bytes). Keep it in a keys file, one key per line,\n"
+	"mode 0600, the same file on every node:\n"
+	"  (umask 077; evcast keygen > /etc/evcast/v2.keys)\n"
+	"  <param name=\"v2-keys-file\" value=\"v2.keys\"/>\n"
+	"(or inline: <param name=\"v2-keys\" value=\"ID:SECRET\"/>).\n"
+	"To rotate: add the new key everywhere, make it the primary everywhere (the\n"
+	"first line of the file, or v2-primary-key), then remove the old one, with a\n"
+	"reload after each step (docs/PROTOCOL.md, section 3.1).\n"
 	"\n"
 	"  --id N    key id, 1..4294967295 (default 1)\n"
 	"  --help    this text\n";

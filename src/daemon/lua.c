@@ -5,13 +5,16 @@
  * Each script runs in its own thread and lua_State (allocator capped at
  * max-memory), so pop(1) or a slow script never stalls the loop. A failure is
  * logged with file:line and the script restarts after a doubling backoff; one
- * that returns is done. At stop, waits are woken, a busy script is ended by a
- * count-and-call hook, threads are joined. Sections: script threads, stats
+ * that returns is done. The count-and-call hook also ends a run that used more
+ * than cpu-limit-ms of CPU since it last waited (an error, counted). At stop,
+ * waits are woken, a busy script is ended by the hook, threads are joined.
+ * Sandboxed scripts: lua_sandbox.c. Sections: script threads, stats
  * (evcd_lua_json), start/stop. The lua.conf block and the global variables:
  * lua_conf.c; queues: lua_queue.c; the `freeswitch` table: lua_api.c.
  */
 #include <limits.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -54,8 +57,73 @@ static void *script_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	return p;
 }
 
+/* ------------------------------------------------------------- CPU limit */
+
+#define CPU_CHECK_NS 10000000u /* wall time between two reads of the thread's CPU clock */
+
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void evcd_lua_cpu_yielded(evcd_lua_script_t *s)
+{
+	if (s->l->cpu_limit_ms)
+		s->cpu_mark_ns = thread_cpu_ns();
+}
+
+/* "file:line: " of the innermost Lua function running (a hook's level 0 is
+ * the hooked function; a C function has no line, so look further out). */
+static void where(lua_State *L, char *out, size_t cap)
+{
+	lua_Debug ar;
+	out[0] = '\0';
+	for (int level = 0; level < 8 && lua_getstack(L, level, &ar); level++) {
+		if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+			snprintf(out, cap, "%s:%d: ", ar.short_src, ar.currentline);
+			return;
+		}
+	}
+}
+
+/* True once the script has used more than cpu-limit-ms of CPU since it last
+ * waited; the first time, counts it and builds the message. The CPU clock is
+ * read at most every 10 ms of wall time (a cheap monotonic clock in between). */
+static bool cpu_exceeded(lua_State *L, evcd_lua_script_t *s)
+{
+	evcd_lua_t *l = s->l;
+	if (s->cpu_over)
+		return true;
+	if (!l->cpu_limit_ms)
+		return false;
+	uint64_t now = uv_hrtime();
+	if (now - s->cpu_check_ns < CPU_CHECK_NS)
+		return false;
+	s->cpu_check_ns = now;
+	uint64_t used = thread_cpu_ns() - s->cpu_mark_ns;
+	if (used <= l->cpu_limit_ms * 1000000u)
+		return false;
+	char at[200];
+	where(L, at, sizeof(at));
+	snprintf(s->cpu_msg, sizeof(s->cpu_msg),
+		 "%scpu-limit-ms exceeded: %llu ms of CPU without waiting in pop, msleep or API():execute "
+		 "(limit %llu ms)", at, (unsigned long long)(used / 1000000u), (unsigned long long)l->cpu_limit_ms);
+	s->cpu_over = true;
+	uv_mutex_lock(&l->mu);
+	s->cpu_limited++;
+	l->cpu_limited++;
+	uv_mutex_unlock(&l->mu);
+	return true;
+}
+
 /* Count and call hook: once stopping, raise an error at every instruction so
- * that not even a pcall in a loop can keep the script alive. */
+ * that not even a pcall in a loop can keep the script alive. Over its CPU
+ * limit, the same, from the count hook only: the message handler (a C
+ * function) must not be interrupted, so the error that ends the run is the
+ * CPU-limit one. */
 static void on_hook(lua_State *L, lua_Debug *ar)
 {
 	(void)ar;
@@ -63,6 +131,11 @@ static void on_hook(lua_State *L, lua_Debug *ar)
 	if (evcd_lua_stopping(s->l)) {
 		lua_sethook(L, on_hook, HOOK_MASK, 1);
 		luaL_error(L, "evcast is stopping");
+	}
+	if (cpu_exceeded(L, s)) {
+		lua_sethook(L, on_hook, LUA_MASKCOUNT, 1);
+		lua_pushstring(L, s->cpu_msg);
+		lua_error(L);
 	}
 }
 
@@ -110,6 +183,8 @@ static int pmain(lua_State *L)
 	evcd_lua_script_t *s = lua_touserdata(L, 1);
 	luaL_openlibs(L);
 	evcd_lua_api_open(L, s);
+	if (s->sandbox)
+		evcd_lua_sandbox_open(L, s);
 	int rc = s->code ? luaL_loadbufferx(L, s->code, strlen(s->code), s->name, "t")
 			 : luaL_loadfilex(L, s->path, "t");
 	if (rc != LUA_OK)
@@ -125,6 +200,9 @@ static int pmain(lua_State *L)
 static int run_once(evcd_lua_script_t *s, char *err, size_t cap)
 {
 	s->mem = 0;
+	s->cpu_over = false;
+	s->cpu_check_ns = uv_hrtime();
+	s->cpu_mark_ns = thread_cpu_ns();
 	lua_State *L = lua_newstate(script_alloc, s);
 	if (!L) {
 		snprintf(err, cap, "cannot create a Lua state (out of memory)");
@@ -235,6 +313,8 @@ char *evcd_lua_json(evcd_t *d)
 		put_num(js, "failures", s->failures);
 		put_num(js, "events_delivered", s->delivered);
 		put_num(js, "events_dropped", s->dropped);
+		put_num(js, "cpu_limited", s->cpu_limited); /* issue 13 */
+		ok = ok && cJSON_AddBoolToObject(js, "sandbox", s->sandbox);
 	}
 	for (evcd_lua_consumer_t *c = l->consumers; ok && c; c = c->next) {
 		cJSON *jc = cJSON_CreateObject();
@@ -264,6 +344,9 @@ char *evcd_lua_json(evcd_t *d)
 		put_num(o, "fired", l->fired);
 		put_num(o, "fires_dropped", l->fire_dropped);
 		put_num(o, "api_calls", l->api_calls);
+		/* sandbox and CPU limit (issue 13) */
+		put_num(o, "cpu_limited", l->cpu_limited);
+		put_num(o, "cpu_limit_ms", l->cpu_limit_ms);
 	}
 	uv_mutex_unlock(&l->mu);
 	char *text = NULL, *out = NULL;
@@ -302,6 +385,8 @@ void evcd_lua_free(evcd_lua_t *l)
 	evc__free(l->script_dir);
 	evc__free(l->ppath);
 	evc__free(l->pcpath);
+	evc__free(l->sandbox_spec);
+	evc__free(l->sandbox_modules);
 	uv_cond_destroy(&l->req_space);
 	uv_cond_destroy(&l->done_cond);
 	uv_mutex_destroy(&l->mu);
@@ -340,6 +425,7 @@ static evcd_lua_t *lua_new(evcd_t *d)
 	l->backoff_min_ms = 1000;
 	l->backoff_max_ms = 60000;
 	l->stop_timeout_ms = 5000;
+	l->cpu_limit_ms = 5000;
 	evc__ratelimit_init(&l->fire_rl, 3, 1);
 	return l;
 }
@@ -407,8 +493,13 @@ int evcd_lua_start(evcd_t *d)
 		s->started = true;
 		started++;
 	}
-	evcd_logf(d, EVCAST_LOG_NOTICE, "lua: %zu of %zu startup scripts started from %s (max-queue %zu)", started,
-		  l->nscripts, l->script_dir, l->max_queue);
+	size_t nsandbox = 0;
+	for (size_t i = 0; i < l->nscripts; i++)
+		nsandbox += l->scripts[i]->sandbox;
+	evcd_logf(d, EVCAST_LOG_NOTICE,
+		  "lua: %zu of %zu startup scripts started from %s (max-queue %zu, %zu sandboxed, cpu-limit-ms %llu%s)",
+		  started, l->nscripts, l->script_dir, l->max_queue, nsandbox, (unsigned long long)l->cpu_limit_ms,
+		  l->cpu_limit_ms ? "" : ": no limit");
 	return 0;
 }
 

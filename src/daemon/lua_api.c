@@ -302,6 +302,8 @@ static int l_consumer_pop(lua_State *L)
 	int rc = evcd_lua_consumer_pop(c, t, &ev);
 	if (rc == EVCAST_ESTATE)
 		return stopping_error(L);
+	if (t != 0 || rc == 1) /* it waited, or got work: cpu-limit-ms starts again */
+		evcd_lua_cpu_yielded(evcd_lua_script_of(L));
 	if (rc != 1) {
 		lua_pushnil(L);
 		return 1;
@@ -372,6 +374,7 @@ static int run_api(lua_State *L, const char *cmd, const char *args)
 	int rc = evcd_lua_api(evcd_lua_script_of(L), cmd, args, &out);
 	if (rc == EVCAST_ESTATE && !out)
 		return stopping_error(L);
+	evcd_lua_cpu_yielded(evcd_lua_script_of(L));
 	lua_pushstring(L, out ? out : "");
 	evcast_free(out);
 	return 1;
@@ -451,6 +454,8 @@ static int l_msleep(lua_State *L)
 	uint64_t t = ms <= 0 ? 0 : ms > 1e12 ? (uint64_t)1e12 : (uint64_t)ms;
 	if (evcd_lua_sleep(evcd_lua_script_of(L), t) != 0)
 		return stopping_error(L);
+	if (t > 0) /* msleep(0) does not wait: no new CPU budget */
+		evcd_lua_cpu_yielded(evcd_lua_script_of(L));
 	return 0;
 }
 

@@ -2,7 +2,8 @@
  * lua_conf.c -- the lua.conf block and the global variables scripts read.
  *
  * Parses the block's params (startup-script lines with their arguments,
- * paths, limits, global variables `name=value`) into evcd_lua_t, refusing a
+ * paths, limits, the sandbox and cpu-limit-ms, global variables `name=value`)
+ * into evcd_lua_t, refusing a
  * bad value with file:line, param, value and why; and builds the table
  * getGlobalVariable answers from (hostname, local_ip_v4/v6, the node name,
  * core_uuid, then the configured ones). Runs on the loop thread at start,
@@ -30,6 +31,7 @@ typedef struct conf_ctx {
 	const char *file;
 	char *cfgdir;
 	bool have_dir;
+	int sandbox_line; /* line of the last sandbox param naming scripts */
 } conf_ctx_t;
 
 static int bad_value(conf_ctx_t *cx, const evcast_param_t *p, const char *why)
@@ -213,6 +215,32 @@ static int parse_param(conf_ctx_t *cx, const evcast_param_t *p)
 		evc__free(dir);
 		return rc;
 	}
+	if (strcasecmp(n, "sandbox") == 0 || strcasecmp(n, "sandbox-allow-modules") == 0) {
+		bool mods = strlen(n) > 7;
+		int b = mods ? -1 : evc__parse_bool(v);
+		if (b >= 0) { /* sandbox yes|no: every script */
+			l->sandbox_all = b;
+			evc__free(l->sandbox_spec);
+			l->sandbox_spec = NULL;
+			return 0;
+		}
+		/* a list of names (commas or spaces), accumulated over repeated params */
+		char **acc = mods ? &l->sandbox_modules : &l->sandbox_spec;
+		for (const char *q = v + strspn(v, ", \t"); *q; q += strspn(q, ", \t")) {
+			size_t k = strcspn(q, ", \t");
+			char item[256];
+			if (k >= sizeof(item))
+				return bad_value(cx, p, "a name longer than 255 bytes");
+			memcpy(item, q, k);
+			item[k] = '\0';
+			if ((rc = append_path(acc, item)) != 0)
+				return rc;
+			q += k;
+		}
+		if (!mods)
+			cx->sandbox_line = p->line;
+		return 0;
+	}
 	if (strcasecmp(n, "global-variable") == 0) {
 		const char *eq = strchr(v, '=');
 		if (!eq || eq == v)
@@ -232,6 +260,7 @@ static int parse_param(conf_ctx_t *cx, const evcast_param_t *p)
 		{"restart-backoff-min", 0.01, 86400, 1000, &l->backoff_min_ms, false},
 		{"restart-backoff-max", 0.01, 86400, 1000, &l->backoff_max_ms, false},
 		{"stop-timeout", 0.1, 3600, 1000, &l->stop_timeout_ms, false},
+		{"cpu-limit-ms", 0, 3600000, 1, &l->cpu_limit_ms, false},
 	};
 	for (size_t i = 0; i < EVC_ARRAY_SIZE(num); i++) {
 		if (strcasecmp(n, num[i].name) != 0)
@@ -245,6 +274,43 @@ static int parse_param(conf_ctx_t *cx, const evcast_param_t *p)
 		return 0;
 	}
 	evcd_logf(l->d, EVCAST_LOG_WARNING, "%s:%d: lua.conf: unknown param \"%s\" ignored", cx->file, p->line, n);
+	return 0;
+}
+
+/* True when the ";"-joined list holds name. */
+static bool list_has(const char *list, const char *name, size_t n)
+{
+	for (const char *q = list; q && *q; q += strcspn(q, ";"), q += *q == ';') {
+		size_t k = strcspn(q, ";");
+		if (k == n && strncmp(q, name, n) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Which scripts run sandboxed: every one (sandbox yes) or those named, by the
+ * name in logs ("presence.lua", "inline#2") or as written in startup-script. */
+static int resolve_sandbox(conf_ctx_t *cx)
+{
+	evcd_lua_t *l = cx->l;
+	for (size_t i = 0; i < l->nscripts; i++) {
+		evcd_lua_script_t *s = l->scripts[i];
+		s->sandbox = l->sandbox_all || list_has(l->sandbox_spec, s->name, strlen(s->name)) ||
+			     list_has(l->sandbox_spec, s->argv[0], strlen(s->argv[0]));
+	}
+	for (const char *q = l->sandbox_spec; q && *q; q += strcspn(q, ";"), q += *q == ';') {
+		size_t k = strcspn(q, ";");
+		bool found = false;
+		for (size_t i = 0; i < l->nscripts && !found; i++)
+			found = (strlen(l->scripts[i]->name) == k && strncmp(l->scripts[i]->name, q, k) == 0) ||
+				(strlen(l->scripts[i]->argv[0]) == k && strncmp(l->scripts[i]->argv[0], q, k) == 0);
+		if (!found) {
+			evcd_logf(l->d, EVCAST_LOG_ERR,
+				  "%s:%d: lua.conf param sandbox: invalid value \"%.*s\" (not yes, no or the name of a "
+				  "startup-script)", cx->file, cx->sandbox_line, (int)k, q);
+			return EVCAST_EINVAL;
+		}
+	}
 	return 0;
 }
 
@@ -280,6 +346,8 @@ int evcd_lua_parse_settings(evcd_lua_t *l, const evcast_section_t *sec)
 		cx.cfgdir = NULL;
 		rc = add_dir_pattern(&l->ppath, l->script_dir, "?.lua");
 	}
+	if (rc == 0)
+		rc = resolve_sandbox(&cx);
 	for (size_t i = 0; i < l->nscripts && rc == 0; i++) {
 		evcd_lua_script_t *s = l->scripts[i];
 		if (s->code)

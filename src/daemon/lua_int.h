@@ -39,6 +39,13 @@ struct evcd_lua_script {
 	uint64_t delivered, dropped; /* events queued to / dropped by its consumers, all runs (under mu) */
 	char warnbuf[512];    /* pieces of a Lua warning being assembled */
 	size_t warnlen;
+	/* sandbox and CPU limit (issue 13) */
+	bool sandbox;         /* run with lua_sandbox.c's restricted library */
+	uint64_t cpu_mark_ns; /* thread CPU time when the script last waited (script thread only) */
+	uint64_t cpu_check_ns; /* monotonic time of the last CPU-time look (script thread only) */
+	bool cpu_over;        /* cpu-limit-ms exceeded in this run: every instruction raises */
+	char cpu_msg[384];    /* the error raised once over */
+	uint64_t cpu_limited; /* runs ended by cpu-limit-ms (under mu) */
 };
 
 /* A queue of events subscribed by bindings; owned by an EventConsumer userdata. */
@@ -97,6 +104,10 @@ struct evcd_lua {
 	char *ppath, *pcpath;
 	evcd_lua_global_t *globals;
 	size_t nglobals;
+	uint64_t cpu_limit_ms;            /* cpu-limit-ms: 0 = no limit */
+	char *sandbox_spec;               /* sandbox params not yes/no: script names, ","-joined */
+	bool sandbox_all;                 /* sandbox yes */
+	char *sandbox_modules;            /* sandbox-allow-modules: C modules require may load, ","-joined */
 	/* counters (under mu) */
 	uint64_t fired, fire_dropped, api_calls, events_delivered, events_dropped;
 	uint64_t next_consumer_id;
@@ -106,6 +117,8 @@ struct evcd_lua {
 	 * waits for room up to its timeout, as when the loop is slow */
 	int bp_watch;   /* evcast_node_watch_writable id, 0 when not waiting */
 	uint64_t bp_t0; /* evcd_pubwait_begin */
+	/* sandbox and CPU limit (issue 13), under mu */
+	uint64_t cpu_limited;             /* runs ended by cpu-limit-ms, all scripts */
 };
 
 /* ---- lua.c: services for the script side (script thread) ---- */
@@ -154,6 +167,19 @@ void evcd_lua_script_free(evcd_lua_script_t *s);
 /* package.path / package.cpath additions from lua.conf (";"-joined, may be ""). */
 const char *evcd_lua_package_path(const evcd_lua_t *l);
 const char *evcd_lua_package_cpath(const evcd_lua_t *l);
+
+/* Marks that the script waited for the daemon (pop that waited or returned an
+ * event, msleep, API():execute): its cpu-limit-ms budget starts again.
+ * Script thread. */
+void evcd_lua_cpu_yielded(evcd_lua_script_t *s);
+
+/* ---- lua_sandbox.c ---- */
+
+/* Removes from the state what lets a script leave the sandbox (docs/LUA.md
+ * "Sandbox"): running programs, loading native code or bytecode, writing or
+ * removing files, the debug library. Call after luaL_openlibs and
+ * evcd_lua_api_open, inside a protected call (may raise). */
+void evcd_lua_sandbox_open(lua_State *L, evcd_lua_script_t *s);
 
 /* ---- lua_queue.c: loop side ---- */
 

@@ -296,6 +296,10 @@ static const lua_family_t lua_totals[] = {
 	{"fires_dropped", "evcast_lua_fires_dropped_total", "counter",
 	 "Events Lua scripts fired that were dropped (request queue full)."},
 	{"api_calls", "evcast_lua_api_calls_total", "counter", "api commands run by Lua scripts."},
+	/* sandbox and CPU limit (issue 13) */
+	{"cpu_limited", "evcast_lua_cpu_limited_total", "counter",
+	 "Lua script runs ended by cpu-limit-ms (CPU used without waiting for the daemon)."},
+	{"cpu_limit_ms", "evcast_lua_cpu_limit_ms", "gauge", "The cpu-limit-ms in force (0: no limit)."},
 };
 static const lua_family_t lua_per_script[] = {
 	{"running", "evcast_lua_script_running", "gauge", "1 while the Lua script's thread runs."},
@@ -305,6 +309,10 @@ static const lua_family_t lua_per_script[] = {
 	 "Events queued to the Lua script's consumers."},
 	{"events_dropped", "evcast_lua_script_events_dropped_total", "counter",
 	 "Events dropped because one of the Lua script's consumer queues was full."},
+	/* sandbox and CPU limit (issue 13) */
+	{"cpu_limited", "evcast_lua_script_cpu_limited_total", "counter",
+	 "Runs of the Lua script ended by cpu-limit-ms."},
+	{"sandbox", "evcast_lua_script_sandboxed", "gauge", "1 when the Lua script runs in the sandbox."},
 };
 static const lua_family_t lua_per_queue[] = {
 	{"queued", "evcast_lua_queue_events", "gauge", "Events waiting in the Lua consumer's queue."},

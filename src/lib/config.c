@@ -629,15 +629,25 @@ int evcast_config_parse(const char *xml, size_t len, const char *path, evcast_lo
 			fail(&st, EVCAST_EPARSE, "%s: no <configuration name=\"%s\"> block", file, CFG_MULTICAST);
 		else
 			apply_multicast(&st, sec);
-		evc__v2_settings_t v2;
-		if (!st.rc && evc__v2_settings_parse(sec, st.cfg->port, file, &v2, err, errlen) != 0)
-			st.rc = EVCAST_EINVAL;
 	}
+	/* the digest covers the keys of v2-keys-file too: a rotated file is a change a reload applies */
+	evc__v2_settings_t v2;
+	if (!st.rc && evc__v2_settings_parse(evcast_config_section(st.cfg, CFG_MULTICAST), st.cfg->port, file, &v2, err,
+					     errlen) != 0)
+		st.rc = EVCAST_EINVAL;
+	if (!st.rc) {
+		crypto_generichash_state h;
+		crypto_generichash_init(&h, NULL, 0, sizeof(st.cfg->digest));
+		crypto_generichash_update(&h, (const unsigned char *)xml, len);
+		for (size_t i = 0; v2.keys_file[0] && i < v2.nkeys; i++)
+			crypto_generichash_update(&h, (const unsigned char *)v2.keys[i], strlen(v2.keys[i]) + 1);
+		crypto_generichash_final(&h, st.cfg->digest, sizeof(st.cfg->digest));
+	}
+	sodium_memzero(&v2, sizeof(v2));
 	if (st.rc) {
 		evcast_config_free(st.cfg);
 		return st.rc;
 	}
-	crypto_generichash(st.cfg->digest, sizeof(st.cfg->digest), (const unsigned char *)xml, len, NULL, 0);
 	*out = st.cfg;
 	return 0;
 }

@@ -3,16 +3,21 @@
  *
  * Owns the params that choose and tune evcast's own wire protocol, read from
  * the same <settings> block as the legacy ones (FreeSWITCH ignores them):
- * protocol, v2-keys, v2-primary-key, v2-accept-plaintext, node-id,
- * payload-size, retransmit-bytes, retransmit-age, max-skew, hold-bytes,
- * legacy-address, and flow control's flow-control, max-lag, fc-window
- * (docs/PROTOCOL.md 14). config.c calls evc__v2_settings_parse to validate them at
- * load (an invalid value stops the start, naming file, line, param, value
- * and why); the node calls it again to build its endpoint and keyring.
- * Nothing here does I/O.
+ * protocol, v2-keys, v2-keys-file, v2-primary-key, v2-accept-plaintext,
+ * node-id, payload-size, retransmit-bytes, retransmit-age, max-skew,
+ * hold-bytes, legacy-address, and flow control's flow-control, max-lag,
+ * fc-window (docs/PROTOCOL.md 14). config.c calls evc__v2_settings_parse to
+ * validate them at load (an invalid value stops the start, naming file, line,
+ * param, value and why); the node calls it again to build its endpoint and
+ * keyring, so a reload re-reads the keys file. The only I/O is reading that
+ * file (read_keys_file: regular file, mode 0600 or stricter, our owner).
  */
 #include "v2conf.h"
 #include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,17 +27,20 @@
 static int failf(char *err, size_t errlen, const char *file, const evcast_param_t *p, const char *why, ...)
 	__attribute__((format(printf, 5, 6)));
 
+/* A param whose value is masked in messages (v2-keys-file is a path: shown). */
+static bool secret(const char *name) { return name && strstr(name, "key") && !strstr(name, "-file"); }
+
 static int failf(char *err, size_t errlen, const char *file, const evcast_param_t *p, const char *why, ...)
 {
-	char reason[300];
+	char reason[1600];
 	va_list ap;
 	va_start(ap, why);
 	vsnprintf(reason, sizeof(reason), why, ap);
 	va_end(ap);
 	if (err && errlen)
 		snprintf(err, errlen, "%s:%d: param \"%s\": value \"%.80s%s\" %s", file ? file : "(config)", p->line,
-			 p->name, p->name && strstr(p->name, "key") ? "***" : p->value,
-			 strlen(p->value) > 80 && !strstr(p->name, "key") ? "..." : "", reason);
+			 p->name, secret(p->name) ? "***" : p->value, strlen(p->value) > 80 && !secret(p->name) ? "..." : "",
+			 reason);
 	return EVCAST_EINVAL;
 }
 
@@ -132,11 +140,151 @@ static int add_legacy_dest(void *ud, const char *item, size_t n)
 	return 0;
 }
 
+/* ------------------------------------------------------------ v2-keys-file */
+
+#define KEYS_FILE_MAX 65536
+
+/* dir(file) + "/" + rel into out, or rel when absolute or file has no dir. */
+static void resolve_path(const char *file, const char *rel, char *out, size_t cap)
+{
+	const char *slash = file && rel[0] != '/' ? strrchr(file, '/') : NULL;
+	if (slash)
+		snprintf(out, cap, "%.*s/%s", (int)(slash - file), file, rel);
+	else
+		snprintf(out, cap, "%s", rel);
+}
+
+/* Reads the whole file into buf (NUL-terminated); refuses what is not a
+ * regular file (without blocking on a FIFO), a mode with group or other
+ * bits, another owner, more than KEYS_FILE_MAX bytes. */
+static int slurp_keys_file(const char *path, char *buf, size_t cap, char *why, size_t whylen)
+{
+	struct stat sb;
+	size_t len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0) {
+		snprintf(why, whylen, "%.500s: cannot open: %s%s", path, strerror(errno),
+			 errno == ENOENT ? " (create it: umask 077; evcast keygen > FILE)" : "");
+		return EVCAST_EINVAL;
+	}
+	int r = EVCAST_EINVAL;
+	if (fstat(fd, &sb) != 0)
+		snprintf(why, whylen, "%.500s: cannot stat: %s", path, strerror(errno));
+	else if (!S_ISREG(sb.st_mode))
+		snprintf(why, whylen, "%.500s: not a regular file", path);
+	else if (sb.st_mode & 077)
+		snprintf(why, whylen, "%.500s: mode %04o lets group or others in; it must be 0600 or stricter (chmod 600 %.500s)",
+			 path, (unsigned)(sb.st_mode & 07777), path);
+	else if (sb.st_uid != geteuid())
+		snprintf(why, whylen, "%.500s: owned by uid %u, not by the daemon's user (uid %u)", path, (unsigned)sb.st_uid,
+			 (unsigned)geteuid());
+	else if (sb.st_size >= (off_t)cap)
+		snprintf(why, whylen, "%.500s: %lld bytes, more than a keys file may have (%zu)", path,
+			 (long long)sb.st_size, cap - 1);
+	else
+		r = 0;
+	while (r == 0 && len < cap - 1) {
+		ssize_t n = read(fd, buf + len, cap - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(why, whylen, "%.500s: cannot read: %s", path, strerror(errno));
+			r = EVCAST_EINVAL;
+		}
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	return r;
+}
+
+/* One key per line, "ID:SECRET" as `evcast keygen` prints; blank lines and
+ * lines starting with # are skipped; surrounding white space is ignored. The
+ * first key is the primary unless v2-primary-key names another. */
+int evc__v2_keys_parse(evc__v2_settings_t *o, const char *text, const char *path, char *why, size_t whylen)
+{
+	const char *line = text;
+	evc__v2_keyring_t *kr = NULL; /* every key so far: a repeated id is refused at its line */
+	int r = evc__v2_keyring_new(&kr);
+	o->nkeys = 0;
+	if (r != 0)
+		snprintf(why, whylen, "%.500s: out of memory", path);
+	for (int lineno = 1; r == 0 && *line; lineno++) {
+		const char *nl = strchr(line, '\n'), *e = nl ? nl : line + strlen(line), *b = line;
+		line = nl ? nl + 1 : e;
+		while (b < e && (*b == ' ' || *b == '\t' || *b == '\r'))
+			b++;
+		while (e > b && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+			e--;
+		if (b == e || *b == '#')
+			continue;
+		char key[sizeof(o->keys[0])], kwhy[160] = "";
+		size_t n = (size_t)(e - b);
+		if (o->nkeys >= EVC_V2_MAX_KEYS) {
+			snprintf(why, whylen, "%.500s:%d: more than %d keys", path, lineno, EVC_V2_MAX_KEYS);
+			r = EVCAST_E2BIG;
+			break;
+		}
+		if (n >= sizeof(key)) {
+			snprintf(why, whylen, "%.500s:%d: a line longer than %zu bytes is not a key", path, lineno,
+				 sizeof(key) - 1);
+			r = EVCAST_EINVAL;
+			break;
+		}
+		for (const char *c = b; c < e; c++) {
+			if ((unsigned char)*c < 0x20 || *c == 0x7f) { /* a stray \r (old Mac line ends) or worse */
+				snprintf(why, whylen, "%.500s:%d: a control character (0x%02x) inside a key", path, lineno,
+					 (unsigned)(unsigned char)*c);
+				r = EVCAST_EINVAL;
+				break;
+			}
+		}
+		if (r != 0)
+			break;
+		memcpy(key, b, n);
+		key[n] = '\0';
+		r = evc__v2_keyring_add(kr, key, kwhy, sizeof(kwhy));
+		if (r == 0) {
+			memcpy(o->keys[o->nkeys++], key, n + 1);
+		} else if (r != EVCAST_ENOMEM) {
+			snprintf(why, whylen, "%.500s:%d: not a key (ID:SECRET, as evcast keygen prints): %s", path, lineno,
+				 kwhy);
+			r = EVCAST_EINVAL;
+		} else {
+			snprintf(why, whylen, "%.500s:%d: out of memory", path, lineno);
+		}
+		sodium_memzero(key, sizeof(key));
+	}
+	evc__v2_keyring_free(kr);
+	if (r == 0 && o->nkeys == 0) {
+		snprintf(why, whylen, "%.500s: holds no key (one ID:SECRET line per key, as evcast keygen prints)", path);
+		r = EVCAST_EINVAL;
+	}
+	return r;
+}
+
+static int read_keys_file(evc__v2_settings_t *o, const char *path, char *why, size_t whylen)
+{
+	char *buf = sodium_malloc(KEYS_FILE_MAX);
+	if (!buf) {
+		snprintf(why, whylen, "%.500s: out of memory", path);
+		return EVCAST_ENOMEM;
+	}
+	int r = slurp_keys_file(path, buf, KEYS_FILE_MAX, why, whylen);
+	if (r == 0)
+		r = evc__v2_keys_parse(o, buf, path, why, whylen);
+	sodium_free(buf); /* wiped */
+	return r;
+}
+
 bool evc__v2_is_param(const char *name)
 {
 	static const char *names[] = {"protocol",       "v2-keys",         "v2-primary-key", "v2-accept-plaintext",
 				      "node-id",        "payload-size",    "retransmit-bytes", "retransmit-age",
 				      "max-skew",       "hold-bytes",      "legacy-address", "v2-compress",
+				      "v2-keys-file",
 				      /* flow control */
 				      "flow-control",   "max-lag",         "fc-window"};
 	for (size_t i = 0; i < EVC_ARRAY_SIZE(names); i++)
@@ -158,8 +306,21 @@ static int apply(evc__v2_settings_t *o, const evcast_param_t *p, uint16_t port, 
 			o->protocol = EVCAST_PROTO_V2;
 		else
 			return failf(err, errlen, file, p, "is not a protocol (legacy or v2)");
+	} else if (strcasecmp(p->name, "v2-keys-file") == 0) {
+		char why[1400];
+		if (!v[0])
+			return failf(err, errlen, file, p, "is empty (a file of ID:SECRET lines)");
+		if (o->keys_inline)
+			return failf(err, errlen, file, p, "cannot be used with v2-keys (keys in the file or in the XML)");
+		resolve_path(file, v, o->keys_file, sizeof(o->keys_file));
+		int r = read_keys_file(o, o->keys_file, why, sizeof(why));
+		if (r != 0)
+			return failf(err, errlen, file, p, "%s", why);
 	} else if (strcasecmp(p->name, "v2-keys") == 0) {
 		key_ctx_t k = {o, ""};
+		if (o->keys_file[0])
+			return failf(err, errlen, file, p, "cannot be used with v2-keys-file (keys in the file or in the XML)");
+		o->keys_inline = true;
 		o->nkeys = 0;
 		if (each_item(v, add_key, &k) != 0)
 			return failf(err, errlen, file, p, "%s", k.why);

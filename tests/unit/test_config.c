@@ -687,6 +687,19 @@ static void test_out_of_memory(void **state)
 	evcast_config_free(cfg);
 }
 
+/* etc/evcast.conf.xml names v2-keys-file "v2.keys" (make run creates it): a copy
+ * in a new directory tmpdir, with a fresh keys file (test_v2keys_file.c checks it seals). */
+static void shipped_copy(char *path, size_t cap, char *tmpdir)
+{
+	char key[EVCAST_V2_KEYGEN_LEN], cmd[1200];
+	strcpy(tmpdir, "/tmp/evcast_etc_XXXXXX");
+	assert_non_null(mkdtemp(tmpdir));
+	assert_true(evcast_v2_keygen(1, key, sizeof(key)) > 0);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s/' && umask 077 && echo '%s' >'%s/v2.keys'", path, tmpdir, key, tmpdir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(path, cap, "%s/evcast.conf.xml", tmpdir);
+}
+
 /* The shipped default and every example load without an error. */
 static void test_etc_files(void **state)
 {
@@ -694,12 +707,14 @@ static void test_etc_files(void **state)
 				      "etc/examples/psk.xml", "etc/examples/ipv6.xml",
 				      "etc/examples/three-node-a.xml", "etc/examples/three-node-b.xml",
 				      "etc/examples/three-node-c.xml"};
-	char path[512];
+	char path[512], tmpdir[64];
 	(void)state;
 	for (size_t i = 0; i < EVC_ARRAY_SIZE(files); i++) {
 		evcast_config_t *cfg = NULL;
 		logcap_t lc = {0};
 		snprintf(path, sizeof(path), "%s/%s", EVCAST_SOURCE_DIR, files[i]);
+		if (i == 0)
+			shipped_copy(path, sizeof(path), tmpdir);
 		if (evcast_config_load(path, capture, &lc, &cfg, err, sizeof(err)) != 0)
 			fail_msg("%s", err);
 		if (lc.n)
@@ -725,6 +740,9 @@ static void test_etc_files(void **state)
 			char host[256] = "";
 			gethostname(host, sizeof(host) - 1);
 			assert_string_equal(cfg->node_name, host); /* node-name left out */
+			char rm[128];
+			snprintf(rm, sizeof(rm), "rm -rf '%s'", tmpdir);
+			assert_int_equal(system(rm), 0);
 		}
 		evcast_config_free(cfg);
 	}

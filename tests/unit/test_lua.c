@@ -22,6 +22,7 @@
 #include "../../src/daemon/lua_queue.c"
 #include "../../src/daemon/lua_api.c"
 #include "node_internal.h" /* evc__node_test_block: the flow-control window, closed by hand */
+#include "../../src/daemon/lua_sandbox.c"
 
 /* ---------------------------------------------------------------- allocator */
 

@@ -368,8 +368,9 @@ static void test_lua_families(void **state)
 	sbuf_t b = {0};
 	g_lua_json = "{\"scripts\":2,\"running\":1,\"restarts\":3,\"consumers\":2,\"events_queued\":5,"
 		     "\"events_delivered\":40,\"events_dropped\":15,\"fired\":9,\"fires_dropped\":1,\"api_calls\":4,"
+		     "\"cpu_limited\":6,\"cpu_limit_ms\":5000,"
 		     "\"per_script\":[{\"script\":\"a\\\"q.lua\",\"running\":true,\"index\":1,\"runs\":1,"
-		     "\"failures\":0,\"events_delivered\":40,\"events_dropped\":15},"
+		     "\"failures\":0,\"events_delivered\":40,\"events_dropped\":15,\"cpu_limited\":6,\"sandbox\":true},"
 		     "{\"script\":\"b.lua\",\"running\":false,\"index\":2,\"runs\":4,\"failures\":3,"
 		     "\"events_delivered\":0,\"events_dropped\":0}],"
 		     "\"queues\":[{\"consumer\":\"a\\\"q.lua CUSTOM x::y\",\"script\":\"a\\\"q.lua\",\"id\":7,"
@@ -388,6 +389,12 @@ static void test_lua_families(void **state)
 		"evcast_lua_script_events_dropped_total{script=\"a\\\"q.lua\",index=\"1\"} 15\n",
 		"evcast_lua_queue_dropped_total{script=\"a\\\"q.lua\",consumer=\"a\\\"q.lua CUSTOM x::y\",id=\"7\"} 15\n",
 		"evcast_lua_queue_capacity{script=\"a\\\"q.lua\",consumer=\"a\\\"q.lua CUSTOM x::y\",id=\"7\"} 5\n",
+		/* sandbox and CPU limit (issue 13) */
+		"# TYPE evcast_lua_cpu_limited_total counter\nevcast_lua_cpu_limited_total 6\n",
+		"evcast_lua_cpu_limit_ms 5000\n",
+		"evcast_lua_script_cpu_limited_total{script=\"a\\\"q.lua\",index=\"1\"} 6\n",
+		"evcast_lua_script_sandboxed{script=\"a\\\"q.lua\",index=\"1\"} 1\n",
+		"evcast_lua_script_sandboxed{script=\"b.lua\",index=\"2\"} 0\n",
 	};
 	for (size_t i = 0; i < EVC_ARRAY_SIZE(want); i++)
 		if (!strstr(b.p, want[i]))
