@@ -149,7 +149,7 @@ wait_count "$EVC_TMP/D.2" "$M" 90 || true
 for id in A D; do stats_line $id; done
 check "$EVC_TMP/D.2" "$FIRST2" $((N + M)) D || evc_fail "D's slow client missed events"
 for id in B C; do
-	wait_count "$EVC_TMP/$id.1" $((N + M)) 30 || true
+	wait_count "$EVC_TMP/$id.1" $((N + M)) 60 || true
 	check "$EVC_TMP/$id.1" "$FIRST2" $((N + M)) "$id" || evc_fail "$id's client missed events"
 done
 for id in B C D; do
@@ -163,8 +163,8 @@ evc_step "3. dead receiver: C killed -9; A fires $K events"
 evc_daemon_kill9 C
 FIRST3=$((N + M + 1))
 send "$FIRST3" "$K"
-wait_count "$EVC_TMP/B.1" $((N + M + K)) 30 || true
-wait_count "$EVC_TMP/D.2" $((M + K)) 30 || true
+wait_count "$EVC_TMP/B.1" $((N + M + K)) 60 || true
+wait_count "$EVC_TMP/D.2" $((M + K)) 60 || true
 check "$EVC_TMP/B.1" "$FIRST3" $((N + M + K)) B || evc_fail "B missed events after C died"
 check "$EVC_TMP/D.2" "$FIRST3" $((N + M + K)) D || evc_fail "D missed events after C died"
 evc_wait_for 15 "C left A's flow-control set" evc_stat_ge A fc_left 1 || evc_fail "C still in A's set"
