@@ -153,7 +153,7 @@ out=$(raw 127.0.0.1 $PORT 4)
 evc_ok "5 of 105 refused with text/rude-rejection; an idle client is closed after the auth timeout"
 
 evc_step "SIGHUP with a changed event_socket.conf: said to apply at the next start"
-sed -i 's/name="max-connections" value="100"/name="max-connections" value="90"/' "$EVC_TMP/A.xml"
+sed -i 's/name="queue-max-events" value="2000"/name="queue-max-events" value="1900"/' "$EVC_TMP/A.xml"
 evc_daemon_hup A
 evc_wait_for 5 "the reload warning" grep -q 'reload: event_socket.conf changes apply at the next start' "$EVC_TMP/A.log" ||
 	evc_fail "no warning after a reload changing event_socket.conf: $(tail -n 5 "$EVC_TMP/A.log")"
