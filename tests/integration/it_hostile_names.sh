@@ -63,10 +63,12 @@ evc_ok "both names are in the peer table as sent (peers --json gives them back b
 evc_wait_for 5 "both peer lines logged" bash -c "[[ \$(grep -c -F -e 'FORGED-LEGACY' -e 'FORGED-V2' '$LOG') -ge 2 ]]" ||
 	evc_fail "the peer lines did not reach D's log"
 
-# The log: every line is D's own; none is forged; no raw control byte.
-lines=$(wc -l <"$LOG")
-own=$(grep -c -E '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3} \[(err|warning|notice|info|debug)\] ' "$LOG" || true)
-[[ $lines -gt 0 && $own -eq $lines ]] || evc_fail "$((lines - own)) of $lines log lines are not D's own: $(grep -v -E '^[0-9]{4}-' "$LOG" | head -n 3)"
+# The log: every line is D's own; none is forged; no raw control byte. Counted
+# on one snapshot of whole lines: D keeps logging (HEARTBEATs) while we read.
+head -n "$(wc -l <"$LOG")" "$LOG" >"$EVC_TMP/D.snap"
+lines=$(wc -l <"$EVC_TMP/D.snap")
+own=$(grep -c -E '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3} \[(err|warning|notice|info|debug)\] ' "$EVC_TMP/D.snap" || true)
+[[ $lines -gt 0 && $own -eq $lines ]] || evc_fail "$((lines - own)) of $lines log lines are not D's own: $(grep -v -E '^[0-9]{4}-' "$EVC_TMP/D.snap" | head -n 3)"
 forged=$(grep -c -E '^(2026-12-07 00:00:00\.000|\[err\] FORGED|FORGED)' "$LOG" || true)
 [[ $forged -eq 0 ]] || evc_fail "$forged forged line(s) in D's log"
 ctl=$(LC_ALL=C grep -c $'[\e\a\r]' "$LOG" || true)
