@@ -214,6 +214,14 @@ static const struct {
 	{"v2_nomem", "v2 operations failed for lack of memory."},
 	{"v2_drops_total", "v2 datagrams rejected, all reasons."},
 	{"v2_drops", "v2 datagrams rejected, per reason."},
+	/* v2 hostile-input bounds (nrx) */
+	{"v2_rx_mem_shed", "v2 held datagrams given up because the receive-memory bound was hit (least trusted first)."},
+	{"v2_unknown_evicted", "v2 state of unknown senders dropped to admit another (max-unknown-senders)."},
+	{"v2_naks_refused", "v2 NAKs not answered: the requester was not heard in a HEARTBEAT or authenticated at that address."},
+	{"v2_rtx_limited", "v2 retransmissions withheld by a retransmit budget (per requester or total)."},
+	{"v2_rtx_bytes", "v2 bytes retransmitted after NAKs."},
+	{"v2_naks_limited", "v2 NAKs not sent: the destination address is over nak-rate."},
+	{"v2_naks_unproven", "v2 NAKs not sent: the sender showed nothing but a gap."},
 };
 
 static const char *help_for(const char *field)

@@ -93,6 +93,8 @@ struct evcast_node {
 	} v2_rx;
 	struct evc__dedupe *dedupe; /* node_relay.c; NULL: no exactly-once filter */
 	unsigned rx_holds;          /* evcast_node_rx_hold count: > 0 holds v2 delivery */
+	/* v2 hostile-input bounds: receive-memory sheds already logged (node_v2.c) */
+	uint64_t v2_shed_logged;
 	int closing;
 	void (*close_cb)(void *ud);
 	void *close_ud;

@@ -104,7 +104,10 @@ char *evcast_node_peers_text(const evcast_node_t *n)
 	X(heartbeats_tx) X(heartbeats_rx) X(peerups) X(peerdowns) X(reloads) X(reload_failures)                    \
 	X(fire_depth_exceeded) X(peers_refused) X(rx_legacy_shadow) X(v2_tx_events) X(v2_tx_datagrams)            \
 	X(v2_tx_fragments) X(v2_retransmits) X(v2_announces) X(v2_naks_tx) X(v2_naks_rx) X(v2_rx_datagrams)         \
-	X(v2_rx_events) X(v2_lost) X(v2_recovered) X(v2_hold_overflow) X(v2_nomem) X(v2_drops_total)
+	X(v2_rx_events) X(v2_lost) X(v2_recovered) X(v2_hold_overflow) X(v2_nomem) X(v2_drops_total)             \
+	/* v2 hostile-input bounds */                                                                              \
+	X(v2_rx_mem_shed) X(v2_unknown_evicted) X(v2_naks_refused) X(v2_rtx_limited) X(v2_rtx_bytes)               \
+	X(v2_naks_limited) X(v2_naks_unproven)
 
 static cJSON *stats_object(const evcast_stats_t *s)
 {

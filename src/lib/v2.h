@@ -15,6 +15,7 @@
 #define EVCAST_V2_H
 
 #include "internal.h"
+#include "v2guard.h"
 
 /* ------------------------------------------------------------ limits */
 #define EVC_V2_MAGIC0 0xEC
@@ -398,6 +399,8 @@ typedef struct evc__v2_ep_cfg {
 	size_t hold_bytes;         /* in-order hold-back per sender; default 4 MiB */
 	bool compress;             /* send batches zstd-compressed (receiving always accepts them) */
 	int compress_level;        /* zstd level, EVC_V2_ZLEVEL_MIN..MAX; default -1 */
+	/* hostile-input bounds (v2guard.c): receive memory, unknown senders, NAK and retransmit budgets */
+	evc__v2_guard_cfg_t guard;
 } evc__v2_ep_cfg_t;
 
 /* Fills the defaults above (node_id and epoch left zero). */
@@ -429,6 +432,8 @@ typedef struct evc__v2_ep_stats {
 	uint64_t recovered;       /* gaps filled by retransmission */
 	uint64_t gap_overflow;    /* gaps given up early: more than 64 open, or 65536 missing */
 	uint64_t drops[EVC_V2_R_COUNT]; /* per reject reason, index reason - EVC_V2_R_FIRST */
+	/* hostile-input bounds (v2guard.c) */
+	evc__v2_guard_stats_t guard;
 } evc__v2_ep_stats_t;
 
 /* kr is borrowed (may be NULL: plaintext mode) and must outlive the endpoint;
@@ -452,6 +457,14 @@ int evc__v2_ep_recv(evc__v2_ep_t *ep, const uint8_t *buf, size_t len, const stru
  * Returns the next time (us) it wants to run, UINT64_MAX when idle. */
 uint64_t evc__v2_ep_poll(evc__v2_ep_t *ep, uint64_t now_us);
 void evc__v2_ep_stats(const evc__v2_ep_t *ep, evc__v2_ep_stats_t *out);
+/* A HEARTBEAT of node_id was delivered; from (may be NULL) is where its
+ * datagram came from: that sender is KNOWN there (v2guard.h). */
+void evc__v2_ep_heard_heartbeat(evc__v2_ep_t *ep, const uint8_t node_id[EVC_V2_NODE_ID_LEN],
+				const struct sockaddr *from);
+/* The hostile-input counters (v2guard.h), borrowed. */
+const evc__v2_guard_stats_t *evc__v2_ep_guard_stats(const evc__v2_ep_t *ep);
+/* A legacy-format HEARTBEAT of len bytes came from `from` (v2guard.h). */
+void evc__v2_ep_heard_legacy(evc__v2_ep_t *ep, const struct sockaddr *from, size_t len, uint64_t now_us);
 
 /* ------------------------------------------------------------ zbatch.c */
 /* zstd compression of DATA batches (flag EVC_V2_F_ZSTD). A context pair and
