@@ -364,6 +364,9 @@ void evc__v2_gaps_announce(evc__v2_gaps_t *g, uint64_t epoch, const evc__v2_anno
 int evc__v2_gaps_poll(evc__v2_gaps_t *g, uint64_t now_ms, evc__v2_nak_t *nak);
 /* Earliest time poll has work, UINT64_MAX when none (for the timer). */
 uint64_t evc__v2_gaps_next_ms(const evc__v2_gaps_t *g);
+/* Declares the gaps past their age lost (no NAK, no try counted): for a
+ * sender whose NAKs are held back by a rate. */
+void evc__v2_gaps_expire(evc__v2_gaps_t *g, uint64_t now_ms);
 /* Declares the oldest open gap lost now (a hold-back bound was hit); returns
  * false when there is none. */
 bool evc__v2_gaps_lose_oldest(evc__v2_gaps_t *g);

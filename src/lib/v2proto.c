@@ -391,6 +391,7 @@ static rx_peer_t *peer_find(const evc__v2_ep_t *ep, const uint8_t *node)
 }
 
 static void release(evc__v2_ep_t *ep, rx_peer_t *p, uint64_t now_us);
+static bool make_room(evc__v2_ep_t *ep, const rx_peer_t *p, size_t extra, uint64_t now_us);
 
 /* Gives up every gap of p (reported lost) and delivers what it held. */
 static void give_up(evc__v2_ep_t *ep, rx_peer_t *p, uint64_t now_us)
@@ -400,16 +401,8 @@ static void give_up(evc__v2_ep_t *ep, rx_peer_t *p, uint64_t now_us)
 	release(ep, p, now_us);
 }
 
-static void peer_remove(evc__v2_ep_t *ep, size_t i)
-{
-	peer_free(ep->peers[i]);
-	memmove(&ep->peers[i], &ep->peers[i + 1], (ep->npeers - i - 1) * sizeof(ep->peers[0]));
-	ep->npeers--;
-}
-
-/* A new sender that is not authenticated: at most guard.max_unknown senders
- * neither authenticated nor heard in a HEARTBEAT have state; the one heard
- * longest ago makes room. Returns the index of the one removed, or npeers. */
+/* At most guard.max_unknown senders neither authenticated nor heard in a
+ * HEARTBEAT have state: the one heard longest ago goes. Its index, or npeers. */
 static size_t unknown_make_room(evc__v2_ep_t *ep, uint64_t now_us)
 {
 	size_t nunk = 0, old = ep->npeers;
@@ -422,7 +415,8 @@ static size_t unknown_make_room(evc__v2_ep_t *ep, uint64_t now_us)
 	if (nunk < ep->cfg.guard.max_unknown)
 		return ep->npeers;
 	give_up(ep, ep->peers[old], now_us);
-	peer_remove(ep, old);
+	peer_free(ep->peers[old]);
+	memmove(&ep->peers[old], &ep->peers[old + 1], (--ep->npeers - old) * sizeof(ep->peers[0]));
 	ep->guard.st.unknown_evicted++;
 	return old;
 }
@@ -453,7 +447,9 @@ static rx_peer_t *peer_get(evc__v2_ep_t *ep, const uint8_t *node, bool auth, uin
 		return NULL;
 	memcpy(p->node_id, node, EVC_V2_NODE_ID_LEN);
 	p->ep = ep;
+	p->last_heard_us = now_us;
 	evc__v2_pguard_init(&ep->guard, &p->g, now_us);
+	make_room(ep, p, sizeof(*p), now_us); /* its own state counts too */
 	evc__v2_guard_charge(&ep->guard, &p->g, (long long)sizeof(*p));
 	evc__v2_gaps_init(&p->gaps, ep->cfg.nak_delay_ms, ep->cfg.rtx_age_ms, ep->cfg.nak_max_tries, on_loss, p);
 	p->gaps.own_epoch = ep->cfg.epoch;
@@ -523,27 +519,38 @@ static void lose_one(evc__v2_ep_t *ep, rx_peer_t *p, const evc__v2_hdr_t *h)
 	on_loss(p, h->epoch, h->seq, h->seq);
 }
 
-/* The bound on all receive state (v2guard.c): while holding this datagram
- * would pass it, the held state of the least trusted, longest silent sender
- * goes (p's own oldest gap when that is p, or when only more trusted senders
- * hold any). */
-static void shed(evc__v2_ep_t *ep, rx_peer_t *p, const evc__v2_hdr_t *h, size_t n, uint64_t now_us)
+/* The bound on all receive state (v2guard.c): until extra more bytes fit,
+ * the held datagrams of the sender that sheds first (less trusted than p,
+ * or as trusted and heard longer ago) are given up. False when over the
+ * bound with none left to shed but p's own. */
+static bool make_room(evc__v2_ep_t *ep, const rx_peer_t *p, size_t extra, uint64_t now_us)
 {
 	evc__v2_reasm_stats_t rs;
 	evc__v2_reasm_stats(ep->reasm, &rs);
-	while (p->gaps.ngaps && h->seq >= p->gaps.gaps[0].first &&
-	       evc__v2_guard_over(&ep->guard, n + EVC_V2_HELD_OVERHEAD + sizeof(held_t), rs.bytes)) {
-		rx_peer_t *v = p;
+	while (evc__v2_guard_over(&ep->guard, extra, rs.bytes)) {
+		rx_peer_t *v = NULL;
 		for (size_t i = 0; i < ep->npeers; i++) {
-			rx_peer_t *q = ep->peers[i];
-			if (q->nheld > q->hhead && evc__v2_guard_sheds_first(&q->g, q->last_heard_us, &v->g, v->last_heard_us))
+			rx_peer_t *q = ep->peers[i], *w = v ? v : (rx_peer_t *)p;
+			if (q != p && q->nheld > q->hhead &&
+			    evc__v2_guard_sheds_first(&q->g, q->last_heard_us, &w->g, w->last_heard_us))
 				v = q;
 		}
+		if (!v)
+			return false;
 		ep->guard.st.mem_shed++;
-		if (v == p)
-			evc__v2_gaps_lose_oldest(&p->gaps);
-		else
-			give_up(ep, v, now_us);
+		give_up(ep, v, now_us);
+	}
+	return true;
+}
+
+/* make_room for a datagram p would hold (and its entry); else p's own oldest gaps go. */
+#define HOLD_GROW(p) ((p)->nheld == (p)->hcap && !(p)->hhead ? ((p)->hcap ? (p)->hcap : 64) * sizeof(held_t) : 0)
+static void shed(evc__v2_ep_t *ep, rx_peer_t *p, const evc__v2_hdr_t *h, size_t n, uint64_t now_us)
+{
+	while (p->gaps.ngaps && h->seq >= p->gaps.gaps[0].first &&
+	       !make_room(ep, p, n + EVC_V2_HELD_OVERHEAD + HOLD_GROW(p), now_us)) {
+		ep->guard.st.mem_shed++;
+		evc__v2_gaps_lose_oldest(&p->gaps);
 		release(ep, p, now_us);
 	}
 }
@@ -652,10 +659,7 @@ int evc__v2_ep_recv(evc__v2_ep_t *ep, const uint8_t *buf, size_t len, const stru
 		return 0;
 	}
 	if (p->gaps.epoch && h.epoch > p->gaps.epoch) {
-		/* restart: the old epoch's gaps are lost, its held datagrams go out in order */
-		while (evc__v2_gaps_lose_oldest(&p->gaps))
-			;
-		release(ep, p, now_us);
+		give_up(ep, p, now_us); /* restart: the old epoch's gaps are lost, its held datagrams go out in order */
 	}
 	evc__v2_gaps_clock(&p->gaps, h.epoch, h.ts_us, now_us); /* late joiner or not, skew-free */
 	if (h.type == EVC_V2_ANNOUNCE) {
@@ -712,8 +716,10 @@ uint64_t evc__v2_ep_poll(evc__v2_ep_t *ep, uint64_t now_us)
 					    : p->have_addr ? (const struct sockaddr *)&p->addr : NULL;
 		if (to && p->g.progress && evc__v2_gaps_next_ms(&p->gaps) <= now_ms &&
 		    !evc__v2_guard_nak_send(&ep->guard, &p->g, to, now_us)) {
+			evc__v2_gaps_expire(&p->gaps, now_ms); /* over the rate: the NAK waits 10 ms, old gaps go */
+			release(ep, p, now_us);
 			if (now_us + 10000 < next)
-				next = now_us + 10000; /* over the rate: try again in 10 ms */
+				next = now_us + 10000;
 			continue;
 		}
 		if (evc__v2_gaps_poll(&p->gaps, now_ms, &nak) > 0 && to && !p->g.progress) {
