@@ -6,10 +6,16 @@
  * datagram (2-byte length + bytes), a DATA / ANNOUNCE / NAK built from fields
  * in the input and sealed with the endpoint's key (so the fuzzer gets behind
  * the AEAD; optionally with the ZSTD flag, over a zstd-compressed batch or
- * raw bytes), a time step with a poll, a local send. Invariants that abort:
- * each delivered text is a non-empty record of at most 1 MiB, every NAK sent
- * is a whole datagram, every drop is a known reason; ASan/UBSan watch the
- * rest (hold-back queue, reassembly, gap tracker under arbitrary orders).
+ * raw bytes), a time step with a poll, a local send. The hostile-input
+ * bounds (v2guard.c) are small so that they bite: field bits choose one of
+ * four source addresses and unsealed (plaintext, accepted) datagrams; op
+ * bytes 0xF0-0xF7 mark a sender as heard in a HEARTBEAT at an address, 0xF8-
+ * 0xFF a host heard in a legacy HEARTBEAT. Invariants that abort: each
+ * delivered text is a non-empty record of at most 1 MiB, every NAK sent is a
+ * whole datagram, every drop is a known reason, the receive state stays
+ * within its bound (plus one sender's table entry per sender); ASan/UBSan
+ * watch the rest (hold-back queue, reassembly, gap tracker, shedding and
+ * eviction under arbitrary orders).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -59,16 +65,35 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.max_senders = 4;
 	cfg.reasm_bytes = 1 << 20;
 	cfg.hold_bytes = 64 << 10;
+	cfg.accept_plain = true;
+	cfg.guard.rx_mem = 128 << 10;
+	cfg.guard.max_unknown = 2;
+	cfg.guard.nak_rate = 20;
+	cfg.guard.rtx_rate = 64 << 10;
+	cfg.guard.rtx_peer_rate = 16 << 10;
 	evc__v2_ep_cbs_t cbs = {send_group, send_to, deliver, NULL, NULL};
 	evc__v2_ep_t *ep;
 	if (evc__v2_ep_new(&cfg, kr, &cbs, &ep) < 0)
 		abort();
-	struct sockaddr_in from = {.sin_family = AF_INET, .sin_port = htons(4242)};
+	struct sockaddr_in from = {.sin_family = AF_INET, .sin_port = htons(4242)}, at[4];
+	for (int i = 0; i < 4; i++)
+		at[i] = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons(4242),
+					     .sin_addr.s_addr = htonl(0x0a000001u + (uint32_t)i)};
 	uint64_t now = 2000000;
 	size_t pos = 0;
 	while (pos < size) {
 		uint8_t op = data[pos++];
 		int rc = 0;
+		if (op >= 0xF0) { /* a HEARTBEAT of sender op&3 at address (op>>2)&1, or a legacy one */
+			uint8_t id[16];
+			memset(id, 0x10, 16);
+			id[0] = op & 3;
+			if (op < 0xF8)
+				evc__v2_ep_heard_heartbeat(ep, id, (struct sockaddr *)&at[(op >> 2) & 1]);
+			else
+				evc__v2_ep_heard_legacy(ep, (struct sockaddr *)&at[op & 3], 64u << (op & 4), now);
+			continue;
+		}
 		switch (op % 5) {
 		case 0: { /* raw datagram */
 			if (size - pos < 2)
@@ -137,10 +162,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					flen = (uint32_t)z;
 				}
 			}
-			int len = evc__v2_seal_flags(kr, &h, flags, msg + off, flen, dg, sizeof(dg));
+			/* f[7] bit 1: unsealed; bits 2-3: the source address */
+			int len = evc__v2_seal_flags((f[7] & 2) ? NULL : kr, &h, flags, msg + off, flen, dg, sizeof(dg));
 			if (len < 0)
 				abort();
-			rc = evc__v2_ep_recv(ep, dg, (size_t)len, (struct sockaddr *)&from, now);
+			rc = evc__v2_ep_recv(ep, dg, (size_t)len, (struct sockaddr *)&at[(f[7] >> 2) & 3], now);
 			break;
 		}
 		case 3: /* time passes */
@@ -159,6 +185,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		}
 		if (rc < 0 && !(-rc >= EVC_V2_R_FIRST && -rc < EVC_V2_R_END) && rc != EVCAST_ENOMEM)
+			abort();
+		if (evc__v2_ep_guard_stats(ep)->mem > cfg.guard.rx_mem + 4 * (16 << 10))
 			abort();
 	}
 done:

@@ -311,7 +311,7 @@ typedef struct evcast_stats {
 	uint64_t v2_naks_tx, v2_naks_rx, v2_rx_datagrams, v2_rx_events;
 	uint64_t v2_lost, v2_recovered, v2_hold_overflow, v2_nomem, v2_drops_total;
 	uint64_t v2_drops[EVCAST_V2_REASONS]; /* per reject reason; names: evcast_v2_reason_name */
-	/* v2 hostile-input bounds (docs/PROTOCOL.md 9.5, 11) */
+	/* v2 hostile-input bounds (docs/PROTOCOL.md 9.5, 10) */
 	uint64_t v2_rx_mem_shed;     /* held state given up: the receive-memory bound was hit */
 	uint64_t v2_unknown_evicted; /* unknown senders' state dropped for another (max-unknown-senders) */
 	uint64_t v2_naks_refused;    /* NAKs not answered: requester not known at that address */

@@ -1,6 +1,6 @@
 /*
  * v2guard.c -- evcast wire protocol v2: what hostile senders and requesters
- * may cost a node (docs/PROTOCOL.md 9.5 and 11).
+ * may cost a node (docs/PROTOCOL.md 9.5 and 10).
  *
  * Owns: token buckets; the receive-memory account (one bound over all
  * senders' held datagrams, per-sender state and reassembly) and the order in

@@ -1,6 +1,6 @@
 /*
  * v2guard.h -- receive-state budget, NAK admission and retransmit budgets of
- * evcast wire protocol v2 (v2guard.c; docs/PROTOCOL.md 9.5, 11).
+ * evcast wire protocol v2 (v2guard.c; docs/PROTOCOL.md 9.5, 10).
  *
  * Pure state, time passed in, no I/O, no allocation: v2proto.c keeps one
  * evc__v2_guard_t per endpoint and one evc__v2_pguard_t per sender it tracks,

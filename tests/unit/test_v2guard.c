@@ -17,6 +17,7 @@
 #include <string.h>
 #include <netinet/in.h>
 #include "v2.h"
+#include "v2conf.h"
 #include "test_alloc.h"
 
 static struct sockaddr_in addr_of(uint32_t ip, uint16_t port)
@@ -180,6 +181,44 @@ static void test_memory_account(void **state)
 	assert_true(evc__v2_guard_sheds_first(&q, 10, &p, 50));
 	q.trust = EVC_V2_TRUST_AUTH;
 	assert_true(evc__v2_guard_sheds_first(&p, 50, &q, 10));
+}
+
+/* The params of event_multicast.conf that set these bounds: defaults, values,
+ * and a clear error naming the param for each bad value. */
+static void test_params(void **state)
+{
+	(void)state;
+	evc__v2_settings_t *o = calloc(1, sizeof(*o));
+	char err[512];
+	assert_int_equal(evc__v2_settings_parse(NULL, 4242, "t.xml", o, err, sizeof(err)), 0);
+	assert_int_equal(o->ep.guard.rx_mem, 32u << 20);
+	assert_int_equal(o->ep.guard.max_unknown, 64);
+	assert_int_equal(o->ep.guard.rtx_rate, 16u << 20);
+	assert_int_equal(o->ep.guard.rtx_peer_rate, 4u << 20);
+	assert_int_equal(o->ep.guard.nak_rate, 100);
+	evcast_param_t ok[] = {{"receive-memory", "1048576", 3},   {"max-unknown-senders", "8", 4},
+			       {"retransmit-rate", "1000000", 5},  {"retransmit-peer-rate", "65536", 6},
+			       {"nak-rate", "5", 7}};
+	evcast_section_t sec = {"event_multicast.conf", 1, ok, 5};
+	assert_int_equal(evc__v2_settings_parse(&sec, 4242, "t.xml", o, err, sizeof(err)), 0);
+	assert_int_equal(o->ep.guard.rx_mem, 1u << 20);
+	assert_int_equal(o->ep.guard.max_unknown, 8);
+	assert_int_equal(o->ep.guard.rtx_rate, 1000000);
+	assert_int_equal(o->ep.guard.rtx_peer_rate, 65536);
+	assert_int_equal(o->ep.guard.nak_rate, 5);
+	for (size_t i = 0; i < 5; i++)
+		assert_true(evc__v2_is_param(ok[i].name));
+	evcast_param_t bad[] = {{"receive-memory", "1000", 9},      {"max-unknown-senders", "0", 9},
+				{"max-unknown-senders", "2000", 9}, {"retransmit-rate", "fast", 9},
+				{"retransmit-peer-rate", "100", 9}, {"nak-rate", "0", 9},
+				{"nak-rate", "100001", 9}};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		evcast_section_t b = {"event_multicast.conf", 1, &bad[i], 1};
+		assert_int_equal(evc__v2_settings_parse(&b, 4242, "t.xml", o, err, sizeof(err)), EVCAST_EINVAL);
+		assert_non_null(strstr(err, "t.xml:9: param"));
+		assert_non_null(strstr(err, bad[i].name));
+	}
+	free(o);
 }
 
 /* ---------------------------------------------------------------- endpoints */
@@ -408,6 +447,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rtx_budgets, t_alloc_setup, t_alloc_teardown),
 		cmocka_unit_test_setup_teardown(test_nak_rate_and_progress, t_alloc_setup, t_alloc_teardown),
 		cmocka_unit_test_setup_teardown(test_memory_account, t_alloc_setup, t_alloc_teardown),
+		cmocka_unit_test_setup_teardown(test_params, t_alloc_setup, t_alloc_teardown),
 		cmocka_unit_test_setup_teardown(test_ep_memory_bound, t_alloc_setup, t_alloc_teardown),
 		cmocka_unit_test_setup_teardown(test_ep_unknown_cap, t_alloc_setup, t_alloc_teardown),
 		cmocka_unit_test_setup_teardown(test_ep_no_nak_to_gap_only, t_alloc_setup, t_alloc_teardown),
