@@ -207,6 +207,8 @@ bool evc__v2_guard_nak_send(evc__v2_guard_t *g, const evc__v2_pguard_t *pg, cons
 		g->st.nak_limited++;
 		return false;
 	}
+	if (pg->trust == EVC_V2_TRUST_AUTH)
+		return true; /* its address came with a sealed datagram: repair at full speed */
 	size_t slot = EVC_V2_GUARD_DESTS, lru = 0;
 	for (size_t i = 0; i < EVC_V2_GUARD_DESTS; i++) {
 		evc__v2_guard_dest_t *d = &g->dests[i];

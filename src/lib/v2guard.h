@@ -42,7 +42,7 @@ typedef struct evc__v2_guard_cfg {
 	size_t max_unknown;   /* senders of trust NONE with any state; default 64 */
 	uint64_t rtx_rate;    /* retransmitted bytes/s, all requesters; default 16 MiB/s (burst: 1 s) */
 	uint64_t rtx_peer_rate; /* per authenticated requester, bytes/s; default 4 MiB/s (burst: 1 s) */
-	unsigned nak_rate;    /* NAKs/s to one destination address; default 100 (burst: rate/4 + 1) */
+	unsigned nak_rate;    /* NAKs/s to one address of unauthenticated senders; default 100 (burst: rate/4 + 1) */
 } evc__v2_guard_cfg_t;
 
 void evc__v2_guard_cfg_default(evc__v2_guard_cfg_t *c);
@@ -112,7 +112,8 @@ bool evc__v2_guard_nak_admit(evc__v2_guard_t *g, evc__v2_pguard_t *pg, const str
  * charged) when its budget and the total budget allow it; else counted. */
 bool evc__v2_guard_rtx(evc__v2_guard_t *g, evc__v2_pguard_t *pg, size_t len, uint64_t now_us);
 /* A NAK is due for sender pg at address to: true when it may be sent now
- * (the sender made progress, and to is within its NAK rate); else counted. */
+ * (the sender made progress, and, unless it is authenticated, to is within
+ * its NAK rate); else counted. */
 bool evc__v2_guard_nak_send(evc__v2_guard_t *g, const evc__v2_pguard_t *pg, const struct sockaddr *to,
 			    uint64_t now_us);
 

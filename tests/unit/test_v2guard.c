@@ -147,6 +147,12 @@ static void test_nak_rate_and_progress(void **state)
 	assert_true(evc__v2_guard_nak_send(&g, &p, SA(a), 1000 + 25000)); /* 25 ms at 40/s */
 	assert_false(evc__v2_guard_nak_send(&g, &p, SA(a), 1000 + 25000));
 	assert_false(evc__v2_guard_nak_send(&g, &p, NULL, 1000));
+	/* an authenticated sender's address is not rate-limited (honest repair at full speed) */
+	evc__v2_pguard_t s;
+	evc__v2_pguard_init(&g, &s, 0);
+	evc__v2_guard_heard(&s, SA(a), 100, true);
+	for (int i = 0; i < 100; i++)
+		assert_true(evc__v2_guard_nak_send(&g, &s, SA(a), 1000 + 25000));
 	/* more destinations than the table: the least recently used is replaced */
 	for (uint32_t i = 0; i < 2 * EVC_V2_GUARD_DESTS; i++) {
 		struct sockaddr_in d = addr_of(0x0b000000 + i, 1);
