@@ -75,7 +75,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	evc__v2_ep_t *ep;
 	if (evc__v2_ep_new(&cfg, kr, &cbs, &ep) < 0)
 		abort();
-	struct sockaddr_in from = {.sin_family = AF_INET, .sin_port = htons(4242)}, at[4];
+	struct sockaddr_in from = {.sin_family = AF_INET, .sin_port = htons(4242)};
+	struct sockaddr_in at[4]; /* hostile-input bounds: four source addresses */
 	for (int i = 0; i < 4; i++)
 		at[i] = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons(4242),
 					     .sin_addr.s_addr = htonl(0x0a000001u + (uint32_t)i)};
@@ -162,11 +163,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					flen = (uint32_t)z;
 				}
 			}
-			/* f[7] bit 1: unsealed; bits 2-3: the source address */
-			int len = evc__v2_seal_flags((f[7] & 2) ? NULL : kr, &h, flags, msg + off, flen, dg, sizeof(dg));
+			/* f[7] bit 4: unsealed; bits 5-6: the source address */
+			int len = evc__v2_seal_flags((f[7] & 0x10) ? NULL : kr, &h, flags, msg + off, flen, dg, sizeof(dg));
 			if (len < 0)
 				abort();
-			rc = evc__v2_ep_recv(ep, dg, (size_t)len, (struct sockaddr *)&at[(f[7] >> 2) & 3], now);
+			rc = evc__v2_ep_recv(ep, dg, (size_t)len, (struct sockaddr *)&at[(f[7] >> 5) & 3], now);
 			break;
 		}
 		case 3: /* time passes */

@@ -317,7 +317,7 @@ typedef struct evcast_stats {
 	uint64_t v2_naks_refused;    /* NAKs not answered: requester not known at that address */
 	uint64_t v2_rtx_limited;     /* retransmissions withheld by a retransmit budget */
 	uint64_t v2_rtx_bytes;       /* bytes retransmitted */
-	uint64_t v2_naks_limited;    /* NAKs not sent: the destination is over nak-rate */
+	uint64_t v2_naks_limited;    /* times a due NAK was held back: the destination is over nak-rate */
 	uint64_t v2_naks_unproven;   /* NAKs not sent: the sender showed nothing but a gap */
 } evcast_stats_t;
 

@@ -220,7 +220,7 @@ static const struct {
 	{"v2_naks_refused", "v2 NAKs not answered: the requester was not heard in a HEARTBEAT or authenticated at that address."},
 	{"v2_rtx_limited", "v2 retransmissions withheld by a retransmit budget (per requester or total)."},
 	{"v2_rtx_bytes", "v2 bytes retransmitted after NAKs."},
-	{"v2_naks_limited", "v2 NAKs not sent: the destination address is over nak-rate."},
+	{"v2_naks_limited", "v2 times a due NAK was held back: the destination address is over nak-rate."},
 	{"v2_naks_unproven", "v2 NAKs not sent: the sender showed nothing but a gap."},
 };
 

@@ -63,7 +63,7 @@ typedef struct evc__v2_guard_stats {
 	uint64_t unknown_evicted; /* unknown senders' state dropped to admit another unknown sender */
 	uint64_t nak_refused;     /* NAKs not answered: requester not known at that address */
 	uint64_t rtx_limited;     /* retransmissions withheld by a retransmit budget */
-	uint64_t nak_limited;     /* NAKs not sent: destination over its rate */
+	uint64_t nak_limited;     /* times a due NAK was held back: destination over its rate */
 	uint64_t nak_unproven;    /* NAKs not sent: the sender showed nothing but a gap */
 	uint64_t rtx_bytes;       /* bytes retransmitted */
 	size_t mem, mem_peak;     /* receive state now, and its peak (bytes) */
