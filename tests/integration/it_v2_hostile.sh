@@ -27,6 +27,13 @@ GROUP=239.255.42.13
 PORT=4253
 SENDERS=${HOSTILE_SENDERS:-100}
 RSS_MAX_KB=$((64 * 1024))
+LANDED=2000 # datagrams of 64 KiB that must reach D for the attack to count (125 MiB)
+PAUSE_US=300 # between the injector's datagrams (D's socket buffer is 4 MiB)
+if ldd "$EVCASTD" 2>/dev/null | grep -E 'lib(a|ub|t)san' >/dev/null; then
+	# ASan's quarantine and shadow memory make RSS no measure of the daemon's
+	# own bound: the counters are asserted, the peak only shown; it reads slower
+	RSS_MAX_KB=0 LANDED=800 PAUSE_US=2000
+fi
 X_ADDR=$(evc_netns_host_addr 3)
 
 evc_step "network: D (victim), A (real peer), X (attacker); MTU 65535"
@@ -62,19 +69,23 @@ flood() { # flood LABEL [--heartbeat]
 	local label=$1 rx0 rx1 out
 	shift
 	rx0=$(evc_stat D v2_rx_datagrams)
-	out=$(inject hold-flood --senders "$SENDERS" --count 64 --size 65000 --pause-us 300 "$@") ||
+	out=$(inject hold-flood --senders "$SENDERS" --count 64 --size 65000 --pause-us $PAUSE_US "$@") ||
 		evc_fail "injector failed ($label)"
 	SETTLE_LAST=
 	evc_wait_for 60 "D done with the flood ($label)" settled D v2_rx_datagrams || evc_fail "D never settled"
 	rx1=$(evc_stat D v2_rx_datagrams)
 	local sent=${out##*datagrams=} got=$((rx1 - rx0))
 	# the attack must land: at least 125 MiB of it received (about 2x the bound)
-	[[ $got -ge 2000 ]] || evc_fail "$label: only $got of $sent datagrams reached D; the attack did not land"
+	[[ $got -ge $LANDED ]] || evc_fail "$label: only $got of $sent datagrams reached D; the attack did not land"
 	local hwm
 	hwm=$(hwm_kb)
 	evc_log "$label: $got of $sent datagrams of 64 KiB received ($((got * 65 / 1024)) MiB), D's VmHWM $((hwm / 1024)) MiB," \
 		"v2_rx_mem_shed $(evc_stat D v2_rx_mem_shed), v2_unknown_evicted $(evc_stat D v2_unknown_evicted)," \
 		"v2_hold_overflow $(evc_stat D v2_hold_overflow)"
+	if [[ $RSS_MAX_KB -eq 0 ]]; then
+		evc_log "$label: sanitizer build: peak RSS $((hwm / 1024)) MiB not asserted"
+		return 0
+	fi
 	[[ $hwm -le $RSS_MAX_KB ]] || evc_fail "$label: D's peak RSS is $((hwm / 1024)) MiB (> 64 MiB)"
 	evc_ok "$label: peak RSS $((hwm / 1024)) MiB <= 64 MiB"
 }
