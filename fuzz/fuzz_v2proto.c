@@ -10,7 +10,8 @@
  * bounds (v2guard.c) are small so that they bite: field bits choose one of
  * four source addresses and unsealed (plaintext, accepted) datagrams; op
  * bytes 0xF0-0xF7 mark a sender as heard in a HEARTBEAT at an address, 0xF8-
- * 0xFF a host heard in a legacy HEARTBEAT. Invariants that abort: each
+ * 0xFF a host heard in a legacy HEARTBEAT; f[7] bit 7 aims a NAK at this
+ * endpoint; the last input byte's bit 0 shrinks receive-memory. Invariants that abort: each
  * delivered text is a non-empty record of at most 1 MiB, every NAK sent is a
  * whole datagram, every drop is a known reason, the receive state stays
  * within its bound (plus one sender's table entry per sender); ASan/UBSan
@@ -66,7 +67,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.reasm_bytes = 1 << 20;
 	cfg.hold_bytes = 64 << 10;
 	cfg.accept_plain = true;
-	cfg.guard.rx_mem = 128 << 10;
+	/* the last input byte's bit 0: a bound that four senders' entries almost fill */
+	cfg.guard.rx_mem = size && (data[size - 1] & 1) ? 48 << 10 : 128 << 10;
 	cfg.guard.max_unknown = 2;
 	cfg.guard.nak_rate = 20;
 	cfg.guard.rtx_rate = 64 << 10;
@@ -152,6 +154,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			pos += n;
 			if (h.msg_len == 0)
 				break;
+			if (h.type == EVC_V2_NAK && (f[7] & 0x80) && h.msg_len >= 24) {
+				memset(msg, 0xEE, 16); /* aimed at this endpoint (hostile-input bounds: budgets) */
+				memset(msg + 16, 0, 8);
+				msg[16 + 5] = 0x0F, msg[16 + 6] = 0x42, msg[16 + 7] = 0x40; /* epoch 1000000 */
+			}
 			/* f[7] bit 0: the ZSTD flag (docs/PROTOCOL.md 6.1); on a well-formed
 			 * unfragmented batch the payload is then that batch compressed */
 			uint8_t flags = (f[7] & 1) ? EVC_V2_F_ZSTD : 0;
