@@ -9,10 +9,17 @@
  * raw bytes; a STATUS optionally aimed at the endpoint so it joins the
  * flow-control set), a time step with a poll (op bit 0x40 toggles the
  * receive hold, bit 0x20 marks the senders as taking STATUS; flow control,
- * PROTOCOL.md 14), a local send. Invariants that abort:
- * each delivered text is a non-empty record of at most 1 MiB, every NAK sent
- * is a whole datagram, every drop is a known reason; ASan/UBSan watch the
- * rest (hold-back queue, reassembly, gap tracker under arbitrary orders).
+ * PROTOCOL.md 14), a local send. The hostile-input bounds (v2guard.c) are
+ * small so that they bite: field bits choose one of four source addresses
+ * and unsealed (plaintext, accepted) datagrams; op bytes 0xF0-0xF7 mark a
+ * sender as heard in a HEARTBEAT at an address, 0xF8-0xFF a host heard in a
+ * legacy HEARTBEAT; f[7] bit 7 aims a NAK at this endpoint; the last input
+ * byte's bit 0 shrinks receive-memory. Invariants that abort: each
+ * delivered text is a non-empty record of at most 1 MiB, every NAK sent is a
+ * whole datagram, every drop is a known reason, the receive state stays
+ * within its bound (plus one sender's table entry per sender); ASan/UBSan
+ * watch the rest (hold-back queue, reassembly, gap tracker, shedding and
+ * eviction under arbitrary orders).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -62,17 +69,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.max_senders = 4;
 	cfg.reasm_bytes = 1 << 20;
 	cfg.hold_bytes = 64 << 10;
+	cfg.accept_plain = true;
+	/* the last input byte's bit 0: a bound that four senders' entries almost fill */
+	cfg.guard.rx_mem = size && (data[size - 1] & 1) ? 48 << 10 : 128 << 10;
+	cfg.guard.max_unknown = 2;
+	cfg.guard.nak_rate = 20;
+	cfg.guard.rtx_rate = 64 << 10;
+	cfg.guard.rtx_peer_rate = 16 << 10;
 	evc__v2_ep_cbs_t cbs = {send_group, send_to, deliver, NULL, NULL};
 	evc__v2_ep_t *ep;
 	if (evc__v2_ep_new(&cfg, kr, &cbs, &ep) < 0)
 		abort();
 	struct sockaddr_in from = {.sin_family = AF_INET, .sin_port = htons(4242)};
+	struct sockaddr_in at[4]; /* hostile-input bounds: four source addresses */
+	for (int i = 0; i < 4; i++)
+		at[i] = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons(4242),
+					     .sin_addr.s_addr = htonl(0x0a000001u + (uint32_t)i)};
 	uint64_t now = 2000000;
 	size_t pos = 0;
 	bool held = false;
 	while (pos < size) {
 		uint8_t op = data[pos++];
 		int rc = 0;
+		if (op >= 0xF0) { /* a HEARTBEAT of sender op&3 at address (op>>2)&1, or a legacy one */
+			uint8_t id[16];
+			memset(id, 0x10, 16);
+			id[0] = op & 3;
+			if (op < 0xF8)
+				evc__v2_ep_heard_heartbeat(ep, id, (struct sockaddr *)&at[(op >> 2) & 1]);
+			else
+				evc__v2_ep_heard_legacy(ep, (struct sockaddr *)&at[op & 3], 64u << (op & 4), now);
+			continue;
+		}
 		switch (op % 5) {
 		case 0: { /* raw datagram */
 			if (size - pos < 2)
@@ -135,6 +163,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			if (h.msg_len == 0)
 				break;
+			if (h.type == EVC_V2_NAK && (f[7] & 0x80) && h.msg_len >= 24) {
+				memset(msg, 0xEE, 16); /* aimed at this endpoint (hostile-input bounds: budgets) */
+				memset(msg + 16, 0, 8);
+				msg[16 + 5] = 0x0F, msg[16 + 6] = 0x42, msg[16 + 7] = 0x40; /* epoch 1000000 */
+			}
 			/* f[7] bit 0: the ZSTD flag (docs/PROTOCOL.md 6.1); on a well-formed
 			 * unfragmented batch the payload is then that batch compressed */
 			uint8_t flags = (f[7] & 1) ? EVC_V2_F_ZSTD : 0;
@@ -146,10 +179,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					flen = (uint32_t)z;
 				}
 			}
-			int len = evc__v2_seal_flags(kr, &h, flags, msg + off, flen, dg, sizeof(dg));
+			/* f[7] bit 4: unsealed; bits 5-6: the source address */
+			int len = evc__v2_seal_flags((f[7] & 0x10) ? NULL : kr, &h, flags, msg + off, flen, dg, sizeof(dg));
 			if (len < 0)
 				abort();
-			rc = evc__v2_ep_recv(ep, dg, (size_t)len, (struct sockaddr *)&from, now);
+			rc = evc__v2_ep_recv(ep, dg, (size_t)len, (struct sockaddr *)&at[(f[7] >> 5) & 3], now);
 			break;
 		}
 		case 3: /* time passes */
@@ -181,6 +215,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		}
 		if (rc < 0 && !(-rc >= EVC_V2_R_FIRST && -rc < EVC_V2_R_END) && rc != EVCAST_ENOMEM)
+			abort();
+		if (evc__v2_ep_guard_stats(ep)->mem > cfg.guard.rx_mem + 4 * (16 << 10))
 			abort();
 	}
 done:

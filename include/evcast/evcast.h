@@ -343,6 +343,14 @@ typedef struct evcast_stats {
 	uint64_t status_stale;  /* STATUS for another node or an older epoch of ours */
 	uint64_t fc_rx_holds;   /* times a local consumer held v2 delivery (evcast_node_rx_hold) */
 	uint64_t fc_rx_hold_forced; /* held datagrams delivered anyway: the hold-back was full */
+	/* v2 hostile-input bounds (docs/PROTOCOL.md 9.5, 10) */
+	uint64_t v2_rx_mem_shed;     /* held state given up: the receive-memory bound was hit */
+	uint64_t v2_unknown_evicted; /* unknown senders' state dropped for another (max-unknown-senders) */
+	uint64_t v2_naks_refused;    /* NAKs not answered: requester not known at that address */
+	uint64_t v2_rtx_limited;     /* retransmissions withheld by a retransmit budget */
+	uint64_t v2_rtx_bytes;       /* bytes retransmitted */
+	uint64_t v2_naks_limited;    /* times a due NAK was held back: the destination is over nak-rate */
+	uint64_t v2_naks_unproven;   /* NAKs not sent: the sender showed nothing but a gap */
 } evcast_stats_t;
 
 /* Name of v2 reject reason i (0 <= i < EVCAST_V2_REASONS: "short", "auth",

@@ -242,6 +242,14 @@ static const struct {
 	{"status_stale", "v2 STATUS messages for another node or an older epoch of this one."},
 	{"fc_rx_holds", "Times a local consumer held v2 delivery (a client queue past its high mark)."},
 	{"fc_rx_hold_forced", "Held v2 datagrams delivered anyway because the hold-back was full."},
+	/* v2 hostile-input bounds (nrx) */
+	{"v2_rx_mem_shed", "v2 held datagrams given up because the receive-memory bound was hit (least trusted first)."},
+	{"v2_unknown_evicted", "v2 state of unknown senders dropped to admit another (max-unknown-senders)."},
+	{"v2_naks_refused", "v2 NAKs not answered: the requester was not heard in a HEARTBEAT or authenticated at that address."},
+	{"v2_rtx_limited", "v2 retransmissions withheld by a retransmit budget (per requester or total)."},
+	{"v2_rtx_bytes", "v2 bytes retransmitted after NAKs."},
+	{"v2_naks_limited", "v2 times a due NAK was held back: the destination address is over nak-rate."},
+	{"v2_naks_unproven", "v2 NAKs not sent: the sender showed nothing but a gap."},
 };
 
 /* Stats fields that are levels, not counts: a gauge without _total. */

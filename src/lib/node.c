@@ -439,6 +439,11 @@ static void on_datagram(void *ud, const uint8_t *buf, size_t len, const struct s
 			return;
 		}
 	}
+	if (n->ep && from) { /* a legacy node's HEARTBEAT: it may NAK our v2 datagrams (v2guard.c) */
+		const char *en = evc__event_value_if(ev, 3, "Orig-Event-Name", sizeof("Orig-Event-Name") - 1);
+		if (en && strcmp(en, "HEARTBEAT") == 0)
+			evc__v2_ep_heard_legacy(n->ep, from, len, evc__wall_us());
+	}
 	on_received(n, ev, sender, from, false, p, true);
 }
 

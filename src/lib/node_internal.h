@@ -108,6 +108,8 @@ struct evcast_node {
 	uv_idle_t watch_idle; /* runs the watchers on the next loop turn */
 	bool watch_idle_on, watch_running;
 	bool wr_test_blocked; /* evc__node_test_block */
+	/* v2 hostile-input bounds: receive-memory sheds already logged (node_v2.c) */
+	uint64_t v2_shed_logged;
 	int closing;
 	void (*close_cb)(void *ud);
 	void *close_ud;

@@ -113,7 +113,10 @@ char *evcast_node_peers_text(const evcast_node_t *n)
 	X(fire_eagain) X(writable_watch_runs) X(writable_watch_refused)                                       \
 	/* v2 flow control */                                                                                    \
 	X(fc_receivers) X(fc_blocked) X(fc_overdraft) X(fc_dropped) X(fc_left) X(fc_full) X(fc_evicted)            \
-	X(status_tx) X(status_rx) X(status_stale) X(fc_rx_holds) X(fc_rx_hold_forced)
+	X(status_tx) X(status_rx) X(status_stale) X(fc_rx_holds) X(fc_rx_hold_forced) \
+	/* v2 hostile-input bounds */                                                                              \
+	X(v2_rx_mem_shed) X(v2_unknown_evicted) X(v2_naks_refused) X(v2_rtx_limited) X(v2_rtx_bytes)               \
+	X(v2_naks_limited) X(v2_naks_unproven)
 
 static cJSON *stats_object(const evcast_stats_t *s)
 {

@@ -186,6 +186,9 @@ static void cb_deliver(void *ud, const uint8_t node_id[EVC_V2_NODE_ID_LEN], uint
 		if (fc && fc[0] >= '1' && fc[0] <= '9')
 			evc__v2_ep_peer_fc(n->ep, node_id);
 	}
+	const char *en = evc__event_get_n(ev, "Orig-Event-Name", sizeof("Orig-Event-Name") - 1);
+	if (en && strcmp(en, "HEARTBEAT") == 0) /* a known peer at that address (v2guard.c) */
+		evc__v2_ep_heard_heartbeat(n->ep, node_id, n->v2_from_valid ? (const struct sockaddr *)&n->v2_from : NULL);
 	if (!tail || evcast_event_set_header(ev, "Orig-Multicast-Sender", sender) != 0 ||
 	    evc__event_append_range(ev, tail, 0, 4) != 0) {
 		evcast_event_free(ev);
@@ -296,6 +299,16 @@ void evc__node_v2_recv(evcast_node_t *n, const uint8_t *buf, size_t len, const s
 		       from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
 	int r = evc__v2_ep_recv(n->ep, buf, len, from, now);
 	n->v2_from_valid = false;
+	const evc__v2_guard_stats_t *gs = evc__v2_ep_guard_stats(n->ep);
+	if (gs->mem_shed != n->v2_shed_logged && evc__ratelimit_allow(&n->rl_rx, evc__wall_ms())) {
+		char a[80];
+		evc__addr_str(from, a, sizeof(a));
+		evc__log(&n->lg, EVCAST_LOG_WARNING,
+			 "v2: receive-memory bound hit %llu times: held datagrams given up, least trusted senders "
+			 "first (last while receiving from %s)",
+			 (unsigned long long)(gs->mem_shed - n->v2_shed_logged), a);
+		n->v2_shed_logged = gs->mem_shed;
+	}
 	if (r == -EVC_V2_R_SELF)
 		n->stats.rx_self++; /* our own datagram, looped back */
 	else if (r != 0 && evc__ratelimit_allow(&n->rl_rx, evc__wall_ms())) {
@@ -387,6 +400,13 @@ void evc__node_v2_stats(const evcast_node_t *n, evcast_stats_t *out)
 		out->v2_drops[i] = s.drops[i];
 		out->v2_drops_total += s.drops[i];
 	}
+	out->v2_rx_mem_shed = s.guard.mem_shed;
+	out->v2_unknown_evicted = s.guard.unknown_evicted;
+	out->v2_naks_refused = s.guard.nak_refused;
+	out->v2_rtx_limited = s.guard.rtx_limited;
+	out->v2_rtx_bytes = s.guard.rtx_bytes;
+	out->v2_naks_limited = s.guard.nak_limited;
+	out->v2_naks_unproven = s.guard.nak_unproven;
 }
 
 /* --------------------------------------------------------------- lifecycle */

@@ -352,6 +352,16 @@ uint64_t evc__v2_gaps_next_ms(const evc__v2_gaps_t *g)
 	return t;
 }
 
+void evc__v2_gaps_expire(evc__v2_gaps_t *g, uint64_t now_ms)
+{
+	for (size_t i = 0; i < g->ngaps;) {
+		if (now_ms >= g->gaps[i].opened_ms && now_ms - g->gaps[i].opened_ms >= g->give_up_ms)
+			lose(g, i);
+		else
+			i++;
+	}
+}
+
 bool evc__v2_gaps_lose_oldest(evc__v2_gaps_t *g)
 {
 	if (!g->ngaps)

@@ -15,6 +15,7 @@
 #define EVCAST_V2_H
 
 #include "internal.h"
+#include "v2guard.h"
 
 /* ------------------------------------------------------------ limits */
 #define EVC_V2_MAGIC0 0xEC
@@ -382,6 +383,9 @@ void evc__v2_gaps_announce(evc__v2_gaps_t *g, uint64_t epoch, const evc__v2_anno
 int evc__v2_gaps_poll(evc__v2_gaps_t *g, uint64_t now_ms, evc__v2_nak_t *nak);
 /* Earliest time poll has work, UINT64_MAX when none (for the timer). */
 uint64_t evc__v2_gaps_next_ms(const evc__v2_gaps_t *g);
+/* Declares the gaps past their age lost (no NAK, no try counted): for a
+ * sender whose NAKs are held back by a rate. */
+void evc__v2_gaps_expire(evc__v2_gaps_t *g, uint64_t now_ms);
 /* Declares the oldest open gap lost now (a hold-back bound was hit); returns
  * false when there is none. */
 bool evc__v2_gaps_lose_oldest(evc__v2_gaps_t *g);
@@ -424,6 +428,8 @@ typedef struct evc__v2_ep_cfg {
 	uint64_t fc_timeout_ms;    /* a member silent this long leaves; default 60000 (peer-timeout) */
 	uint64_t max_lag_ms;       /* a member without progress this long is dropped; default 5000 */
 	uint64_t status_interval_ms; /* periodic STATUS while data flows; default 100 (1000 idle) */
+	/* hostile-input bounds (v2guard.c): receive memory, unknown senders, NAK and retransmit budgets */
+	evc__v2_guard_cfg_t guard;
 } evc__v2_ep_cfg_t;
 
 /* Fills the defaults above (node_id and epoch left zero). */
@@ -465,6 +471,8 @@ typedef struct evc__v2_ep_stats {
 	uint64_t fc_evicted;       /* unconfirmed datagrams evicted from a full ring */
 	uint64_t status_tx, status_rx, status_stale;
 	uint64_t rx_hold_forced;   /* held datagrams delivered anyway: the hold-back was full */
+	/* hostile-input bounds (v2guard.c) */
+	evc__v2_guard_stats_t guard;
 } evc__v2_ep_stats_t;
 
 /* kr is borrowed (may be NULL: plaintext mode) and must outlive the endpoint;
@@ -488,6 +496,14 @@ int evc__v2_ep_recv(evc__v2_ep_t *ep, const uint8_t *buf, size_t len, const stru
  * Returns the next time (us) it wants to run, UINT64_MAX when idle. */
 uint64_t evc__v2_ep_poll(evc__v2_ep_t *ep, uint64_t now_us);
 void evc__v2_ep_stats(const evc__v2_ep_t *ep, evc__v2_ep_stats_t *out);
+/* A HEARTBEAT of node_id was delivered; from (may be NULL) is where its
+ * datagram came from: that sender is KNOWN there (v2guard.h). */
+void evc__v2_ep_heard_heartbeat(evc__v2_ep_t *ep, const uint8_t node_id[EVC_V2_NODE_ID_LEN],
+				const struct sockaddr *from);
+/* The hostile-input counters (v2guard.h), borrowed. */
+const evc__v2_guard_stats_t *evc__v2_ep_guard_stats(const evc__v2_ep_t *ep);
+/* A legacy-format HEARTBEAT of len bytes came from `from` (v2guard.h). */
+void evc__v2_ep_heard_legacy(evc__v2_ep_t *ep, const struct sockaddr *from, size_t len, uint64_t now_us);
 
 /* Flow control, the endpoint's side (v2proto.c; PROTOCOL.md 14). */
 typedef struct evc__v2_ep_fc_cbs {

@@ -5,8 +5,10 @@
  * the same <settings> block as the legacy ones (FreeSWITCH ignores them):
  * protocol, v2-keys, v2-keys-file, v2-primary-key, v2-accept-plaintext,
  * node-id, payload-size, retransmit-bytes, retransmit-age, max-skew,
- * hold-bytes, legacy-address, and flow control's flow-control, max-lag,
- * fc-window (docs/PROTOCOL.md 14). config.c calls evc__v2_settings_parse to
+ * hold-bytes, legacy-address, flow control's flow-control, max-lag,
+ * fc-window (docs/PROTOCOL.md 14), and the hostile-input bounds
+ * receive-memory, max-unknown-senders, retransmit-rate, retransmit-peer-rate,
+ * nak-rate (9.5). config.c calls evc__v2_settings_parse to
  * validate them at load (an invalid value stops the start, naming file, line,
  * param, value and why); the node calls it again to build its endpoint and
  * keyring, so a reload re-reads the keys file. The only I/O is reading that
@@ -286,7 +288,10 @@ bool evc__v2_is_param(const char *name)
 				      "max-skew",       "hold-bytes",      "legacy-address", "v2-compress",
 				      "v2-keys-file",
 				      /* flow control */
-				      "flow-control",   "max-lag",         "fc-window"};
+				      "flow-control",   "max-lag",         "fc-window",
+				      /* hostile-input bounds (v2guard.c) */
+				      "receive-memory", "max-unknown-senders", "retransmit-rate", "retransmit-peer-rate",
+				      "nak-rate"};
 	for (size_t i = 0; i < EVC_ARRAY_SIZE(names); i++)
 		if (strcasecmp(name, names[i]) == 0)
 			return true;
@@ -398,6 +403,25 @@ static int apply(evc__v2_settings_t *o, const evcast_param_t *p, uint16_t port, 
 		if (!evc__parse_u64(v, 16, EVC_V2_FC_MAX_WINDOW, &u))
 			return failf(err, errlen, file, p, "is not a number of datagrams (16-%u)", EVC_V2_FC_MAX_WINDOW);
 		o->ep.fc_window = (uint32_t)u;
+	} else if (strcasecmp(p->name, "receive-memory") == 0) {
+		if (!evc__parse_u64(v, 1u << 20, 1u << 30, &u))
+			return failf(err, errlen, file, p, "is not a memory size (1048576-1073741824 bytes)");
+		o->ep.guard.rx_mem = (size_t)u;
+	} else if (strcasecmp(p->name, "max-unknown-senders") == 0) {
+		if (!evc__parse_u64(v, 1, 1024, &u))
+			return failf(err, errlen, file, p, "is not a number of senders (1-1024)");
+		o->ep.guard.max_unknown = (size_t)u;
+	} else if (strcasecmp(p->name, "retransmit-rate") == 0 || strcasecmp(p->name, "retransmit-peer-rate") == 0) {
+		if (!evc__parse_u64(v, 65536, 1u << 30, &u))
+			return failf(err, errlen, file, p, "is not a rate (65536-1073741824 bytes per second)");
+		if (strcasecmp(p->name, "retransmit-rate") == 0)
+			o->ep.guard.rtx_rate = u;
+		else
+			o->ep.guard.rtx_peer_rate = u;
+	} else if (strcasecmp(p->name, "nak-rate") == 0) {
+		if (!evc__parse_u64(v, 1, 100000, &u))
+			return failf(err, errlen, file, p, "is not a rate (1-100000 NAKs per second)");
+		o->ep.guard.nak_rate = (unsigned)u;
 	} else if (strcasecmp(p->name, "legacy-address") == 0) {
 		dest_ctx_t d = {o, port, ""};
 		o->nlegacy = 0;

@@ -8,7 +8,8 @@
  * payload check -> replay commit -> by type (DATA: gap tracking, in-order
  * hold-back, reassembly, batch -> deliver; ANNOUNCE: tail gaps; NAK:
  * retransmit; STATUS: flow control). Per-sender state is bounded
- * (max_senders, hold_bytes). Flow control (PROTOCOL.md 14): the set and its
+ * (max_senders, hold_bytes); all receive state together, NAKs answered and
+ * sent, by v2guard.c. Flow control (PROTOCOL.md 14): the set and its
  * arithmetic are v2flow.c's; here, sending STATUS, acting on it, the
  * receive hold. Must not: do I/O or read a clock (callbacks and now_us do that).
  */
@@ -32,6 +33,7 @@ typedef struct rx_peer {
 	size_t hhead, nheld, hcap, hbytes;
 	struct evc__v2_ep *ep;
 	evc__v2_fcrx_t fcrx; /* flow control: STATUS to this sender */
+	evc__v2_pguard_t g; /* trust, budgets, receive state charged (v2guard.c) */
 } rx_peer_t;
 
 #define HOLD_MAX_ITEMS 8192u
@@ -67,6 +69,7 @@ struct evc__v2_ep {
 	bool rx_hold, rx_release_pending;
 	uint64_t rx_hold_us;     /* when the hold began, or last forced a delivery */
 	unsigned delivering;     /* inside cbs.deliver */
+	evc__v2_guard_t guard; /* hostile-input bounds */
 };
 
 void evc__v2_ep_cfg_default(evc__v2_ep_cfg_t *c)
@@ -95,6 +98,7 @@ void evc__v2_ep_cfg_default(evc__v2_ep_cfg_t *c)
 	c->fc_timeout_ms = 60000;
 	c->max_lag_ms = 5000;
 	c->status_interval_ms = 100;
+	evc__v2_guard_cfg_default(&c->guard);
 }
 
 /* Compression: batches sent before the batch bound is probed again after
@@ -126,6 +130,7 @@ int evc__v2_ep_new(const evc__v2_ep_cfg_t *cfg, const evc__v2_keyring_t *kr, con
 	ep->cbs = *cbs;
 	ep->max_chunk = cfg->payload_size - EVC_V2_HDR_LEN - EVC_V2_TAG_LEN;
 	ep->next_announce_ms = UINT64_MAX;
+	evc__v2_guard_init(&ep->guard, &cfg->guard, 0);
 	/* with compression a batch may hold more plaintext than a datagram carries:
 	 * as much as is expected to compress into one (zcap, learnt per batch) */
 	ep->zcap = cfg->compress ? batch_cap_probe(ep) : ep->max_chunk;
@@ -155,6 +160,7 @@ static void peer_free(rx_peer_t *p)
 {
 	for (size_t i = p->hhead; i < p->nheld; i++)
 		evc__free(p->held[i].data);
+	evc__v2_guard_charge(&p->ep->guard, &p->g, -(long long)p->g.mem);
 	evc__free(p->held);
 	evc__free(p);
 }
@@ -196,6 +202,7 @@ void evc__v2_ep_stats(const evc__v2_ep_t *ep, evc__v2_ep_stats_t *out)
 	out->fc_left = ep->fc.left;
 	out->fc_full = ep->fc.full;
 	out->fc_evicted = ep->ring.evicted_unconfirmed;
+	out->guard = ep->guard.st;
 }
 
 static int drop(evc__v2_ep_t *ep, int rc)
@@ -386,13 +393,18 @@ static int send_control(evc__v2_ep_t *ep, uint8_t type, const uint8_t *pl, size_
 	return 0;
 }
 
-static void on_nak(evc__v2_ep_t *ep, const evc__v2_nak_t *nak, uint64_t now_us)
+/* A NAK of requester rq (its guard state) from address from: answered only
+ * when the requester is known there, within its and the total budget. */
+static void on_nak(evc__v2_ep_t *ep, evc__v2_pguard_t *rq, const struct sockaddr *from, const evc__v2_nak_t *nak,
+		   uint64_t now_us)
 {
 	ep->st.rx_naks++;
 	if (memcmp(nak->target_node, ep->cfg.node_id, EVC_V2_NODE_ID_LEN) || nak->target_epoch != ep->cfg.epoch) {
 		ep->st.rx_nak_stale++;
 		return;
 	}
+	if (!evc__v2_guard_nak_admit(&ep->guard, rq, from))
+		return;
 	uint64_t lo, hi;
 	evc__v2_txring_expire(&ep->ring, now_us / 1000);
 	evc__v2_txring_span(&ep->ring, &lo, &hi);
@@ -404,6 +416,8 @@ static void on_nak(evc__v2_ep_t *ep, const evc__v2_nak_t *nak, uint64_t now_us)
 			const uint8_t *d;
 			size_t dl;
 			if (evc__v2_txring_rtx(&ep->ring, s, now_us / 1000, ep->cfg.rtx_holdoff_ms, &d, &dl) == 1) {
+				if (!evc__v2_guard_rtx(&ep->guard, rq, dl, now_us))
+					return; /* over a budget: the rest waits for the requester's next NAK */
 				ep->cbs.send_group(ep->cbs.ud, d, dl);
 				ep->st.tx_rtx++;
 			}
@@ -447,12 +461,47 @@ static rx_peer_t *peer_find(const evc__v2_ep_t *ep, const uint8_t *node)
 	return found ? ep->peers[i] : NULL;
 }
 
-static rx_peer_t *peer_get(evc__v2_ep_t *ep, const uint8_t *node, uint64_t now_us)
+static void release(evc__v2_ep_t *ep, rx_peer_t *p, uint64_t now_us);
+static void release_n(evc__v2_ep_t *ep, rx_peer_t *p, uint64_t now_us, size_t force);
+static bool make_room(evc__v2_ep_t *ep, const rx_peer_t *p, size_t extra, uint64_t now_us);
+
+/* Gives up every gap of p (reported lost) and delivers what it held, a
+ * receive hold too (p's state is going: nothing it held may be dropped). */
+static void give_up(evc__v2_ep_t *ep, rx_peer_t *p, uint64_t now_us)
+{
+	while (evc__v2_gaps_lose_oldest(&p->gaps))
+		;
+	release_n(ep, p, now_us, ep->rx_hold ? p->nheld - p->hhead : 0);
+}
+
+/* At most guard.max_unknown senders neither authenticated nor heard in a
+ * HEARTBEAT have state: the one heard longest ago goes. Its index, or npeers. */
+static size_t unknown_make_room(evc__v2_ep_t *ep, uint64_t now_us)
+{
+	size_t nunk = 0, old = ep->npeers;
+	for (size_t i = 0; i < ep->npeers; i++)
+		if (ep->peers[i]->g.trust == EVC_V2_TRUST_NONE) {
+			nunk++;
+			if (old == ep->npeers || ep->peers[i]->last_heard_us < ep->peers[old]->last_heard_us)
+				old = i;
+		}
+	if (nunk < ep->cfg.guard.max_unknown)
+		return ep->npeers;
+	give_up(ep, ep->peers[old], now_us);
+	peer_free(ep->peers[old]);
+	memmove(&ep->peers[old], &ep->peers[old + 1], (--ep->npeers - old) * sizeof(ep->peers[0]));
+	ep->guard.st.unknown_evicted++;
+	return old;
+}
+
+static rx_peer_t *peer_get(evc__v2_ep_t *ep, const uint8_t *node, bool auth, uint64_t now_us)
 {
 	bool found;
 	size_t lo = peer_index(ep, node, &found);
 	if (found)
 		return ep->peers[lo];
+	if (!auth && unknown_make_room(ep, now_us) < lo)
+		lo--;
 	if (ep->npeers >= ep->cfg.max_senders) {
 		size_t idle = ep->npeers;
 		for (size_t i = 0; i < ep->npeers; i++)
@@ -471,6 +520,10 @@ static rx_peer_t *peer_get(evc__v2_ep_t *ep, const uint8_t *node, uint64_t now_u
 		return NULL;
 	memcpy(p->node_id, node, EVC_V2_NODE_ID_LEN);
 	p->ep = ep;
+	p->last_heard_us = now_us;
+	evc__v2_pguard_init(&ep->guard, &p->g, now_us);
+	make_room(ep, p, sizeof(*p), now_us); /* its own state counts too */
+	evc__v2_guard_charge(&ep->guard, &p->g, (long long)sizeof(*p));
 	evc__v2_gaps_init(&p->gaps, ep->cfg.nak_delay_ms, ep->cfg.rtx_age_ms, ep->cfg.nak_max_tries, on_loss, p);
 	p->gaps.own_epoch = ep->cfg.epoch;
 	memmove(&ep->peers[lo + 1], &ep->peers[lo], (ep->npeers - lo) * sizeof(ep->peers[0]));
@@ -530,6 +583,7 @@ static void release_n(evc__v2_ep_t *ep, rx_peer_t *p, uint64_t now_us, size_t fo
 		}
 		p->hhead++;
 		p->hbytes -= x->len;
+		evc__v2_guard_charge(&ep->guard, &p->g, -(long long)(x->len + EVC_V2_HELD_OVERHEAD));
 		process(ep, p, &x->h, x->authenticated, x->data, x->len, now_us);
 		evc__free(x->data);
 	}
@@ -546,6 +600,42 @@ static void lose_one(evc__v2_ep_t *ep, rx_peer_t *p, const evc__v2_hdr_t *h)
 	ep->st.nomem++;
 	p->gaps.lost++;
 	on_loss(p, h->epoch, h->seq, h->seq);
+}
+
+/* The bound on all receive state (v2guard.c): until extra more bytes fit,
+ * the held datagrams of the sender that sheds first (less trusted than p,
+ * or as trusted and heard longer ago) are given up. False when over the
+ * bound with none left to shed but p's own. */
+static bool make_room(evc__v2_ep_t *ep, const rx_peer_t *p, size_t extra, uint64_t now_us)
+{
+	evc__v2_reasm_stats_t rs;
+	evc__v2_reasm_stats(ep->reasm, &rs);
+	while (evc__v2_guard_over(&ep->guard, extra, rs.bytes)) {
+		rx_peer_t *v = NULL;
+		for (size_t i = 0; i < ep->npeers; i++) {
+			rx_peer_t *q = ep->peers[i], *w = v ? v : (rx_peer_t *)p;
+			if (q != p && q->nheld > q->hhead &&
+			    evc__v2_guard_sheds_first(&q->g, q->last_heard_us, &w->g, w->last_heard_us))
+				v = q;
+		}
+		if (!v)
+			return false;
+		ep->guard.st.mem_shed++;
+		give_up(ep, v, now_us);
+	}
+	return true;
+}
+
+/* make_room for a datagram p would hold (and its entry); else p's own oldest gaps go. */
+#define HOLD_GROW(p) ((p)->nheld == (p)->hcap && !(p)->hhead ? ((p)->hcap ? (p)->hcap : 64) * sizeof(held_t) : 0)
+static void shed(evc__v2_ep_t *ep, rx_peer_t *p, const evc__v2_hdr_t *h, size_t n, uint64_t now_us)
+{
+	while (p->gaps.ngaps && h->seq >= p->gaps.gaps[0].first &&
+	       !make_room(ep, p, n + EVC_V2_HELD_OVERHEAD + HOLD_GROW(p), now_us)) {
+		ep->guard.st.mem_shed++;
+		evc__v2_gaps_lose_oldest(&p->gaps);
+		release(ep, p, now_us);
+	}
 }
 
 static void hold(evc__v2_ep_t *ep, rx_peer_t *p, const evc__v2_hdr_t *h, bool auth, const uint8_t *d, size_t n,
@@ -565,6 +655,7 @@ static void hold(evc__v2_ep_t *ep, rx_peer_t *p, const evc__v2_hdr_t *h, bool au
 			break;
 		}
 	}
+	shed(ep, p, h, n, now_us);
 	if (!ep->rx_hold && (!p->gaps.ngaps || h->seq < p->gaps.gaps[0].first) &&
 	    (p->hhead == p->nheld || h->seq < p->held[p->hhead].h.seq)) {
 		process(ep, p, h, auth, d, n, now_us);
@@ -582,6 +673,7 @@ static void hold(evc__v2_ep_t *ep, rx_peer_t *p, const evc__v2_hdr_t *h, bool au
 			lose_one(ep, p, h);
 			return;
 		}
+		evc__v2_guard_charge(&ep->guard, &p->g, (long long)((ncap - p->hcap) * sizeof(*nh)));
 		p->held = nh;
 		p->hcap = ncap;
 	}
@@ -598,6 +690,7 @@ static void hold(evc__v2_ep_t *ep, rx_peer_t *p, const evc__v2_hdr_t *h, bool au
 	p->held[at] = (held_t){.h = *h, .authenticated = auth, .data = copy, .len = n};
 	p->nheld++;
 	p->hbytes += n;
+	evc__v2_guard_charge(&ep->guard, &p->g, (long long)(n + EVC_V2_HELD_OVERHEAD));
 	ep->st.rx_held++;
 }
 
@@ -710,7 +803,7 @@ int evc__v2_ep_recv(evc__v2_ep_t *ep, const uint8_t *buf, size_t len, const stru
 		rc = evc__v2_nak_decode(ep->pt, n, &nak);
 	if (rc < 0)
 		return drop(ep, rc);
-	rx_peer_t *p = peer_get(ep, h.node_id, now_us);
+	rx_peer_t *p = peer_get(ep, h.node_id, (h.flags & EVC_V2_F_SEALED) != 0, now_us);
 	if (!p)
 		return drop(ep, -EVC_V2_R_SENDERS_FULL);
 	if (!via_gap && (rc = evc__v2_replay_commit(&ep->replay, &h, now_us, NULL)) < 0)
@@ -723,8 +816,9 @@ int evc__v2_ep_recv(evc__v2_ep_t *ep, const uint8_t *buf, size_t len, const stru
 	}
 	bool auth = (h.flags & EVC_V2_F_SEALED) != 0;
 	uint64_t now_ms = now_us / 1000;
+	evc__v2_guard_heard(&p->g, from, len, auth);
 	if (h.type == EVC_V2_NAK) {
-		on_nak(ep, &nak, now_us);
+		on_nak(ep, &p->g, from, &nak, now_us);
 		return 0;
 	}
 	if (h.type == EVC_V2_STATUS) {
@@ -732,19 +826,18 @@ int evc__v2_ep_recv(evc__v2_ep_t *ep, const uint8_t *buf, size_t len, const stru
 		return 0;
 	}
 	if (p->gaps.epoch && h.epoch > p->gaps.epoch) {
-		/* restart: the old epoch's gaps are lost, its held datagrams go out in
-		 * order (a receive hold too: epochs are never mixed in the hold-back) */
-		while (evc__v2_gaps_lose_oldest(&p->gaps))
-			;
-		release_n(ep, p, now_us, ep->rx_hold ? p->nheld - p->hhead : 0);
+		give_up(ep, p, now_us); /* restart: the old epoch's gaps are lost, its held datagrams go out in order (a receive hold too: epochs are never mixed in the hold-back) */
 	}
 	evc__v2_gaps_clock(&p->gaps, h.epoch, h.ts_us, now_us); /* late joiner or not, skew-free */
 	if (h.type == EVC_V2_ANNOUNCE) {
+		p->g.progress = true;
 		evc__v2_gaps_announce(&p->gaps, h.epoch, &a, now_ms);
 		release(ep, p, now_us);
 		fc_status(ep, p, now_us, false);
 		return 0;
 	}
+	if (p->gaps.epoch == h.epoch && p->gaps.highest && h.seq == p->gaps.highest + 1)
+		p->g.progress = true; /* in-order progress: it may be NAKed from now on */
 	if ((rc = evc__v2_gaps_seen(&p->gaps, h.epoch, h.seq, now_ms)) < 0)
 		return drop(ep, rc); /* declared lost already: delivering it would break the order */
 	hold(ep, p, &h, auth, pl, n, now_us);
@@ -832,12 +925,26 @@ uint64_t evc__v2_ep_poll(evc__v2_ep_t *ep, uint64_t now_us)
 		if (!p->gaps.ngaps)
 			continue;
 		evc__v2_nak_t nak;
-		if (evc__v2_gaps_poll(&p->gaps, now_ms, &nak) > 0 && p->have_addr) {
+		/* to the address it was known at; none to a sender that showed
+		 * nothing but a gap; within the destination's NAK rate */
+		const struct sockaddr *to = p->g.trust && p->g.have_known_addr ? (const struct sockaddr *)&p->g.known_addr
+					    : p->have_addr ? (const struct sockaddr *)&p->addr : NULL;
+		if (to && p->g.progress && evc__v2_gaps_next_ms(&p->gaps) <= now_ms &&
+		    !evc__v2_guard_nak_send(&ep->guard, &p->g, to, now_us)) {
+			evc__v2_gaps_expire(&p->gaps, now_ms); /* over the rate: the NAK waits 10 ms, old gaps go */
+			release(ep, p, now_us);
+			if (now_us + 10000 < next)
+				next = now_us + 10000;
+			continue;
+		}
+		if (evc__v2_gaps_poll(&p->gaps, now_ms, &nak) > 0 && to && !p->g.progress) {
+			ep->guard.st.nak_unproven++;
+		} else if (nak.nranges > 0 && to) {
 			uint8_t pl[EVC_V2_NAK_LEN(EVC_V2_NAK_MAX_RANGES)];
 			memcpy(nak.target_node, p->node_id, EVC_V2_NODE_ID_LEN);
 			nak.target_epoch = p->gaps.epoch;
 			int nl = evc__v2_nak_encode(&nak, pl, sizeof(pl));
-			if (nl > 0 && send_control(ep, EVC_V2_NAK, pl, (size_t)nl, now_us, (struct sockaddr *)&p->addr) == 0)
+			if (nl > 0 && send_control(ep, EVC_V2_NAK, pl, (size_t)nl, now_us, to) == 0)
 				ep->st.tx_naks++;
 		}
 		release(ep, p, now_us);
@@ -848,3 +955,18 @@ uint64_t evc__v2_ep_poll(evc__v2_ep_t *ep, uint64_t now_us)
 	uint64_t f = ep->cfg.fc ? fc_poll(ep, now_us) : UINT64_MAX;
 	return f < next ? f : next;
 }
+
+void evc__v2_ep_heard_heartbeat(evc__v2_ep_t *ep, const uint8_t node_id[EVC_V2_NODE_ID_LEN],
+				const struct sockaddr *from)
+{
+	rx_peer_t *p = peer_find(ep, node_id);
+	if (p)
+		evc__v2_guard_known(&p->g, from);
+}
+
+void evc__v2_ep_heard_legacy(evc__v2_ep_t *ep, const struct sockaddr *from, size_t len, uint64_t now_us)
+{
+	evc__v2_guard_host_heard(&ep->guard, from, len, now_us);
+}
+
+const evc__v2_guard_stats_t *evc__v2_ep_guard_stats(const evc__v2_ep_t *ep) { return &ep->guard.st; }

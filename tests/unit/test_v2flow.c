@@ -214,6 +214,14 @@ static void warm_up(int receivers)
 	for (int r = 1; r <= receivers; r++)
 		evc__v2_ep_peer_fc(nodes[r].ep, id0);
 	run_until(now_us + 200000); /* a periodic STATUS makes them members */
+	/* the sender has heard each receiver's HEARTBEAT at its address, so it
+	 * answers their NAKs (v2guard.c: plaintext NAKs only from known peers) */
+	for (int r = 1; r <= receivers; r++) {
+		uint8_t idr[16];
+		memset(idr, 0x70, sizeof(idr));
+		idr[0] = (uint8_t)(r + 1);
+		evc__v2_ep_heard_heartbeat(nodes[0].ep, idr, (const struct sockaddr *)&nodes[r].addr);
+	}
 }
 
 /* ---------------------------------------------------------------- the set */

@@ -614,17 +614,27 @@ static void test_plaintext_stale_nak_and_sender_bound(void **state)
 	h.frag_count = 1;
 	h.msg_len = (uint32_t)pn;
 	int dn = evc__v2_seal(NULL, &h, pl, (size_t)pn, dgm, sizeof(dgm));
-	assert_int_equal(evc__v2_ep_recv(nodes[0].ep, dgm, (size_t)dn, NULL, net.now), 0);
-	/* and one for the current epoch is answered from the ring */
+	struct sockaddr_in at = {.sin_family = AF_INET, .sin_port = htons(4242), .sin_addr.s_addr = htonl(0x0a000002)};
+	assert_int_equal(evc__v2_ep_recv(nodes[0].ep, dgm, (size_t)dn, (struct sockaddr *)&at, net.now), 0);
+	/* one for the current epoch from a requester never heard in a HEARTBEAT: refused */
 	nak.target_epoch = 1000000;
 	pn = evc__v2_nak_encode(&nak, pl, sizeof(pl));
 	h.seq = EVC_V2_CTL_BIT | 101;
 	dn = evc__v2_seal(NULL, &h, pl, (size_t)pn, dgm, sizeof(dgm));
-	assert_int_equal(evc__v2_ep_recv(nodes[0].ep, dgm, (size_t)dn, NULL, net.now), 0);
+	assert_int_equal(evc__v2_ep_recv(nodes[0].ep, dgm, (size_t)dn, (struct sockaddr *)&at, net.now), 0);
 	evc__v2_ep_stats(nodes[0].ep, &st);
-	assert_int_equal(st.rx_naks, 2);
+	assert_int_equal(st.guard.nak_refused, 1);
+	assert_int_equal(st.tx_rtx, 0);
+	/* once its HEARTBEAT was heard from that address, it is answered from the ring */
+	evc__v2_ep_heard_heartbeat(nodes[0].ep, h.node_id, (struct sockaddr *)&at);
+	h.seq = EVC_V2_CTL_BIT | 102;
+	dn = evc__v2_seal(NULL, &h, pl, (size_t)pn, dgm, sizeof(dgm));
+	assert_int_equal(evc__v2_ep_recv(nodes[0].ep, dgm, (size_t)dn, (struct sockaddr *)&at, net.now), 0);
+	evc__v2_ep_stats(nodes[0].ep, &st);
+	assert_int_equal(st.rx_naks, 3);
 	assert_int_equal(st.rx_nak_stale, 1);
 	assert_int_equal(st.tx_rtx, 1);
+	assert_true(st.guard.rtx_bytes > 0 && st.guard.rtx_bytes <= 4 * 3 * (uint64_t)dn); /* at most 4x its bytes */
 	run_until(net.now + 5000);
 	assert_int_equal(nodes[1].delivered[0], 1); /* the retransmission is a duplicate there */
 	teardown_nodes();
