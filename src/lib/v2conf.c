@@ -399,6 +399,7 @@ static int apply(evc__v2_settings_t *o, const evcast_param_t *p, uint16_t port, 
 		if (!evc__parse_u64(v, 100, 3600000, &u))
 			return failf(err, errlen, file, p, "is not a time in milliseconds (100-3600000)");
 		o->ep.max_lag_ms = u;
+		o->max_lag_set = true;
 	} else if (strcasecmp(p->name, "fc-window") == 0) {
 		if (!evc__parse_u64(v, 16, EVC_V2_FC_MAX_WINDOW, &u))
 			return failf(err, errlen, file, p, "is not a number of datagrams (16-%u)", EVC_V2_FC_MAX_WINDOW);
@@ -449,6 +450,8 @@ int evc__v2_settings_parse(const evcast_section_t *sec, uint16_t port, const cha
 				 (unsigned long long)(out->ep.max_skew_us / 1000000u));
 		return EVCAST_EINVAL;
 	}
+	if (!out->max_lag_set && out->ep.max_lag_ms * 1000u >= out->ep.max_skew_us)
+		out->ep.max_lag_ms = out->ep.max_skew_us / 2000u; /* the default fits a shorter max-skew */
 	if (out->ep.max_lag_ms * 1000u >= out->ep.max_skew_us) {
 		if (err && errlen)
 			snprintf(err, errlen, "%s: max-lag (%llu ms) must be shorter than max-skew (%llu s)",

@@ -19,6 +19,7 @@ typedef struct evc__v2_settings {
 	/* v2-keys-file (issue 13): the keys above came from this file */
 	bool keys_inline;                /* v2-keys given (exclusive with the file) */
 	char keys_file[1024];            /* resolved path, "" when none */
+	bool max_lag_set;                /* max-lag given (else its default, fitted under max-skew) */
 } evc__v2_settings_t;
 
 /* True for the names above (config.c must not warn about them). */

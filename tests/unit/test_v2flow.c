@@ -539,6 +539,15 @@ static void test_params(void **state)
 	assert_int_equal(parse("max-lag", "99", &st, err), EVCAST_EINVAL);
 	assert_int_equal(parse("max-lag", "10000", &st, err), EVCAST_EINVAL); /* not below max-skew 10 s */
 	assert_non_null(strstr(err, "max-lag"));
+	{ /* a max-skew of 5 s: the default max-lag fits under it; a given one must */
+		evcast_param_t ps[2] = {{(char *)"max-skew", (char *)"5", 7}, {(char *)"max-lag", (char *)"5000", 8}};
+		evcast_section_t sec = {(char *)"event_multicast.conf", 1, ps, 1};
+		assert_int_equal(evc__v2_settings_parse(&sec, 4242, "t.xml", &st, err, sizeof(err)), 0);
+		assert_true(st.ep.max_lag_ms == 2500);
+		sec.nparams = 2;
+		assert_int_equal(evc__v2_settings_parse(&sec, 4242, "t.xml", &st, err, sizeof(err)), EVCAST_EINVAL);
+		assert_non_null(strstr(err, "max-lag (5000 ms) must be shorter than max-skew (5 s)"));
+	}
 	assert_int_equal(parse("fc-window", "8193", &st, err), EVCAST_EINVAL);
 	assert_int_equal(parse("fc-window", "15", &st, err), EVCAST_EINVAL);
 	assert_non_null(strstr(err, "fc-window"));
