@@ -1,6 +1,6 @@
 /*
  * test_control.c -- protocol tests of the event-socket server (src/daemon/
- * control.c, control_cmd.c, control_tcp.c, esl_conf.c, acl.c, included here
+ * control.c, control_out.c, control_cmd.c, control_tcp.c, esl_conf.c, acl.c, included here
  * with the daemon's neighbours stubbed: evcd_logf, evcd_api_execute).
  *
  * A real loop and a real (never started: no datagram is sent) node; clients
@@ -37,6 +37,7 @@
 #include "../../src/daemon/acl.c"
 #include "../../src/daemon/esl_conf.c"
 #include "../../src/daemon/control.c"
+#include "../../src/daemon/control_out.c"
 #include "../../src/daemon/control_cmd.c"
 #include "../../src/daemon/control_wait.c"
 #include "../../src/daemon/filter_re.c"
