@@ -1,6 +1,6 @@
 /*
  * fuzz_esl_server.c -- libFuzzer target for the event-socket server's command
- * handling (src/daemon/control.c, control_cmd.c, included with the daemon's
+ * handling (src/daemon/control.c, control_out.c, control_cmd.c, included with the daemon's
  * neighbours stubbed), end to end through a real connection.
  *
  * Set up once: a loop, an unstarted node (no datagram is ever sent) and the
@@ -26,6 +26,7 @@
 #include "../src/daemon/acl.c"
 #include "../src/daemon/esl_conf.c"
 #include "../src/daemon/control.c"
+#include "../src/daemon/control_out.c"
 #include "../src/daemon/control_cmd.c"
 #include "../src/daemon/control_wait.c"
 #include "../src/daemon/filter_re.c"

@@ -11,8 +11,9 @@
  * the loop). Events come from ONE node subscription (borrowed), filtered per
  * connection by bindings and `filter`s and serialized once per format for all
  * connections (shared_text_t). Handles are freed only from their uv_close
- * callbacks. The commands themselves are in control_cmd.c. Sections: output
- * queue; events; connections; listeners; start/stop.
+ * callbacks. The commands themselves are in control_cmd.c; the output queue
+ * and event delivery in control_out.c. Sections: connections; listeners;
+ * start/stop.
  */
 #include "control_int.h"
 #include <errno.h>
@@ -27,325 +28,10 @@
 
 const char *const evcd_fmt_names[] = {"plain", "json", "xml"};
 
-static void conn_close(conn_t *c);
-static void conn_process(conn_t *c);
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
-
 static void maybe_free_ctl(evcd_control_t *ctl)
 {
 	if (ctl->stopping && ctl->open_handles == 0)
 		evc__free(ctl);
-}
-
-/* ---------------------------------------------------------- output queue */
-
-static void shared_unref(shared_text_t *t)
-{
-	if (t && --t->refs == 0) {
-		evcast_free(t->text);
-		evc__free(t);
-	}
-}
-
-static void msg_free(out_msg_t *m)
-{
-	if (m) {
-		if (m->shared)
-			shared_unref(m->shared);
-		else
-			evc__free(m->payload);
-		evc__free(m);
-	}
-}
-
-/* Payload ownership moves to the message (freed with it, also on failure). */
-out_msg_t *evcd_conn_msg_new(char *payload, size_t plen, bool event)
-{
-	out_msg_t *m = evc__calloc(1, sizeof(*m));
-	if (!m) {
-		evc__free(payload);
-		return NULL;
-	}
-	m->payload = payload;
-	m->plen = plen;
-	m->event = event;
-	return m;
-}
-
-static void flush(conn_t *c);
-
-void evcd_conn_enqueue(conn_t *c, out_msg_t *m)
-{
-	if (!m) {
-		evcd_logf(c->ctl->d, EVCAST_LOG_ERR, "control: client %u: out of memory, closing", c->id);
-		conn_close(c);
-		return;
-	}
-	if (c->qtail)
-		c->qtail->next = m;
-	else
-		c->qhead = m;
-	c->qtail = m;
-	c->qbytes += m->hlen + m->plen;
-	c->qcount++;
-	flush(c);
-}
-
-/* Drops the oldest queued (not in-flight) event; false when there is none. */
-static bool drop_oldest_event(conn_t *c)
-{
-	out_msg_t *prev = NULL, *m;
-	for (m = c->qhead; m && !m->event; prev = m, m = m->next)
-		;
-	if (!m)
-		return false;
-	if (prev)
-		prev->next = m->next;
-	else
-		c->qhead = m->next;
-	if (c->qtail == m)
-		c->qtail = prev;
-	c->qbytes -= m->hlen + m->plen;
-	c->qcount--;
-	msg_free(m);
-	return true;
-}
-
-static void count_drop(conn_t *c)
-{
-	c->dropped++;
-	c->ctl->st.events_dropped++;
-	if (evc__ratelimit_allow(&c->drop_rl, evc__wall_ms()))
-		evcd_logf(c->ctl->d, EVCAST_LOG_WARNING,
-			  "control: client %u reads too slowly: oldest events dropped (%llu so far)", c->id,
-			  (unsigned long long)c->dropped);
-}
-
-/* Text owned by the caller is copied into a new message. */
-void evcd_conn_send(conn_t *c, const char *text, size_t len)
-{
-	char *p = evc__strndup(text, len);
-	evcd_conn_enqueue(c, p ? evcd_conn_msg_new(p, len, false) : NULL);
-}
-
-void evcd_conn_reply(conn_t *c, const char *fmt, ...)
-{
-	char text[1024];
-	int n = snprintf(text, sizeof(text), "Content-Type: command/reply\nReply-Text: ");
-	va_list ap;
-	va_start(ap, fmt);
-	n += vsnprintf(text + n, sizeof(text) - (size_t)n - 2, fmt, ap);
-	va_end(ap);
-	if (n > (int)sizeof(text) - 3)
-		n = (int)sizeof(text) - 3;
-	text[n++] = '\n';
-	text[n++] = '\n';
-	evcd_conn_send(c, text, (size_t)n);
-}
-
-/* v2 flow control (docs/PROTOCOL.md 14.5): a client whose queue passed half
- * its bound holds the node's v2 delivery (so the senders slow down) until it
- * drained to a quarter; one hold per connection, released when it closes. */
-static void rx_hold_update(conn_t *c)
-{
-	const evcd_listener_opts_t *o = &c->lis->opts;
-	evcast_node_t *node = c->ctl->d->node;
-	bool high = c->qbytes >= o->queue_max_bytes / 2 || c->qcount >= o->queue_max_events / 2;
-	bool low = c->qbytes <= o->queue_max_bytes / 4 && c->qcount <= o->queue_max_events / 4;
-	if (!node)
-		return;
-	if (!c->rx_held && high && !c->closing) {
-		c->rx_held = true;
-		evcast_node_rx_hold(node);
-	} else if (c->rx_held && (low || c->closing)) {
-		c->rx_held = false;
-		evcast_node_rx_release(node);
-	}
-}
-
-static void on_write(uv_write_t *req, int status)
-{
-	conn_t *c = req->data;
-	for (size_t i = 0; i < c->ninflight; i++)
-		msg_free(c->inflight[i]);
-	c->ninflight = 0;
-	c->writing = false;
-	if (status < 0) {
-		if (status != UV_ECANCELED)
-			evcd_logf(c->ctl->d, EVCAST_LOG_DEBUG, "control: client %u: write: %s", c->id, uv_strerror(status));
-		conn_close(c);
-		return;
-	}
-	if (c->closing)
-		return;
-	rx_hold_update(c);
-	if (c->paused && c->qbytes < c->lis->opts.queue_max_bytes / 2 &&
-	    c->qcount < c->lis->opts.queue_max_events / 2) {
-		c->paused = false;
-		if (!c->close_after_flush && !c->auth_wait && !c->bp_ev && uv_read_start(&c->u.s, on_alloc, on_read) < 0) {
-			conn_close(c);
-			return;
-		}
-	}
-	flush(c);
-	if (!c->writing && !c->qhead && c->close_after_flush)
-		conn_close(c);
-	else if (!c->paused)
-		conn_process(c);
-}
-
-static void flush(conn_t *c)
-{
-	uv_buf_t bufs[2 * WRITE_BATCH];
-	unsigned nb = 0;
-	size_t bytes = 0;
-	int rc;
-	if (c->writing || c->closing || c->holding || !c->qhead)
-		return;
-	while (c->qhead && c->ninflight < WRITE_BATCH && bytes < WRITE_BATCH_BYTES) {
-		out_msg_t *m = c->qhead;
-		c->qhead = m->next;
-		if (!c->qhead)
-			c->qtail = NULL;
-		c->qbytes -= m->hlen + m->plen;
-		c->qcount--;
-		c->inflight[c->ninflight++] = m;
-		if (m->hlen)
-			bufs[nb++] = uv_buf_init(m->hdr, (unsigned)m->hlen);
-		if (m->plen)
-			bufs[nb++] = uv_buf_init(m->payload, (unsigned)m->plen);
-		bytes += m->hlen + m->plen;
-	}
-	c->wreq.data = c;
-	rc = uv_write(&c->wreq, &c->u.s, bufs, nb, on_write);
-	if (rc < 0) {
-		for (size_t i = 0; i < c->ninflight; i++)
-			msg_free(c->inflight[i]);
-		c->ninflight = 0;
-		evcd_logf(c->ctl->d, EVCAST_LOG_DEBUG, "control: client %u: write: %s", c->id, uv_strerror(rc));
-		conn_close(c);
-		return;
-	}
-	c->writing = true;
-}
-
-/* Sends what is queued, then closes (after `exit`, a refused auth, an error). */
-void evcd_conn_close_after_flush(conn_t *c)
-{
-	if (c->closing)
-		return;
-	c->close_after_flush = true;
-	uv_read_stop(&c->u.s);
-	if (!c->writing && !c->qhead)
-		conn_close(c);
-	else
-		flush(c);
-}
-
-/* ---------------------------------------------------------------- events */
-
-/* The event in format fmt, serialized at most once per event for every
- * connection (cache[fmt]; tried[fmt] remembers a failure). */
-static shared_text_t *event_text(const evcast_event_t *ev, int fmt, shared_text_t **cache, bool *tried)
-{
-	shared_text_t *t;
-	size_t len = 0;
-	char *text;
-	if (cache[fmt] || tried[fmt])
-		return cache[fmt];
-	tried[fmt] = true;
-	if (fmt == FMT_PLAIN) {
-		text = evcast_event_to_plain(ev, &len);
-	} else {
-		text = fmt == FMT_JSON ? evcast_event_to_json(ev) : evcast_event_to_xml(ev);
-		len = text ? strlen(text) : 0;
-	}
-	if (!text || !(t = evc__malloc(sizeof(*t)))) {
-		evcast_free(text);
-		return NULL;
-	}
-	t->refs = 1; /* the cache's, dropped after the delivery loop */
-	t->len = len;
-	t->text = text;
-	cache[fmt] = t;
-	return t;
-}
-
-static void deliver(conn_t *c, const evcast_event_t *ev, shared_text_t **cache, bool *tried)
-{
-	const evcd_listener_opts_t *o = &c->lis->opts;
-	shared_text_t *t;
-	out_msg_t *m;
-	size_t len;
-	if (!c->listening || c->closing || c->close_after_flush || !c->bindings ||
-	    !evcast_bindings_match(c->bindings, ev) || !evcd_conn_filters_pass(c, ev))
-		return;
-	if (!(t = event_text(ev, c->format, cache, tried)) || !(m = evc__calloc(1, sizeof(*m)))) {
-		count_drop(c);
-		return;
-	}
-	len = t->len;
-	t->refs++;
-	m->shared = t;
-	m->payload = t->text;
-	m->plen = len;
-	m->event = true;
-	m->hlen = (size_t)snprintf(m->hdr, sizeof(m->hdr), "Content-Length: %zu\nContent-Type: text/event-%s\n\n",
-				   len, evcd_fmt_names[c->format]);
-	if (m->hlen + len > o->queue_max_bytes) {
-		msg_free(m); /* larger than the whole queue: never deliverable */
-		count_drop(c);
-		return;
-	}
-	while ((c->qcount + 1 > o->queue_max_events || c->qbytes + m->hlen + len > o->queue_max_bytes) &&
-	       drop_oldest_event(c))
-		count_drop(c);
-	if (c->qcount + 1 > o->queue_max_events || c->qbytes + m->hlen + len > o->queue_max_bytes) {
-		msg_free(m); /* the queue holds only replies */
-		count_drop(c);
-		return;
-	}
-	c->ctl->st.events_queued++;
-	evcd_conn_enqueue(c, m);
-	rx_hold_update(c);
-}
-
-/* Node consumer: ev is borrowed until we return. A connection closed during
- * the loop stays linked through its own next pointer until its close callback. */
-static void on_node_event(void *ud, const evcast_event_t *ev)
-{
-	evcd_control_t *ctl = ud;
-	shared_text_t *cache[3] = {NULL, NULL, NULL};
-	bool tried[3] = {false, false, false};
-	if (ctl->nlistening == 0)
-		return;
-	for (conn_t *c = ctl->conns, *next; c; c = next) {
-		next = c->next;
-		deliver(c, ev, cache, tried);
-	}
-	for (int i = 0; i < 3; i++)
-		shared_unref(cache[i]);
-}
-
-int evcd_conn_subscribe(conn_t *c)
-{
-	if (c->listening)
-		return 0;
-	if (c->ctl->sub_id <= 0)
-		return EVCAST_ESTATE;
-	c->listening = true;
-	c->ctl->nlistening++;
-	return 0;
-}
-
-void evcd_conn_unsubscribe(conn_t *c)
-{
-	if (c->listening)
-		c->ctl->nlistening--;
-	c->listening = false;
-	evcast_bindings_free(c->bindings);
-	c->bindings = NULL;
 }
 
 /* ----------------------------------------------------------- connections */
@@ -390,39 +76,39 @@ static void conn_commands(conn_t *c, const evcd_listener_opts_t *o)
  * write per read instead of one per command, and a lone event fired here
  * (sent at once, udp.c) is on the wire before the client is woken by its +OK.
  * The queue keeps its order, so a sendevent's +OK still precedes its event. */
-static void conn_process(conn_t *c)
+void evcd_conn_process(conn_t *c)
 {
 	c->holding = true;
 	conn_commands(c, &c->lis->opts);
 	c->holding = false;
-	flush(c);
+	evcd_conn_flush(c);
 }
 
 void evcd_conn_resume(conn_t *c)
 {
 	if (c->closing || c->close_after_flush || c->bp_ev || c->auth_wait)
 		return;
-	if (!c->paused && uv_read_start(&c->u.s, on_alloc, on_read) < 0) {
-		conn_close(c);
+	if (!c->paused && uv_read_start(&c->u.s, evcd_conn_on_alloc, evcd_conn_on_read) < 0) {
+		evcd_conn_close(c);
 		return;
 	}
-	conn_process(c);
+	evcd_conn_process(c);
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+void evcd_conn_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	conn_t *c = h->data;
 	*buf = uv_buf_init(c->ctl->rbuf, sizeof(c->ctl->rbuf));
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+void evcd_conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	conn_t *c = s->data;
 	int rc;
 	if (nread < 0) {
 		evcd_logf(c->ctl->d, EVCAST_LOG_DEBUG, "control: client %u: %s", c->id,
 			  nread == UV_EOF ? "disconnected" : uv_strerror((int)nread));
-		conn_close(c);
+		evcd_conn_close(c);
 		return;
 	}
 	if (nread == 0 || c->closing || c->close_after_flush)
@@ -431,7 +117,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		protocol_error(c, rc);
 		return;
 	}
-	conn_process(c);
+	evcd_conn_process(c);
 }
 
 static void on_conn_closed(uv_handle_t *h)
@@ -441,10 +127,10 @@ static void on_conn_closed(uv_handle_t *h)
 	out_msg_t *m;
 	while ((m = c->qhead)) {
 		c->qhead = m->next;
-		msg_free(m);
+		evcd_conn_msg_free(m);
 	}
 	for (size_t i = 0; i < c->ninflight; i++)
-		msg_free(c->inflight[i]);
+		evcd_conn_msg_free(c->inflight[i]);
 	evcd_conn_filters_clear(c, NULL, NULL);
 	evc__free(c->filters);
 	evcast_bindings_free(c->bindings);
@@ -454,7 +140,7 @@ static void on_conn_closed(uv_handle_t *h)
 	maybe_free_ctl(ctl);
 }
 
-static void conn_close(conn_t *c)
+void evcd_conn_close(conn_t *c)
 {
 	evcd_control_t *ctl = c->ctl;
 	if (c->closing)
@@ -462,7 +148,7 @@ static void conn_close(conn_t *c)
 	c->closing = true;
 	evcd_preauth_forget(c);
 	evcd_conn_sendevent_drop(c);
-	rx_hold_update(c); /* releases its hold */
+	evcd_conn_rx_hold_update(c); /* releases its hold */
 	evcd_conn_unsubscribe(c);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -483,7 +169,7 @@ void evcd_conn_evict(conn_t *c)
 		uv_buf_t b = uv_buf_init((char *)DISCONNECT_NOTICE, sizeof(DISCONNECT_NOTICE) - 1);
 		(void)uv_try_write(&c->u.s, &b, 1);
 	}
-	conn_close(c);
+	evcd_conn_close(c);
 }
 
 static int stream_init(uv_loop_t *loop, uv_handle_type type, stream_u *u)
@@ -572,7 +258,7 @@ void evcd_control_on_connection(uv_stream_t *server, int status)
 	if (rc == 0)
 		rc = evcast_esl_parser_new(EVCAST_ESL_COMMANDS, ESL_MAX_HEAD, ESL_MAX_BODY, &c->parser);
 	if (rc == 0)
-		rc = uv_read_start(&c->u.s, on_alloc, on_read);
+		rc = uv_read_start(&c->u.s, evcd_conn_on_alloc, evcd_conn_on_read);
 	if (rc < 0) {
 		evcast_esl_parser_free(c->parser);
 		c->u.h.data = ctl;
@@ -781,7 +467,7 @@ int evcd_control_start(evcd_t *d, const char *socket_path)
 		return EVCAST_ENOMEM;
 	ctl->d = d;
 	d->control = ctl;
-	if (d->node && (ctl->sub_id = evcast_node_subscribe(d->node, on_node_event, ctl)) < 0) {
+	if (d->node && (ctl->sub_id = evcast_node_subscribe(d->node, evcd_control_on_node_event, ctl)) < 0) {
 		rc = ctl->sub_id;
 		ctl->sub_id = 0;
 		evcd_control_stop(d);
@@ -819,7 +505,7 @@ void evcd_control_stop(evcd_t *d)
 			uv_buf_t b = uv_buf_init((char *)notice, sizeof(notice) - 1);
 			(void)uv_try_write(&c->u.s, &b, 1);
 		}
-		conn_close(c);
+		evcd_conn_close(c);
 	}
 	for (listener_t *lis = ctl->listeners, *next; lis; lis = next) {
 		next = lis->next;

@@ -184,6 +184,21 @@ void evcd_conn_evict(conn_t *c);
  * backed up) and the buffered commands run, in order. */
 void evcd_conn_resume(conn_t *c);
 
+/* ---- control.c and control_out.c: each other's connection internals ---- */
+/* control.c: closes c (freed from its uv_close callback); runs the buffered
+ * commands, then writes; the read callbacks of a connection. */
+void evcd_conn_close(conn_t *c);
+void evcd_conn_process(conn_t *c);
+void evcd_conn_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+void evcd_conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+/* control_out.c: frees a queued message (its shared text unreferenced);
+ * writes what is queued; holds or releases the node's receive (flow control)
+ * by c's queue; the node subscription's callback (ud: the evcd_control_t). */
+void evcd_conn_msg_free(out_msg_t *m);
+void evcd_conn_flush(conn_t *c);
+void evcd_conn_rx_hold_update(conn_t *c);
+void evcd_control_on_node_event(void *ud, const evcast_event_t *ev);
+
 /* ---- control_wait.c ---- */
 /* Fires ev (ownership moves) and replies "+OK <id>"; when the node is not
  * writable, the connection stops reading and both wait for it. */

@@ -1,5 +1,5 @@
 /*
- * test_metrics.c -- the Prometheus endpoint (src/daemon/metrics.c, included):
+ * test_metrics.c -- the Prometheus endpoint (src/daemon/metrics.c and metrics_render.c, included):
  * metrics.conf defaults and validation (line-numbered messages), the loopback
  * rule, label escaping, the Lua families (evcd_lua_json stubbed), a real
  * scrape over 127.0.0.1 (every evcast_stats_t
@@ -13,6 +13,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include "../../src/daemon/metrics.c"
+#include "../../src/daemon/metrics_render.c"
 #include "../../src/daemon/rxdelay.c"
 
 /* ------------------------------------------------------------------ stubs */

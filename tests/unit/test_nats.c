@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "../../src/daemon/nats.c"
+#include "../../src/daemon/nats_conf.c"
 #include "node_internal.h" /* evc__node_test_block */
 #include "test_alloc.h"
 
