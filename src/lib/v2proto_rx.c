@@ -214,15 +214,29 @@ static bool make_room(evc__v2_ep_t *ep, const rx_peer_t *p, size_t extra, uint64
 	return true;
 }
 
-/* make_room for a datagram p would hold (and its entry); else p's own oldest gaps go. */
+/* make_room for a datagram p would hold (and its entry), whether it waits for
+ * a gap or for a receive hold; else, for a gap, p's own oldest gaps go, and
+ * under a receive hold p's oldest held datagram is delivered (a hold is a
+ * consumer's wish, never a reason to exceed receive-memory). */
 #define HOLD_GROW(p) ((p)->nheld == (p)->hcap && !(p)->hhead ? ((p)->hcap ? (p)->hcap : 64) * sizeof(held_t) : 0)
 static void shed(evc__v2_ep_t *ep, rx_peer_t *p, const evc__v2_hdr_t *h, size_t n, uint64_t now_us)
 {
-	while (p->gaps.ngaps && h->seq >= p->gaps.gaps[0].first &&
-	       !make_room(ep, p, n + EVC_V2_HELD_OVERHEAD + HOLD_GROW(p), now_us)) {
-		ep->guard.st.mem_shed++;
-		evc__v2_gaps_lose_oldest(&p->gaps);
-		evc__v2ep_release(ep, p, now_us);
+	for (;;) {
+		bool gap = p->gaps.ngaps && h->seq >= p->gaps.gaps[0].first;
+		if ((!gap && !ep->rx_hold) || make_room(ep, p, n + EVC_V2_HELD_OVERHEAD + HOLD_GROW(p), now_us))
+			return;
+		if (gap) {
+			ep->guard.st.mem_shed++;
+			evc__v2_gaps_lose_oldest(&p->gaps);
+			evc__v2ep_release(ep, p, now_us);
+			continue;
+		}
+		size_t before = p->nheld - p->hhead;
+		if (!before)
+			return;
+		evc__v2ep_release_n(ep, p, now_us, 1);
+		if (p->nheld - p->hhead >= before)
+			return;
 	}
 }
 
