@@ -24,7 +24,8 @@
 #        bench/bench_rawudp; python3 for the paced reader)
 #        env: COUNT (50000) COUNT_KILL (30000) SLOW_RATE (2000) DURATION (20)
 #             REPEAT (3) PEER_TIMEOUT (4) MAX_LAG (5000) OUT (docs/PERFORMANCE.md;
-#             OUT=/dev/null to only print)
+#             OUT=/dev/null to only print) CASES (raw burst nofc slow kill: a
+#             subset, for development) KEEP (1: keep the temporary directory)
 set -euo pipefail
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${1:-build-bench}
@@ -40,6 +41,7 @@ OUT=${OUT:-$SRC/docs/PERFORMANCE.md}
 die() { echo "bench_slow: $*" >&2; exit 1; }
 log() { echo "[bench_slow $(date +%H:%M:%S)] $*" >&2; }
 [[ "$(id -u)" -eq 0 ]] || die "needs root (it creates private network namespaces)"
+command -v jq >/dev/null || die "jq missing (scripts/deps.sh installs it)"
 for b in evcastd evcast bench/bench_rawudp; do
 	[[ -x "$BUILD/$b" ]] || die "$BUILD/$b missing (cmake -DEVCAST_BENCH=ON, then build)"
 done
@@ -68,7 +70,7 @@ cleanup() {
 	set +e
 	stop_all
 	evc_netns_del "$PREFIX"
-	rm -rf "$TMP"
+	[[ -n "${KEEP:-}" ]] && echo "bench_slow: kept $TMP" >&2 || rm -rf "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -200,7 +202,7 @@ per_rx() {
 	for id in B C D; do
 		if [[ -z "${DPID[$id]:-}" ]] || ! kill -0 "${DPID[$id]}" 2>/dev/null; then continue; fi
 		R[$cs]+="rx=$id got=${GOT[$id]} want=$target node=$(stat_of $id v2_rx_events) lost=$(stat_of $id v2_lost)"
-		R[$cs]+=" qdrop=$(stat_of $id drop_consumer_overflow) goodput=$(rate "${GOT[$id]}" "$T0" "${LAST[$id]}")"
+		R[$cs]+=" qdrop=$(cli $id stats | jq '.control.events_dropped + .drop_consumer_overflow') goodput=$(rate "${GOT[$id]}" "$T0" "${LAST[$id]}")"
 		R[$cs]+=" pub=$(rate "$target" "$T0" "$T1") load=$L"$'\n'
 	done
 }
@@ -218,13 +220,13 @@ case_burst() { # burst | nofc
 }
 
 # sample PID FILE SECS: while PID (the publisher) runs, bounded by SECS, one line
-# "time A's-v2_tx_events D's-client-count" every 0.1 s into FILE.
+# "time A's-v2_tx_events D's-client-count" every ~0.1 s into FILE.
 sample() {
 	local pid=$1 f=$2 end=$((SECONDS + $3))
 	: >"$f"
 	while kill -0 "$pid" 2>/dev/null && ((SECONDS < end)); do
 		echo "$(now) $(stat_of A v2_tx_events) $(count "$TMP/D.out")" >>"$f"
-		sleep 0.1
+		sleep 0.05
 	done
 	echo "$(now) $(stat_of A v2_tx_events) $(count "$TMP/D.out")" >>"$f"
 }
@@ -245,7 +247,7 @@ case_slow() {
 		END {h = (t0 + t1) / 2; for (i = 1; i < NR && t[i] < h; i++); if (t[NR] - t[i] <= 0) {print "steady=0 dclient=0"; exit}
 		printf "steady=%.0f dclient=%.0f", (x[NR] - x[i]) / (t[NR] - t[i]), (d[NR] - d[i]) / (t[NR] - t[i])}' "$TMP/samples")"
 	R[slowrate]+=" holds=$(stat_of D fc_rx_holds) blocked=$(stat_of A fc_blocked) dropped=$(stat_of A fc_dropped) load=$L"$'\n'
-	log "round $round slow: $(tail -n 1 <<<"${R[slowrate]}")"
+	log "round $round slow: $(grep . <<<"${R[slowrate]}" | tail -n 1)"
 	stop_all
 }
 
@@ -271,15 +273,17 @@ case_kill() {
 	T1=$(now)
 	wait_all "$COUNT_KILL" 120
 	per_rx kill "$COUNT_KILL"
-	# the stall: the longest time A's v2_tx_events did not move after the kill;
-	# rates: A's sending from the start to the kill, and from the stall's end to the end
+	# the stall: the longest time A's v2_tx_events did not move after the kill
+	# (by more than 3: A's own HEARTBEATs, one a second, are events too);
+	# (an upper bound: to the first sample that moved); rates: A's sending from
+	# the start to the kill, and from the last still sample of the stall to the end
 	R[killrate]+="$(awk -v t0="$T0" -v tk="$tk" -v xk="$tx_kill" '{t[NR] = $1; x[NR] = $2}
 		END {last = tk; lx = xk; best = 0; re = tk; rx = xk
-			for (i = 1; i <= NR; i++) if (x[i] > lx) {if (t[i] - last > best) {best = t[i] - last; re = last; rx = lx} last = t[i]; lx = x[i]}
+			for (i = 1; i <= NR; i++) if (x[i] > lx + 3) {if (t[i] - last > best) {best = t[i] - last; re = (i > 1) ? t[i - 1] : tk; rx = (i > 1) ? x[i - 1] : xk} last = t[i]; lx = x[i]}
 			after = (t[NR] > re) ? (x[NR] - rx) / (t[NR] - re) : 0
 			printf "before=%.0f stall=%.1f after=%.0f atkill=%d afterkill=%d", xk / (tk - t0), best, after, xk, x[NR] - xk}' "$TMP/samples")"
 	R[killrate]+=" left=$(stat_of A fc_left) fcdropped=$(stat_of A fc_dropped) load=$L"$'\n'
-	log "round $round kill: $(tail -n 1 <<<"${R[killrate]}")"
+	log "round $round kill: $(grep . <<<"${R[killrate]}" | tail -n 1)"
 	stop_all
 }
 
@@ -293,19 +297,27 @@ case_raw() {
 	log "round $round raw: $line"
 }
 
+CASES=${CASES:-raw burst nofc slow kill}
 for ((round = 1; round <= REPEAT; round++)); do
-	case_raw
-	case_burst burst
-	case_burst nofc
-	case_slow
-	case_kill
+	for c in $CASES; do
+		case $c in
+		raw) case_raw ;;
+		burst | nofc) case_burst "$c" ;;
+		slow) case_slow ;;
+		kill) case_kill ;;
+		*) die "CASES: $c? (raw burst nofc slow kill)" ;;
+		esac
+	done
 done
 
 # ------------------------------------------------------------ report
-field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 # vals CASE FIELD [RX]: the field of every line (of receiver RX)
-vals() { while read -r l; do [[ -z "$l" ]] && continue; [[ -n "${3:-}" && "$(field "$l" rx)" != "$3" ]] && continue; field "$l" "$2"; done <<<"${R[$1]}"; }
+vals() {
+	awk -v f="$2" -v rx="${3:-}" '{split("", v); for (i = 1; i <= NF; i++) if ((p = index($i, "=")) > 0) v[substr($i, 1, p - 1)] = substr($i, p + 1)
+		if ((rx == "" || v["rx"] == rx) && (f in v)) print v[f]}' <<<"${R[$1]:-}"
+}
 med() { sort -g | awk '{v[NR] = $1} END {if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+ld() { echo "$(vals "$@" | med | awk '{printf "%.2f", $1}') ($(vals "$@" | mm))"; }
 mm() { sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {if (NR == 0) print "-"; else print lo "–" hi}'; }
 sum() { awk '{s += $1} END {print s + 0}'; }
 k() { awk -v a="$1" 'BEGIN {if (a == "-") print "-"; else printf "%.1f k", a / 1000}'; }
@@ -319,12 +331,12 @@ rxrow() { # rxrow CASE RX LABEL
 	printf '| %s | %s | %s / %s | %s | %s | %s | %s | %s | %s | %s |\n' "$3" "$id" \
 		"$(vals "$c" got "$id" | med)" "$(vals "$c" want "$id" | med)" "$(vals "$c" node "$id" | med)" \
 		"$(vals "$c" lost "$id" | sum)" "$(vals "$c" qdrop "$id" | sum)" "$(fig "$c" goodput "$id")" \
-		"$(ratio "$gp" "$RAWR")" "$(fig "$c" pub "$id")" "$(vals "$c" load "$id" | med) ($(vals "$c" load "$id" | mm))"
+		"$(ratio "$gp" "$RAWR")" "$(fig "$c" pub "$id")" "$(ld "$c" load "$id")"
 }
 whole() { # whole CASE: yes when every round of every receiver got all and lost 0
 	local c=$1
 	awk '{split($0, f, " "); for (i in f) {split(f[i], kv, "="); v[kv[1]] = kv[2]} if (v["got"] != v["want"] || v["lost"] != 0) bad++}
-		END {print bad ? "**no** (" bad " receiver-rounds short)" : "**yes**"}' <<<"$(grep . <<<"${R[$c]}")"
+		END {print NR == 0 ? "not run" : bad ? "**no** (" bad " of " NR " receiver-rounds short)" : "**yes**"}' <<<"$(grep . <<<"${R[$c]:-}")"
 }
 {
 	echo "<!-- bench_slow:begin -->"
@@ -343,14 +355,15 @@ whole() { # whole CASE: yes when every round of every receiver got all and lost 
 	echo "headers: one per datagram) with \`evcast send --repeat\` over one control-socket connection,"
 	echo "as fast as it can: \`sendevent\` waits while A is not writable. Every case starts fresh daemons."
 	echo "**Goodput** = events the receiver's client got / (first send → its last delivery); *node* is"
-	echo "the receiver's \`v2_rx_events\`, *lost* its \`v2_lost\` (datagrams given up, summed over the"
-	echo "rounds), *client drops* its \`drop_consumer_overflow\` (summed); *publisher* = events / the time"
-	echo "\`evcast send\` ran. Load = the 1-minute load average when the case started."
+	echo "the receiver's \`v2_rx_events\` (A's HEARTBEATs included), *lost* its \`v2_lost\` (datagrams given"
+	echo "up, summed over the rounds; one event per datagram here), *client drops* the events its control"
+	echo "socket dropped from full client queues plus \`drop_consumer_overflow\` (summed); *publisher* ="
+	echo "events / the time \`evcast send\` ran. Load = the 1-minute load average when the case started."
 	echo
 	echo "| case | receiver | client got / sent (median) | node delivered | lost (all rounds) | client drops (all rounds) | goodput | goodput / raw UDP | publisher rate | load |"
 	echo "|---|---|---|---|---|---|---|---|---|---|"
 	printf '| raw UDP A → B (bench_rawudp, %s × 1024 B) | B | — | — | loss %s %% | — | %s | 1.00× | — | %s |\n' "$COUNT" "$RAWLOSS" \
-		"$(fig raw rate_avg)" "$(vals raw load | med) ($(vals raw load | mm))"
+		"$(fig raw rate_avg)" "$(ld raw load)"
 	for id in B C D; do rxrow burst $id "1. burst of $COUNT, flow control on"; done
 	for id in B C D; do rxrow nofc $id "baseline: the burst, \`flow-control no\`"; done
 	for id in B C D; do rxrow slow $id "2. D's client paced at $SLOW_RATE/s, $SLOW_COUNT events"; done
@@ -360,17 +373,19 @@ whole() { # whole CASE: yes when every round of every receiver got all and lost 
 	echo "slow receiver $(whole slow); dead receiver $(whole kill); without flow control $(whole nofc)."
 	echo
 	echo "**2. The publisher falls to the slowest receiver's rate.** Over the second half of the"
-	echo "$DURATION s stream (after D's client queue and window filled), A sent"
+	echo "publisher's run (after D's client queue and window filled), A sent"
 	echo "$(fig slowrate steady) while D's paced client read $(fig slowrate dclient);"
 	echo "unthrottled (case 1, B) A published at $(fig burst pub B). D held its delivery"
 	echo "$(vals slowrate holds | med) times (\`fc_rx_holds\`, median), A's window ran out $(vals slowrate blocked | med) times"
 	echo "(\`fc_blocked\`); receivers dropped for \`max-lag\`: $(vals slowrate dropped | sum) over all rounds."
-	echo "Load at start: $(vals slowrate load | med) ($(vals slowrate load | mm))."
+	echo "Load at start: $(ld slowrate load)."
 	echo
-	echo "**3. A dead receiver.** Once A had sent a third of the events ($(vals killrate atkill | med), median), C got \`kill -9\`; A sent $(vals killrate afterkill | med) more after it. A's publishing"
-	echo "rate before: $(fig killrate before); A stopped sending for $(vals killrate stall | med) s ($(vals killrate stall | mm) s)"
-	echo "(the longest time A's \`v2_tx_events\` did not move, sampled every 0.1 s) until C left its set"
-	echo "(\`fc_left\` $(vals killrate left | med), \`fc_dropped\` $(vals killrate fcdropped | med), medians); after: $(fig killrate after)."
+	echo "**3. A dead receiver.** Once A had sent a third of the events ($(vals killrate atkill | med), median),"
+	echo "C got \`kill -9\`; A sent $(vals killrate afterkill | med) more after it. A's publishing rate before:"
+	echo "$(fig killrate before); A stopped sending for $(vals killrate stall | med) s ($(vals killrate stall | mm) s): the longest time"
+	echo "A's \`v2_tx_events\` grew by no more than its own HEARTBEATs (sampled every ~0.1 s, so up to"
+	echo "one sample long), until C left its set (\`fc_left\` $(vals killrate left | med), \`fc_dropped\` $(vals killrate fcdropped | med), medians);"
+	echo "after, from the stall's end to the end of the run: $(fig killrate after)."
 	echo "Bound: C's window stops A until \`max-lag\` ($MAX_LAG ms) drops it or \`peer-timeout\` ($PEER_TIMEOUT s) of"
 	echo "silence removes it, whichever comes first."
 	echo
