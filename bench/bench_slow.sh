@@ -57,6 +57,10 @@ declare -A DPID=()
 BG=()
 stop_all() {
 	local id p
+	for id in B C D; do
+		[[ ! -f "$TMP/$id.lpid" ]] || kill "$(cat "$TMP/$id.lpid")" 2>/dev/null || true
+		rm -f "$TMP/$id.lpid"
+	done
 	for p in "${BG[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${BG[@]}"; do wait "$p" 2>/dev/null || true; done
 	BG=()
@@ -104,17 +108,38 @@ conf() { # conf ID FLOWCONTROL(yes|no)
 }
 cli() { local id=$1; shift; "$BUILD/evcast" -s "$TMP/$id.sock" "$@"; }
 stat_of() { cli "$1" stats | grep -o "\"$2\":[0-9]*" | head -n 1 | cut -d: -f2; }
-count() { grep -c '"Orig-Evcast-Test-Seq"' "$1" 2>/dev/null || true; }
+# count ID: test events ID's client got so far (its counter's file; a read that
+# meets the file being rewritten is retried)
+count() {
+	local n=
+	for _ in 1 2 3; do
+		n=$(cat "$TMP/$1.n" 2>/dev/null || true)
+		[[ -n $n ]] && break
+	done
+	echo "${n:-0}"
+}
+# final_counts: ends the clients (their counters write their last count at the
+# end of the stream) and waits for the counters; sets GOT[id].
+final_counts() {
+	local id p
+	for id in B C D; do
+		[[ ! -f "$TMP/$id.lpid" ]] || kill "$(cat "$TMP/$id.lpid")" 2>/dev/null || true
+	done
+	for p in "${BG[@]}"; do wait "$p" 2>/dev/null || true; done
+	BG=()
+	for id in B C D; do GOT[$id]=$(count $id); done
+}
 now() { date +%s.%N; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
 
-# start FC: daemons A..D (flow-control FC), a JSON client on B, C and D (D's
-# paced at SLOW_RATE when PACED=1); waits until B, C, D see A and the clients stream.
+# start FC TARGET: daemons A..D (flow-control FC), a JSON client on B, C and D
+# (D's paced at SLOW_RATE when PACED=1) expecting TARGET test events; waits
+# until B, C, D see A and the clients stream.
 start() {
-	local fc=$1 id i
+	local fc=$1 target=$2 id i
 	for id in B C D A; do
 		conf $id "$fc"
-		rm -f "$TMP/$id.sock" "$TMP/$id.out"
+		rm -f "$TMP/$id.sock"
 		ip netns exec "$PREFIX-$id" "$BUILD/evcastd" --config "$TMP/$id.xml" --foreground >>"$TMP/$id.log" 2>&1 &
 		DPID[$id]=$!
 		for ((i = 0; i < 200; i++)); do
@@ -123,25 +148,45 @@ start() {
 			sleep 0.05
 		done
 	done
+	# Each client's stream goes to a counter (no file of the events: grepping
+	# growing files would load the machine being measured): $TMP/ID.n holds how
+	# many test events it got, rewritten every 50 and at TARGET; 0 once the
+	# stream flows (A's HEARTBEATs arrive as multicast::event too).
 	for id in B C D; do
-		: >"$TMP/$id.out"
+		rm -f "$TMP/$id.n" "$TMP/$id.lpid"
 		if [[ $id == D && ${PACED:-0} == 1 ]]; then
 			# the slow consumer: reads the JSON stream at most SLOW_RATE lines/s
-			cli D listen --json CUSTOM multicast::event </dev/null 2>>"$TMP/D.err" | "$PY" -c '
+			(
+				echo $BASHPID >"$TMP/D.lpid"
+				exec "$BUILD/evcast" -s "$TMP/D.sock" listen --json CUSTOM multicast::event </dev/null 2>>"$TMP/D.err"
+			) | "$PY" -c '
 import sys, time
-rate, out = float(sys.argv[1]), open(sys.argv[2], "w")
-t0, n = time.monotonic(), 0
+rate, path, target = float(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+def put(c):
+    with open(path, "w") as f:
+        f.write("%d\n" % c)
+t0, n, c = time.monotonic(), 0, 0
 for line in sys.stdin:
-    out.write(line)
     n += 1
+    if n == 1:
+        put(0)
+    if "\"Orig-Evcast-Test-Seq\"" in line:
+        c += 1
+        if c % 50 == 0 or c >= target:
+            put(c)
     if n % 50 == 0:
-        out.flush()
         ahead = n / rate - (time.monotonic() - t0)
         if ahead > 0:
             time.sleep(ahead)
-' "$SLOW_RATE" "$TMP/D.out" &
+put(c)
+' "$SLOW_RATE" "$TMP/D.n" "$target" &
 		else
-			cli $id listen --json CUSTOM multicast::event </dev/null >"$TMP/$id.out" 2>>"$TMP/$id.err" &
+			(
+				echo $BASHPID >"$TMP/$id.lpid"
+				exec "$BUILD/evcast" -s "$TMP/$id.sock" listen --json CUSTOM multicast::event </dev/null 2>>"$TMP/$id.err"
+			) | awk -v f="$TMP/$id.n" -v t="$target" 'NR == 1 {print 0 > f; close(f)}
+				/"Orig-Evcast-Test-Seq"/ {n++; if (n % 50 == 0 || n >= t) {print n > f; close(f)}}
+				END {print n + 0 > f; close(f)}' &
 		fi
 		BG+=($!)
 	done
@@ -152,7 +197,7 @@ for line in sys.stdin:
 		local ok=1
 		for id in B C D; do
 			cli $id peers 2>/dev/null | grep -q 'Peer A UP' || ok=0
-			[[ -s "$TMP/$id.out" ]] || ok=0
+			[[ -s "$TMP/$id.n" ]] || ok=0
 		done
 		[[ $fc == yes && "$(stat_of A fc_receivers)" -lt 3 ]] && ok=0
 		[[ $ok == 1 ]] && return 0
@@ -172,7 +217,7 @@ wait_all() {
 	for ((i = 0; i < secs * 10; i++)); do
 		still=0 moved=0
 		for id in B C D; do
-			n=$(count "$TMP/$id.out")
+			n=$(count $id)
 			if [[ $n -gt ${GOT[$id]} ]]; then GOT[$id]=$n; LAST[$id]=$(now); moved=1; fi
 			[[ $n -lt $target ]] && still=1
 		done
@@ -199,6 +244,7 @@ rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN {printf "%.0f", (b > a) ? n / 
 declare -A R=()
 per_rx() {
 	local cs=$1 target=$2 id
+	final_counts
 	for id in B C D; do
 		if [[ -z "${DPID[$id]:-}" ]] || ! kill -0 "${DPID[$id]}" 2>/dev/null; then continue; fi
 		R[$cs]+="rx=$id got=${GOT[$id]} want=$target node=$(stat_of $id v2_rx_events) lost=$(stat_of $id v2_lost)"
@@ -210,7 +256,7 @@ per_rx() {
 case_burst() { # burst | nofc
 	local cs=$1 fc=yes
 	[[ $cs == nofc ]] && fc=no
-	PACED=0 start $fc
+	PACED=0 start $fc "$COUNT"
 	L=$(load1)
 	send "$COUNT"
 	wait_all "$COUNT" 120
@@ -225,14 +271,14 @@ sample() {
 	local pid=$1 f=$2 end=$((SECONDS + $3))
 	: >"$f"
 	while kill -0 "$pid" 2>/dev/null && ((SECONDS < end)); do
-		echo "$(now) $(stat_of A v2_tx_events) $(count "$TMP/D.out")" >>"$f"
+		echo "$(now) $(stat_of A v2_tx_events) $(count D)" >>"$f"
 		sleep 0.05
 	done
-	echo "$(now) $(stat_of A v2_tx_events) $(count "$TMP/D.out")" >>"$f"
+	echo "$(now) $(stat_of A v2_tx_events) $(count D)" >>"$f"
 }
 
 case_slow() {
-	PACED=1 start yes
+	PACED=1 start yes "$SLOW_COUNT"
 	L=$(load1)
 	T0=$(now)
 	cli A send "${EV[@]}" --repeat "$SLOW_COUNT" >"$TMP/send.out" 2>&1 &
@@ -253,7 +299,7 @@ case_slow() {
 
 case_kill() {
 	local i tk tx_kill
-	PACED=0 start yes
+	PACED=0 start yes "$COUNT_KILL"
 	L=$(load1)
 	T0=$(now)
 	cli A send "${EV[@]}" --repeat "$COUNT_KILL" >"$TMP/send.out" 2>&1 &
