@@ -381,8 +381,8 @@ rxrow() { # rxrow CASE RX LABEL
 }
 whole() { # whole CASE: yes when every round of every receiver got all and lost 0
 	local c=$1
-	awk '{split($0, f, " "); for (i in f) {split(f[i], kv, "="); v[kv[1]] = kv[2]} if (v["got"] != v["want"] || v["lost"] != 0) bad++}
-		END {print NR == 0 ? "not run" : bad ? "**no** (" bad " of " NR " receiver-rounds short)" : "**yes**"}' <<<"$(grep . <<<"${R[$c]:-}")"
+	awk 'NF == 0 {next} {n++; split($0, f, " "); for (i in f) {split(f[i], kv, "="); v[kv[1]] = kv[2]} if (v["got"] != v["want"] || v["lost"] != 0) bad++}
+		END {print n == 0 ? "not run" : bad ? "**no** (" bad " of " n " receiver-rounds short)" : "**yes**"}' <<<"${R[$c]:-}"
 }
 {
 	echo "<!-- bench_slow:begin -->"
