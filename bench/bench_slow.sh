@@ -22,7 +22,7 @@
 # Goodput (issue 18) = events the client got / (first send .. last delivery).
 # Usage: bench/bench_slow.sh [BUILD_DIR]  (default build-bench; evcastd, evcast,
 #        bench/bench_rawudp; python3 for the paced reader)
-#        env: COUNT (50000) COUNT_KILL (30000) SLOW_RATE (2000) DURATION (20; 5 with QUICK)
+#        env: COUNT (50000) COUNT_KILL (30000; 10000 with QUICK) SLOW_RATE (2000) DURATION (20; 5 with QUICK)
 #             REPEAT (3) PEER_TIMEOUT (4) MAX_LAG (5000) OUT (docs/PERFORMANCE.md;
 #             OUT=/dev/null to only print) CASES (raw burst nofc slow kill: a
 #             subset, for development) KEEP (1: keep the temporary directory)
@@ -33,7 +33,7 @@ BUILD=${1:-build-bench}
 COUNT=${COUNT:-50000}
 COUNT_KILL=${COUNT_KILL:-30000}
 SLOW_RATE=${SLOW_RATE:-2000}
-if [[ -n "${QUICK:-}" ]]; then DURATION=${DURATION:-5}; fi # QUICK=1 scripts/bench.sh: a smoke run
+if [[ -n "${QUICK:-}" ]]; then DURATION=${DURATION:-5} COUNT_KILL=${COUNT_KILL:-10000}; fi # QUICK=1 scripts/bench.sh: a smoke run
 DURATION=${DURATION:-20}
 REPEAT=${REPEAT:-3}
 PEER_TIMEOUT=${PEER_TIMEOUT:-4}
