@@ -31,9 +31,9 @@ SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${1:-build-bench}
 [[ "$BUILD" = /* ]] || BUILD="$SRC/$BUILD"
 COUNT=${COUNT:-50000}
+if [[ -n "${QUICK:-}" ]]; then DURATION=${DURATION:-5} COUNT_KILL=${COUNT_KILL:-10000}; fi # QUICK=1 scripts/bench.sh: a smoke run
 COUNT_KILL=${COUNT_KILL:-30000}
 SLOW_RATE=${SLOW_RATE:-2000}
-if [[ -n "${QUICK:-}" ]]; then DURATION=${DURATION:-5} COUNT_KILL=${COUNT_KILL:-10000}; fi # QUICK=1 scripts/bench.sh: a smoke run
 DURATION=${DURATION:-20}
 REPEAT=${REPEAT:-3}
 PEER_TIMEOUT=${PEER_TIMEOUT:-4}
