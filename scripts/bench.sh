@@ -542,7 +542,7 @@ QUICK=1 scripts/bench.sh         # smoke run with small counts (writes nothing)
 
 The sections below are written by the feature owners' scripts (bench/bench_*.sh), which
 \`make bench\` runs after this part: event socket server, v2 between two daemons,
-registration sync and RSS with 100 k registrations, two sites through NATS.
+registration sync and RSS with 100 k registrations, two sites through NATS, slow receivers (v2 flow control).
 EOF
 } >"$TMP/report.md"
 # Sections other scripts own (<!-- NAME:begin --> ... <!-- NAME:end -->, e.g.
