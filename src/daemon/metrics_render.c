@@ -488,6 +488,11 @@ char *evcd_metrics_render(struct evcd_metrics *m, size_t *len)
 		  (unsigned long long)cs.auth_timeouts, (unsigned long long)cs.acl_rejected,
 		  (unsigned long long)cs.auth_log_suppressed, (unsigned long long)cs.auth_addresses_evicted);
 	sb_printf(&b,
+		  "# HELP evcast_config_errors_total Reloads refused: the file could not be read or a block was "
+		  "invalid (nothing applied; the reasons are logged with file:line).\n"
+		  "# TYPE evcast_config_errors_total counter\nevcast_config_errors_total %llu\n",
+		  (unsigned long long)d->config_errors);
+	sb_printf(&b,
 		  "# HELP evcast_metrics_requests_total HTTP requests answered by this endpoint.\n"
 		  "# TYPE evcast_metrics_requests_total counter\nevcast_metrics_requests_total %llu\n"
 		  "# HELP evcast_metrics_refused_total Connections refused: over the limit, or out of memory.\n"

@@ -473,6 +473,7 @@ static void test_scrape_has_every_counter(void **state)
 	evcd_rxdelay_add(&f->d.rxdelay, 1000000, 1000100);
 	evcd_rxdelay_add(&f->d.rxdelay, 1000000, 1000300);
 	evcd_rxdelay_add(&f->d.rxdelay, 2000000, 1000000);
+	f->d.config_errors = 3; /* reloads refused (main.c) */
 	client_t *c = get(f, "/metrics?x=1");
 	const char *body = body_of(c, 200);
 	assert_non_null(strstr(c->resp, "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"));
@@ -485,6 +486,7 @@ static void test_scrape_has_every_counter(void **state)
 	assert_non_null(strstr(body, "evcast_rx_delay_seconds{quantile=\"0.99\"} 0.000300\n"));
 	assert_non_null(strstr(body, "evcast_rx_delay_seconds_sum 0.000400\nevcast_rx_delay_seconds_count 2\n"));
 	assert_non_null(strstr(body, "evcast_rx_delay_future_total 1\n"));
+	assert_non_null(strstr(body, "# TYPE evcast_config_errors_total counter\nevcast_config_errors_total 3\n"));
 	/* every field of the stats JSON, with its value and its family's TYPE */
 	evcast_stats_t st;
 	evcast_node_stats(f->d.node, &st);
