@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 #include "evcast/evcast.h"
+#include "test_ports.h"
 
 typedef struct seen {
 	int peerups, peerdowns, received, heartbeats_local;
@@ -56,7 +57,7 @@ static void on_event(void *ud, const evcast_event_t *ev)
 	}
 }
 
-static int base_port(void) { return 20000 + (int)(getpid() % 20000); }
+static int base_port(void) { return test_port_pair(); }
 
 /* the address both nodes use: 127.0.0.1, or ::1 in test_ipv6_unicast_pair */
 static const char *g_host = "127.0.0.1";

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "evcast/evcast.h"
+#include "test_ports.h"
 
 typedef struct seen {
 	int events;
@@ -49,7 +50,7 @@ static int setup(void **state)
 	fx_t *f = calloc(1, sizeof(*f));
 	char xml[1024], err[256];
 	evcast_config_t *cfg = NULL;
-	int port = 20000 + (int)(getpid() % 20000);
+	int port = test_port_pair();
 	snprintf(xml, sizeof(xml),
 		 "<configuration name=\"event_multicast.conf\"><settings>"
 		 "<param name=\"address\" value=\"127.0.0.1\"/><param name=\"port\" value=\"%d\"/>"

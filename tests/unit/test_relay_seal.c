@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "relay_seal.h"
+#include "test_ports.h"
 
 #define SUBJ "evcast.it.CUSTOM.test.ping"
 #define TEXT "Event-Name: CUSTOM\nEvent-Subclass: test::ping\nX-Secret: hunter2-header-value\n\n"
@@ -222,7 +223,7 @@ static evcast_node_t *node(fx_t *f, const char *name, int port, const char *keys
 static int setup(void **state)
 {
 	fx_t *f = calloc(1, sizeof(*f));
-	int port = 20000 + (int)(getpid() % 20000);
+	int port = test_port_pair();
 	assert_int_equal(uv_loop_init(&f->loop), 0);
 	f->a = node(f, "a", port, "1:correct-horse-battery-staple");
 	f->b = node(f, "b", port, "2:another-secret-of-16+chars,1:correct-horse-battery-staple");
