@@ -324,7 +324,7 @@ typedef struct evcast_stats {
 	uint64_t v2_naks_tx, v2_naks_rx, v2_rx_datagrams, v2_rx_events;
 	uint64_t v2_lost, v2_recovered, v2_hold_overflow, v2_nomem, v2_drops_total;
 	uint64_t v2_drops[EVCAST_V2_REASONS]; /* per reject reason; names: evcast_v2_reason_name */
-	/* peer table and its log lines (issue 13: hostile names) */
+	/* peer table and its log lines (forged names) */
 	uint64_t peers_evicted;       /* DOWN peers removed to make room for a new name (table full) */
 	uint64_t peer_log_suppressed; /* peer UP/DOWN log lines not written (rate limit) */
 	/* back-pressure to publishers (node_watch.c) */
@@ -408,8 +408,11 @@ void evcast_node_unwatch_writable(evcast_node_t *node, int id);
  * delivery of v2 events; they wait in the bounded hold-back, the node's
  * advertised flow-control window shrinks, and so the senders slow down.
  * Holds nest (a count); evcast_node_rx_release undoes one, and the held
- * events are delivered, in order, once the count is back to 0. Legacy-format
- * datagrams carry no feedback and are delivered regardless. */
+ * events are delivered, in order, once the count is back to 0. A hold is
+ * bounded: past max-lag, or when holding more would exceed hold-bytes or
+ * receive-memory, the oldest held events are delivered anyway (counted in
+ * fc_rx_hold_forced). Legacy-format datagrams carry no feedback and are
+ * delivered regardless. */
 void evcast_node_rx_hold(evcast_node_t *node);
 void evcast_node_rx_release(evcast_node_t *node);
 
