@@ -26,7 +26,7 @@ REPEAT=${REPEAT:-3}
 LAT_RATE=${LAT_RATE:-1000}
 LAT_SECONDS=${LAT_SECONDS:-5}
 CG_N=${CG_N:-5000}
-VEC=${EVCAST_VECTORS:-$SRC/../shared/vectors}/legacy
+VEC=${EVCAST_VECTORS:-$SRC/tests/vectors}/legacy
 if [[ -n "${QUICK:-}" ]]; then
 	COUNT=${COUNT_QUICK:-20000}; REPEAT=1; LAT_SECONDS=1; CG_N=500
 	OUT=${OUT:-/dev/null}
@@ -344,7 +344,7 @@ Machine: $(nproc) cores, $(uname -sr), load average at the end of the run: $LOAD
 (plus uncommitted work). Throughput figures are the median of $REPEAT interleaved rounds;
 absolute numbers drift with the machine and its load, **compare the ratios**, which come from
 the same run. \`\$B\` is the bench build directory (\`$(sed "s|$SRC/||" <<<"$BIN")\`), \`VEC\` is
-\`../shared/vectors/legacy\`; every command ran inside a private namespace
+\`tests/vectors/legacy\`; every command ran inside a private namespace
 (\`scripts/netns.sh lo evcbench-lo\`, then \`ip netns exec evcbench-lo CMD\`), multicast on \`lo\`.
 
 ## Throughput: one publisher, 1 KiB events, delivered per receiver

@@ -16,7 +16,7 @@ set -euo pipefail
 EVC_TEST=$(basename "$0" .sh)
 EVC_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${EVCAST_SOURCE_DIR:=$(cd "$EVC_LIB_DIR/../.." && pwd)}"
-: "${EVCAST_VECTORS:=$EVCAST_SOURCE_DIR/../shared/vectors}"
+: "${EVCAST_VECTORS:=$EVCAST_SOURCE_DIR/tests/vectors}"
 
 # Standalone runs: find the binaries in the usual build directories.
 evc__find_bin() {
