@@ -441,7 +441,7 @@ EOF
 | NATS core | $(last natslat p50_us) µs | $(last natslat p90_us) µs | $(last natslat p99_us) µs | $(last natslat max_us) µs | \`$(rel "${CMD[natslat]:-}" | sed 's|nats://127.0.0.1:[0-9]*|nats://127.0.0.1:PORT|')\` |
 EOF
 cat <<EOF
-| legacy FreeSWITCH 1.11 (context, spec/performance.md) | 229 ms | 471 ms | 510 ms | — | its 500 ms idle poll; not re-measured here |
+| legacy FreeSWITCH 1.11 (context: measured once for the legacy module on this kind of machine, below) | 229 ms | 471 ms | 510 ms | — | its 500 ms idle poll; not re-measured here |
 
 evcast p50 vs raw UDP p50: $(ratio "$(last leglat p50_us)" "$(last rawlat p50_us)"); vs legacy FreeSWITCH p50 (229 ms):
 $(awk -v a="$(last leglat p50_us)" 'BEGIN {if (a == "-") print "-"; else printf "%.0f× lower", 229000 / a}').
@@ -518,7 +518,7 @@ shared), not for one ~1 KB event per datagram.
 | evcastd idle RSS (VmRSS, 2 s after start, one group on lo) | $RSS_MIB MiB | ≤ 8 MiB: $(goal "$RSS_MIB" 8 le) | \`ip netns exec evcbench-lo \$BUILD/evcastd --config idle.xml --foreground\`, then \`grep VmRSS /proc/PID/status\` |
 | evcastd RSS with 100 k registrations | see the registrations section (bench/bench_registrations.sh) | ≤ 64 MiB | \`bench/bench_registrations.sh\` |
 
-## Context: the legacy figures (spec/performance.md, same kind of machine)
+## Context: the legacy figures (measured once for FreeSWITCH's module on the same kind of machine)
 
 | what | result |
 |---|---|

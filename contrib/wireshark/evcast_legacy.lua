@@ -1,5 +1,5 @@
 -- evcast_legacy.lua -- Wireshark dissector for the legacy FreeSWITCH
--- mod_event_multicast wire format that evcast speaks (spec/legacy-wire.md).
+-- mod_event_multicast wire format that evcast speaks (docs/PROTOCOL.md Appendix C).
 --
 -- Plaintext datagram: event text ("Name: url-encoded-value\n" lines, then
 -- "Content-Length: N\n\n" + body, or "\n"), MAGIC (21 bytes), then usually a

@@ -131,7 +131,7 @@ const char *evcast_event_get_body(const evcast_event_t *ev, size_t *len);
 const char *evcast_event_name(const evcast_event_t *ev);
 const char *evcast_event_subclass(const evcast_event_t *ev);
 
-/* Plain text (spec/legacy-wire.md): "Name: url-encoded-value\n" per header, then
+/* Plain text (the legacy plain form, docs/PROTOCOL.md Appendix C): "Name: url-encoded-value\n" per header, then
  * "Content-Length: N\n\n" + body, or "\n". Returns a NUL-terminated string the
  * caller frees with evcast_free (its length in *len when len is non-NULL), or
  * NULL when out of memory. */
@@ -145,7 +145,7 @@ int evcast_event_write_plain(const evcast_event_t *ev, char *buf, size_t cap);
  * EVCAST_EEMPTY, EVCAST_ENOMEM. */
 int evcast_event_from_plain(const char *text, size_t len, evcast_event_t **out);
 
-/* JSON form of spec/esl.md: an object of header -> value (repeated headers as
+/* JSON form of the event socket (docs/EVENT_SOCKET.md): an object of header -> value (repeated headers as
  * arrays), body as "_body". Returned string freed with evcast_free; NULL on OOM. */
 char *evcast_event_to_json(const evcast_event_t *ev);
 int evcast_event_from_json(const char *text, size_t len, evcast_event_t **out);
